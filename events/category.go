@@ -1,0 +1,131 @@
+package events
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// KeySpec lists the object fields that identify an entity, in key order. A
+// field is a dotted path ("instrument.uuid"); "a|b" takes a, or b when a is absent.
+type KeySpec []string
+
+// ParentView makes a category also maintain a view on a parent entity: each
+// EXECUTION is kept, newest wins per execution, inside its ORDER row.
+type ParentView struct {
+	Category  string // the parent's category, e.g. "ORDER"
+	KeyField  string // the field of this object naming the parent, e.g. "order_id"
+	Attribute string // the parent row's map attribute holding the view
+}
+
+// Category is one line of the routing table.
+type Category struct {
+	Name     string
+	Domain   Domain
+	Types    []string // known actions, in lifecycle order
+	Model    StateModel
+	Key      KeySpec            // default: {"id"}
+	TypeKeys map[string]KeySpec // per-action key overrides (USER.DATA_CHANGE_FAILED: user_id)
+	View     *ParentView
+}
+
+func latest(name string, d Domain, types string) Category {
+	return Category{Name: name, Domain: d, Types: strings.Fields(types), Model: LatestWins, Key: KeySpec{"id"}}
+}
+
+func appendOnly(name string, d Domain, types string) Category {
+	c := latest(name, d, types)
+	c.Model = AppendOnly
+	return c
+}
+
+func (c Category) keyedBy(fields ...string) Category {
+	c.Key = fields
+	return c
+}
+
+func (c Category) keyForType(action string, fields ...string) Category {
+	if c.TypeKeys == nil {
+		c.TypeKeys = map[string]KeySpec{}
+	}
+	c.TypeKeys[action] = fields
+	return c
+}
+
+func (c Category) viewOn(parent, keyField, attribute string) Category {
+	c.View = &ParentView{Category: parent, KeyField: keyField, Attribute: attribute}
+	return c
+}
+
+// Rank is the action's place in the lifecycle (1-based); 0 for an action the
+// catalogue does not list. It only breaks ties between equal ordering timestamps.
+func (c Category) Rank(action string) int {
+	for i, t := range c.Types {
+		if t == action {
+			return i + 1
+		}
+	}
+	return 0
+}
+
+// Knows reports whether the catalogue lists this action for the category.
+func (c Category) Knows(action string) bool { return c.Rank(action) > 0 }
+
+// object is an event's object decoded one level deep, for key and field lookups.
+type object map[string]json.RawMessage
+
+func decodeObject(raw json.RawMessage) (object, error) {
+	var o object
+	if err := json.Unmarshal(raw, &o); err != nil {
+		return nil, fmt.Errorf("object is not a JSON object: %w", err)
+	}
+	return o, nil
+}
+
+// str returns the string at a dotted path, or "" when it is absent, null or not a string.
+func (o object) str(path string) string {
+	head, rest, nested := strings.Cut(path, ".")
+	raw, ok := o[head]
+	if !ok {
+		return ""
+	}
+	if nested {
+		inner, err := decodeObject(raw)
+		if err != nil {
+			return ""
+		}
+		return inner.str(rest)
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return ""
+	}
+	return s
+}
+
+// first returns the first non-empty value of "a|b|..." alternatives.
+func (o object) first(alternatives string) string {
+	for _, path := range strings.Split(alternatives, "|") {
+		if v := o.str(path); v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+// ErrNoKey means the object lacks a field its category's key needs.
+var ErrNoKey = errors.New("entity key field missing")
+
+// entityKey builds "<prefix>#<part>#<part>..." from the object.
+func entityKey(prefix string, spec KeySpec, o object) (string, error) {
+	parts := []string{prefix}
+	for _, field := range spec {
+		v := o.first(field)
+		if v == "" {
+			return "", fmt.Errorf("%w: object.%s", ErrNoKey, field)
+		}
+		parts = append(parts, v)
+	}
+	return strings.Join(parts, "#"), nil
+}

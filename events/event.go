@@ -1,0 +1,128 @@
+// Package events is the Upvest webhook event model: the envelope, the event,
+// the catalogue of categories and the one routing table from category to domain.
+package events
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+)
+
+// Envelope is the body of one Upvest webhook request: {"payload": [event, ...]}.
+// Events are kept as raw JSON so that one bad event never spoils the others.
+type Envelope struct {
+	Payload []json.RawMessage `json:"payload"`
+}
+
+// ErrNotEnvelope means the body is not a JSON object with a "payload" array.
+var ErrNotEnvelope = errors.New(`body is not an Upvest envelope {"payload": [...]}`)
+
+// DecodeEnvelope decodes a request body leniently: unknown top-level fields are
+// ignored, but "payload" must be present and be an array.
+func DecodeEnvelope(body []byte) (Envelope, error) {
+	var probe struct {
+		Payload json.RawMessage `json:"payload"`
+	}
+	if err := json.Unmarshal(body, &probe); err != nil {
+		return Envelope{}, fmt.Errorf("%w: %v", ErrNotEnvelope, err)
+	}
+	trimmed := bytes.TrimSpace(probe.Payload)
+	if len(trimmed) == 0 || trimmed[0] != '[' {
+		return Envelope{}, ErrNotEnvelope
+	}
+	var env Envelope
+	if err := json.Unmarshal(trimmed, &env.Payload); err != nil {
+		return Envelope{}, fmt.Errorf("%w: %v", ErrNotEnvelope, err)
+	}
+	return env, nil
+}
+
+// Event is one Upvest event. Raw holds the exact bytes Upvest sent, which is
+// what the ledger stores and the queues carry; the typed fields are for routing.
+type Event struct {
+	ID        string          `json:"id"`
+	CreatedAt string          `json:"created_at"`
+	Type      string          `json:"type"`
+	Object    json.RawMessage `json:"object"`
+	WebhookID string          `json:"webhook_id"`
+	Raw       json.RawMessage `json:"-"`
+}
+
+// ParseEvent decodes one event leniently (unknown fields are ignored, Raw keeps
+// them). It fails only when the bytes are not a JSON object; use Validate for the rest.
+func ParseEvent(raw json.RawMessage) (Event, error) {
+	var e Event
+	trimmed := bytes.TrimSpace(raw)
+	if len(trimmed) == 0 || trimmed[0] != '{' {
+		return Event{Raw: raw}, errors.New("event is not a JSON object")
+	}
+	if err := json.Unmarshal(trimmed, &e); err != nil {
+		return Event{Raw: raw}, fmt.Errorf("event is not valid JSON: %w", err)
+	}
+	e.Raw = raw
+	return e, nil
+}
+
+var uuidPattern = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+
+// IsUUID reports whether s is a canonical textual UUID.
+func IsUUID(s string) bool { return uuidPattern.MatchString(s) }
+
+// Category is the part of the type before the first dot ("ORDER" of "ORDER.FILLED").
+func (e Event) Category() string {
+	category, _, _ := strings.Cut(e.Type, ".")
+	return category
+}
+
+// Action is the part of the type after the first dot ("FILLED" of "ORDER.FILLED").
+func (e Event) Action() string {
+	_, action, _ := strings.Cut(e.Type, ".")
+	return action
+}
+
+var typePattern = regexp.MustCompile(`^[A-Z][A-Z0-9_]*\.[A-Z][A-Z0-9_.]*$`)
+
+// Validate checks the envelope fields every event must have. The error text is
+// the reason stored with a parked event, so it names the field.
+func (e Event) Validate() error {
+	switch {
+	case e.ID == "":
+		return errors.New("missing id")
+	case !IsUUID(e.ID):
+		return fmt.Errorf("id %q is not a uuid", e.ID)
+	case e.CreatedAt == "":
+		return errors.New("missing created_at")
+	case e.Type == "":
+		return errors.New("missing type")
+	case !typePattern.MatchString(e.Type):
+		return fmt.Errorf("type %q is not CATEGORY.ACTION", e.Type)
+	case e.WebhookID == "":
+		return errors.New("missing webhook_id")
+	}
+	if _, err := ParseTime(e.CreatedAt); err != nil {
+		return fmt.Errorf("created_at: %w", err)
+	}
+	trimmed := bytes.TrimSpace(e.Object)
+	if len(trimmed) == 0 || trimmed[0] != '{' {
+		return errors.New("object is missing or not a JSON object")
+	}
+	return nil
+}
+
+// ParseTime parses an RFC 3339 timestamp with any number of fractional digits.
+func ParseTime(s string) (time.Time, error) {
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("%q is not an RFC 3339 timestamp", s)
+	}
+	return t.UTC(), nil
+}
+
+// SortableTime formats t so that string order equals time order (fixed width, UTC, nanoseconds).
+func SortableTime(t time.Time) string {
+	return t.UTC().Format("2006-01-02T15:04:05.000000000Z")
+}
