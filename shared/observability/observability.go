@@ -1,0 +1,109 @@
+// Package observability gives every function the same structured JSON logs and
+// CloudWatch metrics in Embedded Metric Format (EMF): metrics are log lines that
+// CloudWatch turns into metrics, so no API call sits on the request path.
+package observability
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Namespace is the CloudWatch namespace of every metric the project emits.
+const Namespace = "UpvestWebhooks"
+
+// Metric names. Alarms and dashboards in infra/ refer to these.
+const (
+	MetricReceived        = "EventsReceived"        // new events recorded in the ledger
+	MetricDuplicate       = "EventsDuplicate"       // events already enqueued or done
+	MetricRefanned        = "EventsRefanned"        // RECEIVED records fanned out again
+	MetricEnqueued        = "EventsEnqueued"        // events sent to a domain queue
+	MetricParked          = "EventsParked"          // events kept aside as unusable
+	MetricUnrouted        = "EventsUnrouted"        // events of a category the routing table lacks
+	MetricUnauthorized    = "RequestsUnauthorized"  // 401 answers
+	MetricRejected        = "RequestsRejected"      // 400 and 413 answers
+	MetricFailed          = "RequestsFailed"        // 5xx answers
+	MetricApplied         = "EventsApplied"         // worker changed a state row
+	MetricSkippedStale    = "EventsSkippedStale"    // worker saw an older event than the row
+	MetricWorkerDuplicate = "EventsWorkerDuplicate" // worker saw an event already applied
+)
+
+// NewLogger returns a JSON logger tagged with the service name. The level
+// comes from LOG_LEVEL (debug, info, warn, error; default info).
+func NewLogger(w io.Writer, service string) *slog.Logger {
+	level := slog.LevelInfo
+	_ = level.UnmarshalText([]byte(os.Getenv("LOG_LEVEL")))
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level})).With("service", service)
+}
+
+// Metrics collects counters for one invocation and writes them as one EMF line.
+// It is safe for concurrent use.
+type Metrics struct {
+	mu      sync.Mutex
+	w       io.Writer
+	service string
+	counts  map[string]float64
+	now     func() time.Time
+}
+
+// NewMetrics writes EMF lines to w, with the dimension Service=service.
+func NewMetrics(w io.Writer, service string) *Metrics {
+	return &Metrics{w: w, service: service, counts: map[string]float64{}, now: time.Now}
+}
+
+// Add adds n to the named counter.
+func (m *Metrics) Add(name string, n int) {
+	if n == 0 {
+		return
+	}
+	m.mu.Lock()
+	m.counts[name] += float64(n)
+	m.mu.Unlock()
+}
+
+// Flush writes the counters collected since the last flush as one EMF log line
+// and resets them. It writes nothing when nothing was counted.
+func (m *Metrics) Flush() error {
+	m.mu.Lock()
+	counts := m.counts
+	m.counts = map[string]float64{}
+	m.mu.Unlock()
+	if len(counts) == 0 {
+		return nil
+	}
+	names := make([]string, 0, len(counts))
+	for name := range counts {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	defs := make([]map[string]string, len(names))
+	doc := map[string]any{"Service": m.service}
+	for i, name := range names {
+		defs[i] = map[string]string{"Name": name, "Unit": "Count"}
+		doc[name] = counts[name]
+	}
+	doc["_aws"] = map[string]any{
+		"Timestamp": m.now().UnixMilli(),
+		"CloudWatchMetrics": []any{map[string]any{
+			"Namespace":  Namespace,
+			"Dimensions": [][]string{{"Service"}},
+			"Metrics":    defs,
+		}},
+	}
+	line, err := json.Marshal(doc)
+	if err != nil {
+		return fmt.Errorf("encode metrics: %w", err)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, err := io.WriteString(m.w, strings.TrimSpace(string(line))+"\n"); err != nil {
+		return fmt.Errorf("write metrics: %w", err)
+	}
+	return nil
+}
