@@ -1,0 +1,192 @@
+package events
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
+
+// contractDir is Upvest's reference material, which CI checks out beside the repo.
+func contractDir(t *testing.T) string {
+	t.Helper()
+	dir := os.Getenv("UPVEST_CONTRACT_DIR")
+	if dir == "" {
+		dir = filepath.Join("..", "..", "shared", "upvest")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "README.md")); err != nil {
+		t.Fatalf("Upvest contract not found at %s (set UPVEST_CONTRACT_DIR): %v", dir, err)
+	}
+	return dir
+}
+
+// TestSamplesGolden routes every official sample and compares the result with
+// testdata/routes/<sample>: category, domain, entity key, ordering, model.
+func TestSamplesGolden(t *testing.T) {
+	samples, err := filepath.Glob(filepath.Join(contractDir(t), "samples", "*.json"))
+	if err != nil || len(samples) == 0 {
+		t.Fatalf("no samples found: %v", err)
+	}
+	for _, path := range samples {
+		name := filepath.Base(path)
+		t.Run(name, func(t *testing.T) {
+			raw, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			e, err := ParseEvent(raw)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(e.Raw, raw) {
+				t.Error("Raw does not keep the exact bytes")
+			}
+			route, err := Classify(e)
+			if err != nil {
+				t.Fatalf("official sample not routable: %v", err)
+			}
+			if !route.Known {
+				t.Errorf("category %s of an official sample is not in the routing table", route.Category)
+			}
+			got, err := json.MarshalIndent(route, "", "  ")
+			if err != nil {
+				t.Fatal(err)
+			}
+			golden := filepath.Join("testdata", "routes", name)
+			if *update {
+				if err := os.MkdirAll(filepath.Dir(golden), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(golden, append(got, '\n'), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("golden file missing (go test ./events -update): %v", err)
+			}
+			if string(bytes.TrimSpace(want)) != string(got) {
+				t.Errorf("route differs from %s:\ngot  %s\nwant %s", golden, got, want)
+			}
+		})
+	}
+}
+
+// schemaDoc is the part of an Upvest JSON schema the catalogue is checked against.
+type schemaDoc struct {
+	Properties struct {
+		Type struct {
+			Enum []string `json:"enum"`
+		} `json:"type"`
+		Object struct {
+			Required []string `json:"required"`
+		} `json:"object"`
+	} `json:"properties"`
+	Required []string `json:"required"`
+}
+
+// TestSchemasAgreeWithCatalogue checks every official schema: each event type
+// it lists is in the catalogue, the envelope fields it requires are the ones
+// Validate requires, and the object fields our keys need are required by it.
+func TestSchemasAgreeWithCatalogue(t *testing.T) {
+	schemas, err := filepath.Glob(filepath.Join(contractDir(t), "schemas", "*.schema.json"))
+	if err != nil || len(schemas) == 0 {
+		t.Fatalf("no schemas found: %v", err)
+	}
+	for _, path := range schemas {
+		t.Run(filepath.Base(path), func(t *testing.T) {
+			raw, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var doc schemaDoc
+			if err := json.Unmarshal(raw, &doc); err != nil {
+				t.Fatal(err)
+			}
+			if got := strings.Join(sorted(doc.Required), ","); got != "created_at,id,object,type,webhook_id" {
+				t.Errorf("envelope fields required by the schema: %s", got)
+			}
+			if len(doc.Properties.Type.Enum) == 0 {
+				t.Fatal("schema lists no event types")
+			}
+			required := map[string]bool{}
+			for _, f := range doc.Properties.Object.Required {
+				required[f] = true
+			}
+			for _, typ := range doc.Properties.Type.Enum {
+				e := Event{Type: typ}
+				c, known := Lookup(e.Category())
+				if !known {
+					t.Errorf("%s: category not in the routing table", typ)
+					continue
+				}
+				if !c.Knows(e.Action()) {
+					t.Errorf("%s: action not in the catalogue", typ)
+				}
+				if len(required) == 0 {
+					continue // schemas with oneOf objects list no top-level required fields
+				}
+				spec := c.Key
+				if override, ok := c.TypeKeys[e.Action()]; ok {
+					spec = override
+				}
+				for _, field := range spec {
+					top, _, _ := strings.Cut(strings.Split(field, "|")[0], ".")
+					if !required[top] {
+						t.Errorf("%s: key field %s is not required by the schema", typ, top)
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestContractCategoriesAreRouted checks the category table of the contract's
+// README: every category and type it names is in the catalogue.
+func TestContractCategoriesAreRouted(t *testing.T) {
+	readme, err := os.ReadFile(filepath.Join(contractDir(t), "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := 0
+	for _, line := range strings.Split(string(readme), "\n") {
+		cells := strings.Split(line, "|")
+		if len(cells) < 4 || strings.TrimSpace(cells[1]) == "category" || strings.HasPrefix(strings.TrimSpace(cells[1]), "---") {
+			continue
+		}
+		name := strings.TrimSpace(cells[1])
+		if name == "" || strings.ToUpper(name) != name {
+			continue
+		}
+		rows++
+		c, known := Lookup(name)
+		if !known {
+			t.Errorf("contract category %s is not in the routing table", name)
+			continue
+		}
+		for _, action := range strings.Split(cells[2], ",") {
+			action = strings.TrimSpace(action)
+			if i := strings.Index(action, " ("); i >= 0 {
+				action = action[:i]
+			}
+			if action != "" && !c.Knows(action) {
+				t.Errorf("%s.%s from the contract is not in the catalogue", name, action)
+			}
+		}
+	}
+	if rows < 39 { // the contract lists 39 categories today
+		t.Errorf("read %d category rows from the contract, expected at least 39", rows)
+	}
+}
+
+func sorted(s []string) []string {
+	out := append([]string(nil), s...)
+	sort.Strings(out)
+	return out
+}
