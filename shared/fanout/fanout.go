@@ -1,0 +1,211 @@
+// Package fanout sends events to their domain queues in SQS batches: up to ten
+// messages per SendMessageBatch call, split by size, with failed entries retried.
+package fanout
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/upvest-webhooks/upvest-webhooks/events"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/message"
+)
+
+// Message is one event on its way to a domain queue.
+type Message struct {
+	EventID   string
+	EventType string
+	Domain    events.Domain
+	Raw       []byte // the event as Upvest sent it
+}
+
+// Publisher sends messages to their domain queues.
+type Publisher interface {
+	Publish(ctx context.Context, msgs []Message) error
+}
+
+// SQSAPI is the part of the SQS client the publisher uses.
+type SQSAPI interface {
+	SendMessageBatch(ctx context.Context, in *sqs.SendMessageBatchInput, opts ...func(*sqs.Options)) (*sqs.SendMessageBatchOutput, error)
+}
+
+// SQS is the Publisher on SQS queues, one per domain.
+type SQS struct {
+	client        SQSAPI
+	queueURLs     map[events.Domain]string
+	maxBatchBytes int
+	maxAttempts   int
+	backoff       func(attempt int) time.Duration
+}
+
+var _ Publisher = (*SQS)(nil)
+
+// SQS limits: ten entries and 256 KiB of payload per SendMessageBatch call.
+const (
+	maxBatchEntries = 10
+	maxBatchBytes   = 256 * 1024
+)
+
+// NewSQS returns a publisher sending each domain's messages to queueURLs[domain].
+func NewSQS(client SQSAPI, queueURLs map[events.Domain]string) *SQS {
+	return &SQS{
+		client:        client,
+		queueURLs:     queueURLs,
+		maxBatchBytes: maxBatchBytes,
+		maxAttempts:   4,
+		backoff:       func(attempt int) time.Duration { return time.Duration(attempt*attempt) * 50 * time.Millisecond },
+	}
+}
+
+// entry is one SendMessageBatch entry with the size SQS counts for it.
+type entry struct {
+	msg   Message
+	input types.SendMessageBatchRequestEntry
+	size  int
+}
+
+// Publish sends every message or returns an error naming the events that could
+// not be sent. Domains are sent concurrently; within a domain, batches in order.
+func (p *SQS) Publish(ctx context.Context, msgs []Message) error {
+	byDomain := map[events.Domain][]entry{}
+	for _, m := range msgs {
+		byDomain[m.Domain] = append(byDomain[m.Domain], toEntry(m))
+	}
+	var (
+		wg     sync.WaitGroup
+		mu     sync.Mutex
+		failed []string
+		errs   []error
+	)
+	for domain, entries := range byDomain {
+		url, ok := p.queueURLs[domain]
+		if !ok {
+			return fmt.Errorf("no queue configured for domain %q", domain)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for _, batch := range batches(entries, p.maxBatchBytes) {
+				ids, err := p.sendBatch(ctx, url, batch)
+				if err != nil {
+					mu.Lock()
+					failed = append(failed, ids...)
+					errs = append(errs, err)
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if len(errs) > 0 {
+		sort.Strings(failed)
+		return fmt.Errorf("fan-out failed for %d event(s) [%s]: %w", len(failed), strings.Join(failed, ","), errors.Join(errs...))
+	}
+	return nil
+}
+
+// sendBatch sends one batch, retrying the entries SQS reports as failed. It
+// returns the event ids still unsent when it gives up.
+func (p *SQS) sendBatch(ctx context.Context, queueURL string, batch []entry) ([]string, error) {
+	pending := batch
+	var lastErr error
+	for attempt := 0; attempt < p.maxAttempts && len(pending) > 0; attempt++ {
+		if attempt > 0 {
+			select {
+			case <-ctx.Done():
+				return eventIDs(pending), fmt.Errorf("send batch: %w", ctx.Err())
+			case <-time.After(p.backoff(attempt)):
+			}
+		}
+		inputs := make([]types.SendMessageBatchRequestEntry, len(pending))
+		for i, e := range pending {
+			inputs[i] = e.input
+		}
+		out, err := p.client.SendMessageBatch(ctx, &sqs.SendMessageBatchInput{QueueUrl: aws.String(queueURL), Entries: inputs})
+		if err != nil {
+			lastErr = fmt.Errorf("send batch to %s: %w", queueURL, err)
+			continue
+		}
+		retry := pending[:0:0]
+		for _, f := range out.Failed {
+			for _, e := range pending {
+				if aws.ToString(e.input.Id) == aws.ToString(f.Id) {
+					retry = append(retry, e)
+				}
+			}
+			lastErr = fmt.Errorf("send batch to %s: entry %s failed: %s %s", queueURL, aws.ToString(f.Id), aws.ToString(f.Code), aws.ToString(f.Message))
+		}
+		pending = retry
+	}
+	if len(pending) > 0 {
+		return eventIDs(pending), lastErr
+	}
+	return nil, nil
+}
+
+// batches splits entries into SendMessageBatch calls: at most ten entries and
+// maxBytes of payload each. Entry ids are unique within a batch.
+func batches(entries []entry, maxBytes int) [][]entry {
+	var (
+		out   [][]entry
+		cur   []entry
+		bytes int
+	)
+	for _, e := range entries {
+		if len(cur) == maxBatchEntries || (len(cur) > 0 && bytes+e.size > maxBytes) {
+			out = append(out, cur)
+			cur, bytes = nil, 0
+		}
+		e.input.Id = aws.String("m" + strconv.Itoa(len(cur)))
+		cur = append(cur, e)
+		bytes += e.size
+	}
+	if len(cur) > 0 {
+		out = append(out, cur)
+	}
+	return out
+}
+
+func toEntry(m Message) entry {
+	attrs := map[string]types.MessageAttributeValue{
+		message.AttrEventID:   stringAttr(m.EventID),
+		message.AttrEventType: stringAttr(m.EventType),
+		message.AttrDomain:    stringAttr(string(m.Domain)),
+	}
+	body := string(m.Raw)
+	if len(m.Raw) > message.MaxInlineBody {
+		// Too large to carry: the worker reads the event from the ledger (claim check).
+		body = fmt.Sprintf(`{"id":%q}`, m.EventID)
+		attrs[message.AttrBodyRef] = stringAttr(message.BodyInLedger)
+	}
+	size := len(body)
+	for name, v := range attrs {
+		size += len(name) + len(aws.ToString(v.DataType)) + len(aws.ToString(v.StringValue))
+	}
+	return entry{
+		msg:   m,
+		input: types.SendMessageBatchRequestEntry{MessageBody: aws.String(body), MessageAttributes: attrs},
+		size:  size,
+	}
+}
+
+func stringAttr(v string) types.MessageAttributeValue {
+	return types.MessageAttributeValue{DataType: aws.String("String"), StringValue: aws.String(v)}
+}
+
+func eventIDs(entries []entry) []string {
+	ids := make([]string, len(entries))
+	for i, e := range entries {
+		ids[i] = e.msg.EventID
+	}
+	return ids
+}
