@@ -108,10 +108,23 @@ func (p *SQS) Publish(ctx context.Context, msgs []Message) error {
 	wg.Wait()
 	if len(errs) > 0 {
 		sort.Strings(failed)
-		return fmt.Errorf("fan-out failed for %d event(s) [%s]: %w", len(failed), strings.Join(failed, ","), errors.Join(errs...))
+		return &PartialError{Failed: failed, Err: errors.Join(errs...)}
 	}
 	return nil
 }
+
+// PartialError names the events that were not sent; every other message of
+// the Publish call is on its queue.
+type PartialError struct {
+	Failed []string
+	Err    error
+}
+
+func (e *PartialError) Error() string {
+	return fmt.Sprintf("fan-out failed for %d event(s) [%s]: %v", len(e.Failed), strings.Join(e.Failed, ","), e.Err)
+}
+
+func (e *PartialError) Unwrap() error { return e.Err }
 
 // sendBatch sends one batch, retrying the entries SQS reports as failed. It
 // returns the event ids still unsent when it gives up.

@@ -255,17 +255,46 @@ func (s *Service) process(ctx context.Context, log *slog.Logger, env upvest.Enve
 	if len(outgoing) == 0 {
 		return summary, nil
 	}
-	if err := s.publisher.Publish(ctx, outgoing); err != nil {
-		return summary, err
+	publishErr := s.publisher.Publish(ctx, outgoing)
+	sent := s.sentOnly(outgoing, publishErr)
+	s.markEnqueued(ctx, log, sent)
+	if publishErr != nil {
+		return summary, publishErr
 	}
-	summary.Enqueued = len(outgoing)
-	s.metrics.Add(observability.MetricEnqueued, len(outgoing))
+	summary.Enqueued = len(sent)
+	s.metrics.Add(observability.MetricEnqueued, len(sent))
+	return summary, nil
+}
 
-	// The events are on their queues: a failed status update only means a
-	// redelivery would send them again, which the workers absorb.
+// sentOnly returns the messages that reached their queues despite err.
+func (s *Service) sentOnly(outgoing []fanout.Message, err error) []fanout.Message {
+	if err == nil {
+		return outgoing
+	}
+	var partial *fanout.PartialError
+	if !errors.As(err, &partial) {
+		return nil // nothing known to be sent
+	}
+	failed := map[string]bool{}
+	for _, id := range partial.Failed {
+		failed[id] = true
+	}
+	var sent []fanout.Message
+	for _, m := range outgoing {
+		if !failed[m.EventID] {
+			sent = append(sent, m)
+		}
+	}
+	return sent
+}
+
+// markEnqueued records the events that are on their queues, so that a
+// redelivery sends again only what did not go out. A failed update only means
+// a redelivery sends that event again, which the workers absorb.
+func (s *Service) markEnqueued(ctx context.Context, log *slog.Logger, sent []fanout.Message) {
 	marks, mctx := errgroup.WithContext(ctx)
 	marks.SetLimit(s.parallel)
-	for _, m := range outgoing {
+	for _, m := range sent {
 		marks.Go(func() error {
 			if err := s.ledger.MarkEnqueued(mctx, m.EventID); err != nil {
 				log.Warn("event enqueued but not marked", "event_id", m.EventID, "error", err)
@@ -274,7 +303,6 @@ func (s *Service) process(ctx context.Context, log *slog.Logger, env upvest.Enve
 		})
 	}
 	_ = marks.Wait()
-	return summary, nil
 }
 
 // recordFor turns one raw event into its ledger record: RECEIVED and routed
