@@ -1,0 +1,72 @@
+// Package app assembles each function from its configuration. The Lambda
+// entry points and the local runner share it, so the local run is the same
+// code as production, only pointed at other endpoints.
+package app
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+
+	"github.com/upvest-webhooks/upvest-webhooks/shared/config"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/fanout"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/ingest"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/ledger"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/observability"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/signature"
+)
+
+// Ingest builds the ingest service: clients once, keys loaded (and checked) at start.
+func Ingest(ctx context.Context, cfg config.Ingest, awsCfg aws.Config, log *slog.Logger) (*ingest.Service, error) {
+	keys, err := verificationKeys(ctx, cfg, awsCfg, log)
+	if err != nil {
+		return nil, err
+	}
+	allowlist, err := signature.ParseAllowlist(cfg.IPAllowlist)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", config.EnvIPAllowlist, err)
+	}
+	var sources ingest.SourceFilter
+	if !allowlist.Off() {
+		sources = allowlist
+	}
+	verifier := signature.NewVerifier(keys, signature.Options{ClockSkew: cfg.ClockSkew, MaxAge: cfg.MaxAge})
+	ledgerStore := ledger.NewDynamo(dynamodb.NewFromConfig(awsCfg), cfg.LedgerTable, ledger.WithRetention(cfg.LedgerRetention))
+	publisher := fanout.NewSQS(sqs.NewFromConfig(awsCfg), cfg.QueueURLs)
+	metrics := observability.NewMetrics(os.Stdout, "ingest")
+	return ingest.New(verifier, sources, ledgerStore, publisher, log, metrics, ingest.Options{
+		PublicPath:   cfg.PublicPath,
+		MaxBodyBytes: cfg.MaxBodyBytes,
+		Concurrency:  cfg.Concurrency,
+	}), nil
+}
+
+// verificationKeys reads Upvest's JWKS from SSM (refreshed, so a key rotation
+// needs no redeploy) or from a file (local run).
+func verificationKeys(ctx context.Context, cfg config.Ingest, awsCfg aws.Config, log *slog.Logger) (signature.KeySource, error) {
+	if cfg.JWKSFile != "" {
+		keys, err := signature.FileKeys(cfg.JWKSFile)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", config.EnvJWKSFile, err)
+		}
+		return keys, nil
+	}
+	loader := signature.SSMParameterLoader(ssm.NewFromConfig(awsCfg), cfg.JWKSParameter)
+	keys := signature.NewCachedKeys(loader, signature.CachedKeysOptions{
+		RefreshInterval: cfg.JWKSRefresh,
+		OnRefreshError: func(err error) {
+			log.Error("verification keys not refreshed; keeping the cached set", "error", err)
+		},
+	})
+	if err := keys.Load(ctx); err != nil {
+		// Not fatal: the first request tries again and answers 503 until keys load.
+		log.Error("verification keys not loaded at start", "parameter", cfg.JWKSParameter, "error", err)
+	}
+	return keys, nil
+}
