@@ -1,0 +1,147 @@
+// Package localrun runs the whole pipeline on one machine: the ingest handler
+// behind a real HTTP endpoint, a worker per domain polling its queue, and the
+// state tables' streams printed as they change. The handlers are the same code
+// the Lambdas run; only the plumbing around them is local.
+package localrun
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+
+	"github.com/upvest-webhooks/upvest-webhooks/events"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/apigwhttp"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/app"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/config"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/localaws"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/schema"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/sqspoller"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/streams"
+)
+
+// WebhookPath is where the local endpoint listens, as the deployed API does.
+const WebhookPath = "/webhooks"
+
+// Options configure a local run.
+type Options struct {
+	AWS      aws.Config
+	Names    schema.Names
+	Addr     string // listen address, e.g. 127.0.0.1:8080
+	JWKSFile string // Upvest's (or the dev) verification keys
+
+	VisibilityTimeout time.Duration // like the deployed queues
+	MaxReceiveCount   int
+
+	Workers bool      // run a worker per domain
+	Changes io.Writer // where state changes are printed; nil: not tailed
+
+	// Getenv supplies the ingest settings a user may override (PUBLIC_PATH,
+	// MAX_BODY_BYTES, ...); resource names always come from provisioning.
+	Getenv func(string) string
+	Log    *slog.Logger
+	// Ready is called with the webhook URL once everything runs.
+	Ready func(webhookURL string)
+}
+
+// Run provisions the tables and queues, serves the endpoint and runs the
+// workers until ctx is cancelled.
+func Run(ctx context.Context, opts Options) error {
+	if opts.Getenv == nil {
+		opts.Getenv = os.Getenv
+	}
+	res, err := localaws.Provision(ctx, opts.AWS, opts.Names,
+		localaws.WithVisibilityTimeout(opts.VisibilityTimeout), localaws.WithMaxReceiveCount(opts.MaxReceiveCount))
+	if err != nil {
+		return fmt.Errorf("provision local tables and queues: %w", err)
+	}
+	fixed := res.IngestEnv()
+	fixed[config.EnvJWKSFile] = opts.JWKSFile
+	fixed[config.EnvJWKSParameter] = ""
+	ingestCfg, err := config.LoadIngest(func(name string) string {
+		if v, ok := fixed[name]; ok {
+			return v
+		}
+		return opts.Getenv(name)
+	})
+	if err != nil {
+		return err
+	}
+	service, err := app.Ingest(ctx, ingestCfg, opts.AWS, opts.Log.With("service", "ingest"))
+	if err != nil {
+		return err
+	}
+
+	listener, err := net.Listen("tcp", opts.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", opts.Addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle(WebhookPath, apigwhttp.Handler(service.Handle,
+		apigwhttp.WithRouteKey("POST "+WebhookPath), apigwhttp.WithLogger(opts.Log)))
+	server := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var wg sync.WaitGroup
+	background := func(name string, run func() error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := run(); err != nil && ctx.Err() == nil {
+				cancel(fmt.Errorf("%s: %w", name, err))
+			}
+		}()
+	}
+	background("http server", func() error {
+		if err := server.Serve(listener); !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+		return nil
+	})
+	if opts.Workers {
+		queues := sqs.NewFromConfig(opts.AWS)
+		for _, d := range events.Domains() {
+			w := app.Worker(config.Worker{Domain: d, StateTable: res.StateTables[d], LedgerTable: res.LedgerTable}, opts.AWS,
+				opts.Log.With("service", "worker", "domain", string(d)))
+			poller := &sqspoller.Poller{Client: queues, QueueURL: res.QueueURLs[d], Handler: w.Handle, Logger: opts.Log}
+			background("worker "+string(d), func() error { return poller.Run(ctx) })
+		}
+	}
+	if opts.Changes != nil {
+		arns := map[string]string{}
+		for d, arn := range res.StateStreamARNs {
+			arns[string(d)] = arn
+		}
+		out := opts.Changes
+		background("stream tail", func() error {
+			return streams.TailTables(ctx, dynamodbstreams.NewFromConfig(opts.AWS), arns, false, func(_ context.Context, c streams.Change) error {
+				_, err := fmt.Fprintln(out, streams.FormatChange(c))
+				return err
+			})
+		})
+	}
+	if opts.Ready != nil {
+		opts.Ready("http://" + listener.Addr().String() + WebhookPath)
+	}
+
+	<-ctx.Done()
+	shutdownCtx, stop := context.WithTimeout(context.Background(), 10*time.Second)
+	defer stop()
+	shutdownErr := server.Shutdown(shutdownCtx)
+	wg.Wait()
+	if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
+		return cause
+	}
+	return shutdownErr
+}
