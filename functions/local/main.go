@@ -17,7 +17,6 @@ import (
 	"github.com/upvest-webhooks/upvest-webhooks/shared/config"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/localaws"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/localrun"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/observability"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/schema"
 )
 
@@ -36,7 +35,6 @@ func main() {
 func run(addr string, dynamoPort, sqsPort int, dir string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	log := observability.NewLogger(os.Stderr, "local")
 
 	jwksFile := os.Getenv(config.EnvJWKSFile)
 	if jwksFile == "" {
@@ -65,7 +63,7 @@ func run(addr string, dynamoPort, sqsPort int, dir string) error {
 	return localrun.Run(ctx, localrun.Options{
 		AWS: awsCfg, Names: schema.LocalNames, Addr: addr, JWKSFile: jwksFile,
 		VisibilityTimeout: 30 * time.Second, MaxReceiveCount: 5,
-		Workers: true, Changes: os.Stdout, Log: log,
+		Workers: true, Changes: os.Stdout, Logs: os.Stderr,
 		Ready: func(url string) {
 			fmt.Printf("\nUpvest webhook endpoint: POST %s\n", url)
 			fmt.Println("Try: go run ./functions/send ../shared/upvest/samples   (signs with the dev key; Ctrl-C here stops everything)")

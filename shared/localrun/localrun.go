@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -25,6 +24,7 @@ import (
 	"github.com/upvest-webhooks/upvest-webhooks/shared/app"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/config"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/localaws"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/observability"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/schema"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/sqspoller"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/streams"
@@ -49,7 +49,8 @@ type Options struct {
 	// Getenv supplies the ingest settings a user may override (PUBLIC_PATH,
 	// MAX_BODY_BYTES, ...); resource names always come from provisioning.
 	Getenv func(string) string
-	Log    *slog.Logger
+	// Logs receives every component's JSON log lines.
+	Logs io.Writer
 	// Ready is called with the webhook URL once everything runs.
 	Ready func(webhookURL string)
 }
@@ -59,6 +60,9 @@ type Options struct {
 func Run(ctx context.Context, opts Options) error {
 	if opts.Getenv == nil {
 		opts.Getenv = os.Getenv
+	}
+	if opts.Logs == nil {
+		opts.Logs = io.Discard
 	}
 	res, err := localaws.Provision(ctx, opts.AWS, opts.Names,
 		localaws.WithVisibilityTimeout(opts.VisibilityTimeout), localaws.WithMaxReceiveCount(opts.MaxReceiveCount))
@@ -77,7 +81,7 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return err
 	}
-	service, err := app.Ingest(ctx, ingestCfg, opts.AWS, opts.Log.With("service", "ingest"))
+	service, err := app.Ingest(ctx, ingestCfg, opts.AWS, observability.NewLogger(opts.Logs, "ingest"))
 	if err != nil {
 		return err
 	}
@@ -88,7 +92,7 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	mux := http.NewServeMux()
 	mux.Handle(WebhookPath, apigwhttp.Handler(service.Handle,
-		apigwhttp.WithRouteKey("POST "+WebhookPath), apigwhttp.WithLogger(opts.Log)))
+		apigwhttp.WithRouteKey("POST "+WebhookPath), apigwhttp.WithLogger(observability.NewLogger(opts.Logs, "http"))))
 	server := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 
 	ctx, cancel := context.WithCancelCause(ctx)
@@ -112,9 +116,9 @@ func Run(ctx context.Context, opts Options) error {
 	if opts.Workers {
 		queues := sqs.NewFromConfig(opts.AWS)
 		for _, d := range events.Domains() {
-			w := app.Worker(config.Worker{Domain: d, StateTable: res.StateTables[d], LedgerTable: res.LedgerTable}, opts.AWS,
-				opts.Log.With("service", "worker", "domain", string(d)))
-			poller := &sqspoller.Poller{Client: queues, QueueURL: res.QueueURLs[d], Handler: w.Handle, Logger: opts.Log}
+			log := observability.NewLogger(opts.Logs, "worker-"+string(d))
+			w := app.Worker(config.Worker{Domain: d, StateTable: res.StateTables[d], LedgerTable: res.LedgerTable}, opts.AWS, log)
+			poller := &sqspoller.Poller{Client: queues, QueueURL: res.QueueURLs[d], Handler: w.Handle, Logger: log}
 			background("worker "+string(d), func() error { return poller.Run(ctx) })
 		}
 	}
