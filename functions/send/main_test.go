@@ -1,0 +1,92 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/upvest-webhooks/upvest-webhooks/shared/signature"
+)
+
+// verifyingServer answers 200 to requests signed by a key in jwksPath, 401 otherwise.
+func verifyingServer(t *testing.T, jwksPath string) *httptest.Server {
+	t.Helper()
+	keys, err := signature.FileKeys(jwksPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := signature.NewVerifier(keys, signature.Options{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		err := v.Verify(r.Context(), signature.Request{Method: r.Method, Path: r.URL.Path, RawQuery: r.URL.RawQuery, Header: r.Header, Body: body})
+		switch {
+		case errors.Is(err, signature.ErrUnauthenticated):
+			http.Error(w, "unauthenticated", http.StatusUnauthorized)
+		case err != nil:
+			http.Error(w, "internal", http.StatusInternalServerError)
+		default:
+			_, _ = io.WriteString(w, "ok")
+		}
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func TestKeygenThenSend(t *testing.T) {
+	dir := t.TempDir()
+	var out, errs bytes.Buffer
+	if code := run(context.Background(), []string{"keygen", "-dir", dir}, &out, &errs); code != 0 {
+		t.Fatalf("keygen exit %d: %s", code, errs.String())
+	}
+	kid := strings.TrimSpace(out.String())
+	if len(kid) != 36 {
+		t.Fatalf("keygen printed %q, want a kid", kid)
+	}
+	srv := verifyingServer(t, filepath.Join(dir, "dev-jwks.json"))
+	common := []string{"-url", srv.URL + "/webhooks", "-key", filepath.Join(dir, "dev-key.pem"), "-jwks", filepath.Join(dir, "dev-jwks.json")}
+
+	tests := []struct {
+		name     string
+		args     []string
+		wantCode int
+		wantLine string
+		lines    int
+	}{
+		{"files with fresh ids", []string{"-fresh-ids", "-batch", "1", "../../shared/webhookclient/testdata/folder"}, 0, "200 events=1 ok", 2},
+		{"generated in batches", []string{"-generate", "2", "-batch", "3"}, 0, "200 events=3 ok", 3},
+		{"tampered", []string{"-tamper", "-generate", "1"}, 1, "401 events=4 unauthenticated", 1},
+		{"explicit wrong kid", []string{"-kid", "nobody", "-generate", "1"}, 1, "401 events=4", 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out, errs bytes.Buffer
+			code := run(context.Background(), append(append([]string{}, common...), tt.args...), &out, &errs)
+			if code != tt.wantCode {
+				t.Fatalf("exit %d, want %d; stdout %s stderr %s", code, tt.wantCode, out.String(), errs.String())
+			}
+			lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+			if len(lines) != tt.lines || !strings.Contains(lines[0], tt.wantLine) {
+				t.Fatalf("output %q, want %d lines like %q", out.String(), tt.lines, tt.wantLine)
+			}
+		})
+	}
+}
+
+func TestUsageErrors(t *testing.T) {
+	for _, args := range [][]string{{}, {"-batch", "0", "-generate", "1"}, {"-nope"}} {
+		var out, errs bytes.Buffer
+		if code := run(context.Background(), args, &out, &errs); code != 2 {
+			t.Errorf("run(%q) exit %d, want 2", args, code)
+		}
+	}
+	var out, errs bytes.Buffer
+	if code := run(context.Background(), []string{"-key", filepath.Join(t.TempDir(), "none.pem"), "-generate", "1"}, &out, &errs); code != 1 {
+		t.Errorf("missing key: exit %d, want 1", code)
+	}
+}

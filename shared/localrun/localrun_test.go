@@ -1,0 +1,231 @@
+package localrun_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	upvest "github.com/upvest-webhooks/upvest-webhooks/events"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/localaws/awstest"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/localrun"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/message"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/schema"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/webhookclient"
+)
+
+// End-to-end: the send client → the local HTTP endpoint → the real handler →
+// DynamoDB Local and the SQS server (→ workers → state tables → streams).
+
+type pipeline struct {
+	env     awstest.Environment
+	client  *webhookclient.Client
+	changes *syncBuffer
+}
+
+// syncBuffer collects the printed state changes from the tail goroutine.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func startPipeline(t *testing.T, workers bool) *pipeline {
+	t.Helper()
+	env := awstest.Env(t)
+	keys, err := localrun.EnsureDevKeys(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, kid, err := webhookclient.LoadSigningKey(keys.PrivateKeyPath, "", keys.JWKSPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan string, 1)
+	done := make(chan error, 1)
+	p := &pipeline{env: env, changes: &syncBuffer{}}
+	go func() {
+		done <- localrun.Run(ctx, localrun.Options{
+			AWS: env.Config, Names: env.Names, Addr: "127.0.0.1:0", JWKSFile: keys.JWKSPath,
+			VisibilityTimeout: awstest.DefaultVisibilityTimeout, MaxReceiveCount: awstest.DefaultMaxReceiveCount,
+			Workers: workers, Changes: p.changes,
+			Getenv: func(string) string { return "" },
+			Ready:  func(url string) { ready <- url },
+		})
+	}()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("local run ended with %v", err)
+		}
+	})
+	select {
+	case url := <-ready:
+		p.client = &webhookclient.Client{URL: url, Key: key, KeyID: kid}
+	case err := <-done:
+		t.Fatalf("local run did not start: %v", err)
+	case <-time.After(2 * time.Minute):
+		t.Fatal("local run did not start within 2 minutes")
+	}
+	return p
+}
+
+func (p *pipeline) post(t *testing.T, evs []json.RawMessage, batch int) []webhookclient.Result {
+	t.Helper()
+	results, err := p.client.PostAll(context.Background(), evs, batch, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return results
+}
+
+func officialSamples(t *testing.T) []json.RawMessage {
+	t.Helper()
+	dir := os.Getenv("UPVEST_CONTRACT_DIR")
+	if dir == "" {
+		dir = filepath.Join("..", "..", "..", "shared", "upvest")
+	}
+	evs, err := webhookclient.LoadEvents(filepath.Join(dir, "samples"))
+	if err != nil || len(evs) == 0 {
+		t.Fatalf("Upvest samples under %s (set UPVEST_CONTRACT_DIR): %v", dir, err)
+	}
+	fresh, err := webhookclient.WithFreshIDs(evs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fresh
+}
+
+func (p *pipeline) ledger(t *testing.T) map[string]string {
+	t.Helper()
+	statuses := map[string]string{}
+	var start map[string]types.AttributeValue
+	for {
+		out, err := p.env.DynamoDB.Scan(context.Background(), &dynamodb.ScanInput{
+			TableName: aws.String(p.env.LedgerTable), ExclusiveStartKey: start, ConsistentRead: aws.Bool(true),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, it := range out.Items {
+			statuses[str(it[schema.LedgerPK])] = str(it[schema.LedgerStatus])
+		}
+		if start = out.LastEvaluatedKey; len(start) == 0 {
+			return statuses
+		}
+	}
+}
+
+func str(v types.AttributeValue) string {
+	switch v := v.(type) {
+	case *types.AttributeValueMemberS:
+		return v.Value
+	case *types.AttributeValueMemberN:
+		return v.Value
+	}
+	return ""
+}
+
+func routes(t *testing.T, evs []json.RawMessage) map[string]upvest.Route {
+	t.Helper()
+	out := map[string]upvest.Route{}
+	for _, raw := range evs {
+		e, err := upvest.ParseEvent(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := upvest.Classify(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[e.ID] = r
+	}
+	return out
+}
+
+// TestSignedSamplesThroughTheLocalEndpoint is the ingest issue's "done when":
+// every official sample answers 200 and lands once in the ledger and once in
+// its domain queue; the same requests again add nothing; a tampered body is
+// refused with 401 and stores nothing.
+func TestSignedSamplesThroughTheLocalEndpoint(t *testing.T) {
+	p := startPipeline(t, false)
+	evs := officialSamples(t)
+	byID := routes(t, evs)
+
+	for _, r := range p.post(t, evs, 5) {
+		if !r.OK() {
+			t.Fatalf("status %d: %s", r.Status, r.Body)
+		}
+	}
+	for _, r := range p.post(t, evs, 7) { // again, batched differently
+		if !r.OK() || !strings.Contains(r.Body, `"enqueued":0`) {
+			t.Fatalf("redelivery: status %d %s", r.Status, r.Body)
+		}
+	}
+
+	ledger := p.ledger(t)
+	if len(ledger) != len(evs) {
+		t.Errorf("ledger holds %d records, want %d", len(ledger), len(evs))
+	}
+	wantPerDomain := map[upvest.Domain]int{}
+	for id, r := range byID {
+		if ledger[id] != "ENQUEUED" {
+			t.Errorf("%s (%s): ledger status %q", id, r.Category, ledger[id])
+		}
+		wantPerDomain[r.Domain]++
+	}
+	for _, d := range upvest.Domains() {
+		want := wantPerDomain[d]
+		var got []string
+		if want > 0 {
+			for _, m := range awstest.ReceiveAll(t, p.env.SQS, p.env.QueueURLs[d], want, 30*time.Second) {
+				got = append(got, aws.ToString(m.MessageAttributes[message.AttrEventID].StringValue))
+			}
+		} else if n := awstest.DrainCount(t, p.env.SQS, p.env.QueueURLs[d]); n != 0 {
+			got = make([]string, n)
+		}
+		if len(got) != want {
+			t.Errorf("%s queue holds %d messages, want %d", d, len(got), want)
+		}
+		for _, id := range got {
+			if byID[id].Domain != d {
+				t.Errorf("%s queue holds %s, which routes to %s", d, id, byID[id].Domain)
+			}
+		}
+	}
+
+	p.client.Tamper = true
+	fresh, err := webhookclient.WithFreshIDs(evs[:3])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range p.post(t, fresh, 3) {
+		if r.Status != 401 {
+			t.Errorf("tampered request: status %d, want 401", r.Status)
+		}
+	}
+	if n := len(p.ledger(t)); n != len(evs) {
+		t.Errorf("a tampered request changed the ledger: %d records", n)
+	}
+}

@@ -1,0 +1,236 @@
+package signature
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
+)
+
+// fakeLoader serves a JWKS document or an error, and counts reads.
+type fakeLoader struct {
+	doc   []byte
+	err   error
+	reads int
+}
+
+func (f *fakeLoader) load(context.Context) ([]byte, error) {
+	f.reads++
+	return f.doc, f.err
+}
+
+// fakeClock is a clock the test moves by hand.
+type fakeClock struct{ now time.Time }
+
+func (c *fakeClock) Now() time.Time          { return c.now }
+func (c *fakeClock) advance(d time.Duration) { c.now = c.now.Add(d) }
+
+func jwksOf(t *testing.T, keys map[string]*ecdsa.PublicKey) []byte {
+	t.Helper()
+	doc, err := MarshalJWKS(keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return doc
+}
+
+func newCached(t *testing.T) (*CachedKeys, *fakeLoader, *fakeClock, *[]error) {
+	t.Helper()
+	loader := &fakeLoader{doc: jwksOf(t, map[string]*ecdsa.PublicKey{"k1": &testKey.PublicKey})}
+	clock := &fakeClock{now: testNow}
+	var reported []error
+	keys := NewCachedKeys(loader.load, CachedKeysOptions{
+		Now:            clock.Now,
+		OnRefreshError: func(err error) { reported = append(reported, err) },
+	})
+	return keys, loader, clock, &reported
+}
+
+func mustKey(t *testing.T, keys KeySource, kid string) *ecdsa.PublicKey {
+	t.Helper()
+	key, err := keys.Key(context.Background(), kid)
+	if err != nil {
+		t.Fatalf("Key(%q): %v", kid, err)
+	}
+	return key
+}
+
+func TestCachedKeysLoadsOnceThenServesFromCache(t *testing.T) {
+	keys, loader, clock, _ := newCached(t)
+	if !mustKey(t, keys, "k1").Equal(&testKey.PublicKey) {
+		t.Fatal("wrong key")
+	}
+	clock.advance(DefaultRefreshInterval - time.Second)
+	mustKey(t, keys, "k1")
+	if loader.reads != 1 {
+		t.Fatalf("reads = %d, want 1", loader.reads)
+	}
+}
+
+func TestCachedKeysRefreshesWhenOld(t *testing.T) {
+	keys, loader, clock, _ := newCached(t)
+	mustKey(t, keys, "k1")
+	loader.doc = jwksOf(t, map[string]*ecdsa.PublicKey{"k1": &otherKey.PublicKey})
+	clock.advance(DefaultRefreshInterval)
+	if !mustKey(t, keys, "k1").Equal(&otherKey.PublicKey) {
+		t.Fatal("old set still served after the refresh interval")
+	}
+	if loader.reads != 2 {
+		t.Fatalf("reads = %d, want 2", loader.reads)
+	}
+}
+
+// Key rotation: a new kid is found without a redeploy, and unknown kids
+// cannot make the source read more than once per minimum interval.
+func TestCachedKeysUnknownKidRefreshesAtMostOncePerInterval(t *testing.T) {
+	keys, loader, clock, _ := newCached(t)
+	mustKey(t, keys, "k1")
+	loader.doc = jwksOf(t, map[string]*ecdsa.PublicKey{"k1": &testKey.PublicKey, "k2": &otherKey.PublicKey})
+
+	clock.advance(DefaultMinRefreshInterval - time.Second)
+	if _, err := keys.Key(context.Background(), "k2"); !errors.Is(err, ErrUnknownKey) {
+		t.Fatalf("within the minimum interval: error = %v, want ErrUnknownKey", err)
+	}
+	if loader.reads != 1 {
+		t.Fatalf("reads = %d within the minimum interval, want 1", loader.reads)
+	}
+
+	clock.advance(time.Second)
+	if !mustKey(t, keys, "k2").Equal(&otherKey.PublicKey) {
+		t.Fatal("rotated key not found")
+	}
+	for range 5 {
+		if _, err := keys.Key(context.Background(), "nobody"); !errors.Is(err, ErrUnknownKey) {
+			t.Fatalf("error = %v, want ErrUnknownKey", err)
+		}
+	}
+	if loader.reads != 2 {
+		t.Fatalf("reads = %d after a burst of unknown kids, want 2", loader.reads)
+	}
+}
+
+func TestCachedKeysKeepsOldSetWhenRefreshFails(t *testing.T) {
+	keys, loader, clock, reported := newCached(t)
+	mustKey(t, keys, "k1")
+	loader.err = errors.New("ssm throttled")
+	clock.advance(DefaultRefreshInterval)
+	if !mustKey(t, keys, "k1").Equal(&testKey.PublicKey) {
+		t.Fatal("cached key lost after a failed refresh")
+	}
+	if len(*reported) != 1 || !errors.Is((*reported)[0], loader.err) {
+		t.Fatalf("reported = %v, want the loader's error once", *reported)
+	}
+	// A bad document is a failed refresh too.
+	loader.err, loader.doc = nil, []byte(`{"keys":[]}`)
+	clock.advance(DefaultRefreshInterval)
+	mustKey(t, keys, "k1")
+	if len(*reported) != 2 {
+		t.Fatalf("reported %d errors, want 2", len(*reported))
+	}
+}
+
+// Without any key set, a load failure is internal (5xx), not a 401.
+func TestCachedKeysFirstLoadFailureIsInternal(t *testing.T) {
+	keys, loader, _, _ := newCached(t)
+	loader.err = errors.New("no route to ssm")
+	_, err := keys.Key(context.Background(), "k1")
+	if !errors.Is(err, loader.err) || errors.Is(err, ErrUnauthenticated) {
+		t.Fatalf("error = %v, want the loader's error and not ErrUnauthenticated", err)
+	}
+	loader.err = nil
+	mustKey(t, keys, "k1")
+}
+
+func TestCachedKeysLoad(t *testing.T) {
+	keys, loader, _, _ := newCached(t)
+	if err := keys.Load(context.Background()); err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	mustKey(t, keys, "k1")
+	if loader.reads != 1 {
+		t.Fatalf("reads = %d, want 1", loader.reads)
+	}
+	loader.doc = []byte("not json")
+	if err := keys.Load(context.Background()); err == nil {
+		t.Fatal("Load accepted a bad document")
+	}
+}
+
+func TestStaticAndFileKeys(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "jwks.json")
+	if err := os.WriteFile(path, jwksOf(t, map[string]*ecdsa.PublicKey{"k1": &testKey.PublicKey}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	keys, err := FileKeys(path)
+	if err != nil {
+		t.Fatalf("FileKeys: %v", err)
+	}
+	if !mustKey(t, keys, "k1").Equal(&testKey.PublicKey) {
+		t.Fatal("wrong key")
+	}
+	if _, err := keys.Key(context.Background(), "k2"); !errors.Is(err, ErrUnknownKey) {
+		t.Fatalf("unknown kid: error = %v, want ErrUnknownKey", err)
+	}
+	if _, err := FileKeys(filepath.Join(t.TempDir(), "missing.json")); err == nil {
+		t.Fatal("FileKeys accepted a missing file")
+	}
+}
+
+// fakeSSM records the request and answers with a value or an error.
+type fakeSSM struct {
+	in    *ssm.GetParameterInput
+	value *string
+	err   error
+}
+
+func (f *fakeSSM) GetParameter(_ context.Context, in *ssm.GetParameterInput, _ ...func(*ssm.Options)) (*ssm.GetParameterOutput, error) {
+	f.in = in
+	if f.err != nil {
+		return nil, f.err
+	}
+	return &ssm.GetParameterOutput{Parameter: &ssmtypes.Parameter{Value: f.value}}, nil
+}
+
+func TestSSMParameterLoader(t *testing.T) {
+	client := &fakeSSM{value: aws.String(`{"keys":[]}`)}
+	got, err := SSMParameterLoader(client, "/upvest/jwks")(context.Background())
+	if err != nil || string(got) != `{"keys":[]}` {
+		t.Fatalf("loader = %q, %v", got, err)
+	}
+	if aws.ToString(client.in.Name) != "/upvest/jwks" || !aws.ToBool(client.in.WithDecryption) {
+		t.Fatalf("request = name %q, decryption %v; want /upvest/jwks with decryption",
+			aws.ToString(client.in.Name), aws.ToBool(client.in.WithDecryption))
+	}
+
+	client = &fakeSSM{err: errors.New("access denied")}
+	if _, err := SSMParameterLoader(client, "/p")(context.Background()); !errors.Is(err, client.err) {
+		t.Fatalf("error = %v, want the SSM error", err)
+	}
+	client = &fakeSSM{}
+	if _, err := SSMParameterLoader(client, "/p")(context.Background()); err == nil {
+		t.Fatal("a parameter without value was accepted")
+	}
+}
+
+// An unknown kid while the source is down cannot be told from a rotation:
+// internal error, so the caller answers 5xx and Upvest retries.
+func TestCachedKeysUnknownKidWhileSourceIsDown(t *testing.T) {
+	keys, loader, clock, _ := newCached(t)
+	mustKey(t, keys, "k1")
+	loader.err = errors.New("ssm down")
+	clock.advance(DefaultMinRefreshInterval)
+	_, err := keys.Key(context.Background(), "k2")
+	if !errors.Is(err, loader.err) || errors.Is(err, ErrUnauthenticated) {
+		t.Fatalf("error = %v, want the loader's error and not ErrUnauthenticated", err)
+	}
+	if !mustKey(t, keys, "k1").Equal(&testKey.PublicKey) {
+		t.Fatal("known key lost")
+	}
+}
