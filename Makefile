@@ -1,0 +1,84 @@
+# upvest-webhooks: build, test and run locally (GNU make).
+
+GO  ?= go
+NPM ?= npm
+
+# `make run` uses the usual emulator ports; `make test` and `make bench` use
+# their own so that they can run while `make run` is up.
+DYNAMODB_PORT      ?= 8000
+SQS_PORT           ?= 4566
+TEST_DYNAMODB_PORT ?= 18000
+TEST_SQS_PORT      ?= 14566
+TEST_TIMEOUT       ?= 20m
+
+# The Lambdas: every one of these directories that exists under functions/.
+LAMBDAS         := $(notdir $(wildcard $(addprefix functions/,ingest worker streamconsumer)))
+LAMBDA_BINARIES := $(LAMBDAS:%=bin/lambda/%/bootstrap)
+
+TOOLS_STAMP := infra/node_modules/.tools-stamp
+EMULATORS   := .local/bin/emulators
+# Runs a command with the emulators up on the test ports, then stops them.
+WITH_TEST_EMULATORS = $(EMULATORS) -dynamodb-port $(TEST_DYNAMODB_PORT) -sqs-port $(TEST_SQS_PORT) -log-dir .local/test-logs --
+
+# infra/cdk.mk (CDK targets) may not exist yet; test runs its synth-check when it does.
+HAVE_SYNTH_CHECK := $(shell grep -qsE '^synth-check[[:space:]]*:' infra/cdk.mk && echo yes)
+
+.DEFAULT_GOAL := build
+.PHONY: tools build test run bench fmt vet clean FORCE
+
+tools: $(TOOLS_STAMP) infra/node_modules/go.mod
+	$(GO) mod download
+
+# npm ci only when node_modules is missing or older than the lock file (npm
+# writes node_modules/.package-lock.json on every install).
+$(TOOLS_STAMP): infra/package-lock.json
+	@if [ -f infra/node_modules/.package-lock.json ] && [ infra/node_modules/.package-lock.json -nt infra/package-lock.json ]; then \
+		echo "infra/node_modules is up to date"; \
+	else \
+		echo "cd infra && $(NPM) ci --no-audit --no-fund"; \
+		cd infra && $(NPM) ci --no-audit --no-fund; \
+	fi
+	printf 'module ignored\n' > infra/node_modules/go.mod
+	touch $@
+
+# Hides node_modules (which holds Go files) from `go build ./...`.
+infra/node_modules/go.mod: | $(TOOLS_STAMP)
+	printf 'module ignored\n' > $@
+
+build: $(LAMBDA_BINARIES)
+
+bin/lambda/%/bootstrap: FORCE
+	GOOS=linux GOARCH=arm64 CGO_ENABLED=0 $(GO) build -trimpath -ldflags="-s -w" -tags lambda.norpc -o $@ ./functions/$*
+
+# Built, not `go run`, so that the exit code of the wrapped command comes through unchanged.
+$(EMULATORS): FORCE
+	$(GO) build -o $@ ./functions/emulators
+
+test: tools $(EMULATORS)
+	$(GO) vet ./...
+	$(WITH_TEST_EMULATORS) $(GO) test ./... -count=1 -timeout $(TEST_TIMEOUT)
+ifeq ($(HAVE_SYNTH_CHECK),yes)
+	$(MAKE) synth-check
+else
+	@echo "infra/cdk.mk defines no synth-check target; skipping it"
+endif
+
+# functions/local starts the emulators itself (shared/localaws).
+run: tools
+	LOCAL_DYNAMODB_PORT=$(DYNAMODB_PORT) LOCAL_SQS_PORT=$(SQS_PORT) $(GO) run ./functions/local
+
+bench: tools $(EMULATORS)
+	$(WITH_TEST_EMULATORS) $(GO) test -run '^$$' -bench . -benchmem ./...
+
+fmt:
+	$(GO) fmt ./...
+
+vet:
+	$(GO) vet ./...
+
+clean:
+	rm -rf bin .local infra/cdk.out
+
+FORCE:
+
+-include infra/cdk.mk

