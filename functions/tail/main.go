@@ -1,0 +1,102 @@
+// Command tail prints the changes of the local state tables as they happen,
+// one line each, until Ctrl-C:
+//
+//	go run ./functions/tail [-domain orders] [-from-start]
+//
+// It reads DynamoDB Local's streams (AWS_ENDPOINT_URL_DYNAMODB, default
+// http://127.0.0.1:8000, which serves the Streams API too) and decodes them
+// with the code a stream-triggered Lambda uses.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
+
+	upvest "github.com/upvest-webhooks/upvest-webhooks/events"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/localaws"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/schema"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/streams"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "tail:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	flags := flag.NewFlagSet("tail", flag.ContinueOnError)
+	flags.SetOutput(stderr)
+	domain := flags.String("domain", "", "follow only this domain's state table (default: all)")
+	fromStart := flags.Bool("from-start", false, "print the changes already in the streams (up to 24 h) before the new ones")
+	poll := flags.Duration("poll", time.Second, "pause between reads of an idle shard")
+	if err := flags.Parse(args); err != nil {
+		return err
+	}
+	domains := upvest.Domains()
+	if *domain != "" {
+		d, ok := upvest.ParseDomain(*domain)
+		if !ok {
+			return fmt.Errorf("unknown domain %q (one of %v)", *domain, upvest.Domains())
+		}
+		domains = []upvest.Domain{d}
+	}
+
+	cfg, err := localConfig(ctx)
+	if err != nil {
+		return err
+	}
+	arns, err := streams.StateStreamARNs(ctx, dynamodb.NewFromConfig(cfg), schema.LocalNames, domains)
+	if err != nil {
+		return fmt.Errorf("%w (is the local stack running? see `make run`)", err)
+	}
+	tailer := &streams.Tailer{
+		Client:       dynamodbstreams.NewFromConfig(cfg),
+		StreamARNs:   arns,
+		FromStart:    *fromStart,
+		PollInterval: *poll,
+		Sink: func(_ context.Context, c streams.Change) error {
+			_, err := fmt.Fprintln(stdout, streams.FormatChange(c))
+			return err
+		},
+		Ready: func() { fmt.Fprintf(stderr, "tail: following %d state table(s); Ctrl-C to stop\n", len(arns)) },
+	}
+	if err := tailer.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	return nil
+}
+
+// localConfig points the clients at DynamoDB Local, with the project's local
+// region and dummy credentials (localaws.Config), so no profile of the
+// developer can point the tail at a real account. Only DynamoDB is used; the
+// SQS endpoint is required by localaws.Config and left at its default.
+func localConfig(ctx context.Context) (aws.Config, error) {
+	dynamo := os.Getenv(localaws.EnvDynamoDBEndpoint)
+	if dynamo == "" {
+		dynamo = fmt.Sprintf("http://127.0.0.1:%d", localaws.DefaultDynamoDBPort)
+	}
+	sqs := os.Getenv(localaws.EnvSQSEndpoint)
+	if sqs == "" {
+		sqs = fmt.Sprintf("http://127.0.0.1:%d", localaws.DefaultSQSPort)
+	}
+	cfg, err := localaws.Config(ctx, dynamo, sqs)
+	if err != nil {
+		return aws.Config{}, fmt.Errorf("local AWS config: %w", err)
+	}
+	return cfg, nil
+}
