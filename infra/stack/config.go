@@ -1,0 +1,268 @@
+package stack
+
+import (
+	"errors"
+	"fmt"
+	"net/mail"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Environment is the Upvest environment a deployment receives webhooks from.
+type Environment string
+
+const (
+	Sandbox Environment = "sandbox"
+	Live    Environment = "live"
+)
+
+// AllowlistOff turns the ingest's source IP check off (IP_ALLOWLIST=off).
+const AllowlistOff = "off"
+
+// WebhookPath is the API route Upvest posts to.
+const WebhookPath = "/webhooks"
+
+// Lambda asset names: bin/lambda/<name>/bootstrap, built by `make build`.
+const (
+	AssetIngest         = "ingest"
+	AssetWorker         = "worker"
+	AssetStreamConsumer = "streamconsumer"
+)
+
+// Config is everything a deployment can vary. Every field comes from CDK
+// context (cdk.json or -c key=value); Load documents the keys and defaults.
+type Config struct {
+	Env       Environment
+	StackName string
+	AssetsDir string // holds <asset>/bootstrap for every Lambda
+
+	JWKSParameter      string // SSM String parameter holding Upvest's JWKS, loaded by the operator
+	JWKSRefresh        string // Go duration, how often ingest re-reads the JWKS
+	IPAllowlist        string // sandbox | live | off
+	SignatureClockSkew string // Go duration
+	MaxBodyBytes       int
+	LedgerRetention    int // days an event stays in the ledger (TTL)
+	LogLevel           string
+	LogRetentionDays   int
+
+	// Optional custom domain: both or neither. BasePath is an API mapping key.
+	DomainName     string
+	CertificateARN string
+	BasePath       string
+
+	ThrottleRate  int // requests per second at the default stage
+	ThrottleBurst int
+
+	MaxReceiveCount      int // deliveries before a message goes to its domain's DLQ
+	WorkerBatchSize      int
+	WorkerBatchWindow    int // seconds
+	WorkerMaxConcurrency int
+
+	AlarmEmail            string // optional: SNS email subscription for every alarm
+	QueueAgeAlarm         int    // seconds a message may wait on a domain queue before alarming
+	UnauthorizedAlarm     int    // 401 answers per 5 minutes that raise an alarm
+	ExampleStreamConsumer bool
+}
+
+// Fixed sizing, chosen for this workload rather than configured.
+const (
+	IngestMemoryMB = 512 // P-521 verification is CPU bound; memory buys CPU
+	// Under API Gateway's 30 s integration limit, so a stuck call ends in the
+	// function's own logs and metrics rather than as an anonymous gateway 503.
+	IngestTimeout   = 20 * time.Second
+	WorkerMemoryMB  = 256
+	WorkerTimeout   = 30 * time.Second
+	ConsumerMemory  = 256
+	ConsumerTimeout = 30 * time.Second
+)
+
+// PublicPath is the URL path Upvest signs: the route, behind the custom
+// domain's base path when there is one. Ingest rebuilds @path from it.
+func (c Config) PublicPath() string {
+	if c.DomainName != "" && c.BasePath != "" {
+		return "/" + c.BasePath + WebhookPath
+	}
+	return WebhookPath
+}
+
+// QueueVisibilityTimeout leaves a message invisible while any worker could
+// still hold it: AWS's advice of 6 × the function timeout, plus the batching window.
+func (c Config) QueueVisibilityTimeout() time.Duration {
+	return 6*WorkerTimeout + time.Duration(c.WorkerBatchWindow)*time.Second
+}
+
+// Load reads the configuration from context. get returns a context value (a
+// string from -c, a string/number/bool from cdk.json) or nil when unset.
+// assetsDefault is used when the context has no assetsDir.
+func Load(get func(key string) any, assetsDefault string) (Config, error) {
+	r := reader{get: get}
+	c := Config{Env: Environment(r.str("env", string(Sandbox)))}
+	if c.Env != Sandbox && c.Env != Live {
+		r.fail("env: %q is neither %q nor %q", c.Env, Sandbox, Live)
+	}
+	c.StackName = r.str("stackName", "upvest-webhooks-"+string(c.Env))
+	c.AssetsDir = r.str("assetsDir", assetsDefault)
+	c.JWKSParameter = r.str("jwksParameter", "/upvest-webhooks/"+string(c.Env)+"/jwks")
+	c.JWKSRefresh = r.duration("jwksRefresh", "5m")
+	c.IPAllowlist = r.str("ipAllowlist", string(c.Env))
+	c.SignatureClockSkew = r.duration("signatureClockSkew", "60s")
+	c.MaxBodyBytes = r.integer("maxBodyBytes", 4<<20, 1024, 6<<20) // Lambda's 6 MB invoke limit caps it
+	c.LedgerRetention = r.integer("ledgerRetentionDays", 400, 1, 3650)
+	c.LogLevel = r.str("logLevel", "info")
+	c.LogRetentionDays = r.integer("logRetentionDays", 90, 1, 3653)
+	c.DomainName = r.str("domainName", "")
+	c.CertificateARN = r.str("certificateArn", "")
+	c.BasePath = r.str("basePath", "")
+	c.ThrottleRate = r.integer("throttleRate", 50, 1, 10000)
+	c.ThrottleBurst = r.integer("throttleBurst", 100, 1, 5000)
+	c.MaxReceiveCount = r.integer("maxReceiveCount", 5, 1, 1000)
+	c.WorkerBatchSize = r.integer("workerBatchSize", 10, 1, 10000)
+	c.WorkerBatchWindow = r.integer("workerBatchWindowSeconds", 1, 0, 300)
+	c.WorkerMaxConcurrency = r.integer("workerMaxConcurrency", 5, 2, 1000) // SQS mappings need ≥ 2
+	c.AlarmEmail = r.str("alarmEmail", "")
+	c.QueueAgeAlarm = r.integer("queueAgeAlarmSeconds", 900, 60, 14*24*3600)
+	c.UnauthorizedAlarm = r.integer("unauthorizedAlarmThreshold", 5, 1, 100000)
+	c.ExampleStreamConsumer = r.boolean("exampleStreamConsumer", false)
+
+	if err := errors.Join(append(r.errs, c.Validate())...); err != nil {
+		return Config{}, fmt.Errorf("infra config (CDK context): %w", err)
+	}
+	return c, nil
+}
+
+var (
+	basePathRE = regexp.MustCompile(`^[A-Za-z0-9._-]+$`)
+	// Lambda's application log levels, which filter the JSON logs by their "level".
+	logLevels = map[string]bool{"debug": true, "info": true, "warn": true, "error": true}
+)
+
+// Validate checks the combination of values and that the Lambda binaries exist.
+func (c Config) Validate() error {
+	var errs []error
+	fail := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
+
+	switch c.IPAllowlist {
+	case AllowlistOff, string(c.Env):
+	default:
+		// The other environment's list would reject every real delivery.
+		fail("ipAllowlist: %q must be %q or %q for env %s", c.IPAllowlist, c.Env, AllowlistOff, c.Env)
+	}
+	if !strings.HasPrefix(c.JWKSParameter, "/") {
+		fail("jwksParameter: %q must be a path-style name starting with /", c.JWKSParameter)
+	}
+	if !logLevels[c.LogLevel] {
+		fail("logLevel: %q is not one of debug, info, warn, error", c.LogLevel)
+	}
+	if _, ok := retentionDays[c.LogRetentionDays]; !ok {
+		fail("logRetentionDays: %d is not a CloudWatch Logs retention (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653)", c.LogRetentionDays)
+	}
+	if (c.DomainName == "") != (c.CertificateARN == "") {
+		fail("domainName and certificateArn go together (got domainName %q, certificateArn %q)", c.DomainName, c.CertificateARN)
+	}
+	if c.CertificateARN != "" && !strings.HasPrefix(c.CertificateARN, "arn:") {
+		fail("certificateArn: %q is not an ARN", c.CertificateARN)
+	}
+	if c.BasePath != "" && (c.DomainName == "" || !basePathRE.MatchString(c.BasePath)) {
+		fail("basePath: %q needs a domainName and must be one path segment of letters, digits, . _ -", c.BasePath)
+	}
+	if c.WorkerBatchSize > 10 && c.WorkerBatchWindow == 0 {
+		fail("workerBatchSize: %d needs workerBatchWindowSeconds ≥ 1 (SQS allows batches over 10 only with a window)", c.WorkerBatchSize)
+	}
+	if c.AlarmEmail != "" {
+		if _, err := mail.ParseAddress(c.AlarmEmail); err != nil {
+			fail("alarmEmail: %q: %v", c.AlarmEmail, err)
+		}
+	}
+	if c.StackName == "" {
+		fail("stackName: empty")
+	}
+	assets := []string{AssetIngest, AssetWorker}
+	if c.ExampleStreamConsumer {
+		assets = append(assets, AssetStreamConsumer)
+	}
+	for _, name := range assets {
+		path := filepath.Join(c.AssetsDir, name, "bootstrap")
+		if info, err := os.Stat(path); err != nil || info.IsDir() {
+			fail("assetsDir: %s is missing (run `make build` first, or set -c assetsDir=...)", path)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// reader converts context values, collecting every error so one run reports them all.
+type reader struct {
+	get  func(string) any
+	errs []error
+}
+
+func (r *reader) fail(format string, a ...any) { r.errs = append(r.errs, fmt.Errorf(format, a...)) }
+
+func (r *reader) str(key, def string) string {
+	switch v := r.get(key).(type) {
+	case nil:
+		return def
+	case string:
+		return strings.TrimSpace(v)
+	default:
+		r.fail("%s: want a string, got %v (%T)", key, v, v)
+		return def
+	}
+}
+
+func (r *reader) integer(key string, def, lo, hi int) int {
+	var n int
+	switch v := r.get(key).(type) {
+	case nil:
+		return def
+	case float64: // JSON numbers
+		n = int(v)
+		if float64(n) != v {
+			r.fail("%s: want a whole number, got %v", key, v)
+			return def
+		}
+	case string:
+		var err error
+		if n, err = strconv.Atoi(strings.TrimSpace(v)); err != nil {
+			r.fail("%s: want a whole number, got %q", key, v)
+			return def
+		}
+	default:
+		r.fail("%s: want a whole number, got %v (%T)", key, v, v)
+		return def
+	}
+	if n < lo || n > hi {
+		r.fail("%s: %d is outside [%d, %d]", key, n, lo, hi)
+	}
+	return n
+}
+
+func (r *reader) boolean(key string, def bool) bool {
+	switch v := r.get(key).(type) {
+	case nil:
+		return def
+	case bool:
+		return v
+	case string:
+		b, err := strconv.ParseBool(strings.TrimSpace(v))
+		if err != nil {
+			r.fail("%s: want true or false, got %q", key, v)
+			return def
+		}
+		return b
+	default:
+		r.fail("%s: want true or false, got %v (%T)", key, v, v)
+		return def
+	}
+}
+
+func (r *reader) duration(key, def string) string {
+	s := r.str(key, def)
+	if d, err := time.ParseDuration(s); err != nil || d <= 0 {
+		r.fail("%s: %q is not a positive Go duration such as 60s or 5m", key, s)
+	}
+	return s
+}

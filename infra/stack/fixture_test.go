@@ -1,0 +1,135 @@
+package stack
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"sync"
+	"testing"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
+	"github.com/aws/jsii-runtime-go"
+)
+
+// Synthesizing goes through jsii and takes seconds, so each environment is
+// synthesized once and every test reads the same template.
+
+var assetsDir string // dummy Lambda binaries shared by all synths
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "infra-assets-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	if err := writeFakeAssets(dir); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	assetsDir = dir
+	code := m.Run()
+	jsii.Close()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// The live fixture turns every option on; the sandbox one runs on defaults.
+const (
+	liveAccount = "123456789012"
+	liveRegion  = "eu-central-1"
+	liveDomain  = "webhooks.example.com"
+	liveCert    = "arn:aws:acm:eu-central-1:123456789012:certificate/11111111-2222-3333-4444-555555555555"
+	liveEmail   = "ops@example.com"
+)
+
+var fixtureContext = map[Environment]map[string]any{
+	Sandbox: {},
+	Live: { // strings, as `cdk -c key=value` passes them
+		"env": "live", "domainName": liveDomain, "certificateArn": liveCert, "basePath": "upvest",
+		"alarmEmail": liveEmail, "exampleStreamConsumer": "true", "maxReceiveCount": "7",
+	},
+}
+
+type synthesized struct {
+	cfg      Config
+	tp       *template
+	errors   []string // unsuppressed cdk-nag errors
+	warnings []string // unsuppressed cdk-nag warnings
+	err      error
+}
+
+var (
+	synthMu   sync.Mutex
+	synthDone = map[Environment]*synthesized{}
+)
+
+// synth returns the shared synthesis of one environment, with cdk-nag applied.
+func synth(t *testing.T, env Environment) *synthesized {
+	t.Helper()
+	synthMu.Lock()
+	defer synthMu.Unlock()
+	s, ok := synthDone[env]
+	if !ok {
+		s = doSynth(t, env)
+		synthDone[env] = s
+	}
+	if s.err != nil {
+		t.Fatalf("synth %s: %v", env, s.err)
+	}
+	return s
+}
+
+func doSynth(t *testing.T, env Environment) *synthesized {
+	// Start from cdk.json's context, as `cdk synth` does, then the fixture's.
+	ctx := map[string]any{}
+	raw, err := os.ReadFile("../cdk.json")
+	if err != nil {
+		return &synthesized{err: err}
+	}
+	var cdkJSON struct{ Context map[string]any }
+	if err := json.Unmarshal(raw, &cdkJSON); err != nil {
+		return &synthesized{err: fmt.Errorf("cdk.json: %w", err)}
+	}
+	for k, v := range cdkJSON.Context {
+		ctx[k] = v
+	}
+	for k, v := range fixtureContext[env] {
+		ctx[k] = v
+	}
+	ctx["assetsDir"] = assetsDir
+
+	app := awscdk.NewApp(&awscdk.AppProps{Context: &ctx})
+	cfg, err := Load(func(k string) any { return app.Node().TryGetContext(jsii.String(k)) }, "unused")
+	if err != nil {
+		return &synthesized{err: err}
+	}
+	if cfg.Env != env {
+		return &synthesized{err: fmt.Errorf("fixture for %s loaded env %s", env, cfg.Env)}
+	}
+	props := awscdk.StackProps{}
+	if env == Live {
+		props.Env = &awscdk.Environment{Account: jsii.String(liveAccount), Region: jsii.String(liveRegion)}
+	}
+	st := NewUpvestWebhooksStack(app, cfg.StackName, &UpvestWebhooksStackProps{StackProps: props, Config: cfg})
+	CheckWithNag(app)
+
+	s := &synthesized{cfg: cfg}
+	s.tp = parseTemplate(t, *assertions.Template_FromStack(st, nil).ToJSON())
+	ann := assertions.Annotations_FromStack(st)
+	nag := assertions.Match_StringLikeRegexp(jsii.String("AwsSolutions-.*"))
+	for _, m := range *ann.FindError(jsii.String("*"), nag) {
+		s.errors = append(s.errors, fmt.Sprintf("%s: %v", *m.Id, m.Entry.Data))
+	}
+	for _, m := range *ann.FindWarning(jsii.String("*"), nag) {
+		s.warnings = append(s.warnings, fmt.Sprintf("%s: %v", *m.Id, m.Entry.Data))
+	}
+	return s
+}
+
+// eachEnv runs f as one subtest per environment.
+func eachEnv(t *testing.T, f func(t *testing.T, s *synthesized)) {
+	for _, env := range []Environment{Sandbox, Live} {
+		t.Run(string(env), func(t *testing.T) { f(t, synth(t, env)) })
+	}
+}

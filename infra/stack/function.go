@@ -1,0 +1,102 @@
+package stack
+
+import (
+	"maps"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
+	"github.com/aws/constructs-go/constructs/v10"
+	"github.com/aws/jsii-runtime-go"
+	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
+)
+
+// retentionDays maps the day counts CloudWatch Logs accepts to CDK's enum.
+var retentionDays = map[int]awslogs.RetentionDays{
+	1: awslogs.RetentionDays_ONE_DAY, 3: awslogs.RetentionDays_THREE_DAYS, 5: awslogs.RetentionDays_FIVE_DAYS,
+	7: awslogs.RetentionDays_ONE_WEEK, 14: awslogs.RetentionDays_TWO_WEEKS, 30: awslogs.RetentionDays_ONE_MONTH,
+	60: awslogs.RetentionDays_TWO_MONTHS, 90: awslogs.RetentionDays_THREE_MONTHS, 120: awslogs.RetentionDays_FOUR_MONTHS,
+	150: awslogs.RetentionDays_FIVE_MONTHS, 180: awslogs.RetentionDays_SIX_MONTHS, 365: awslogs.RetentionDays_ONE_YEAR,
+	400: awslogs.RetentionDays_THIRTEEN_MONTHS, 545: awslogs.RetentionDays_EIGHTEEN_MONTHS, 731: awslogs.RetentionDays_TWO_YEARS,
+	1096: awslogs.RetentionDays_THREE_YEARS, 1827: awslogs.RetentionDays_FIVE_YEARS, 2192: awslogs.RetentionDays_SIX_YEARS,
+	2557: awslogs.RetentionDays_SEVEN_YEARS, 2922: awslogs.RetentionDays_EIGHT_YEARS, 3288: awslogs.RetentionDays_NINE_YEARS,
+	3653: awslogs.RetentionDays_TEN_YEARS,
+}
+
+// EnvLogLevel is read by observability.NewLogger in every function.
+const EnvLogLevel = "LOG_LEVEL"
+
+// GoFunctionProps describes one Go Lambda built by `make build`.
+type GoFunctionProps struct {
+	Config      Config
+	Asset       string // AssetIngest, AssetWorker, AssetStreamConsumer
+	Description string
+	MemoryMB    int
+	Timeout     time.Duration
+	Environment map[string]string
+}
+
+// GoFunction is a Go Lambda with its own role and log group. The role starts
+// empty (no AWSLambdaBasicExecutionRole): it may write to its own log group,
+// send traces, and whatever its construct grants explicitly.
+type GoFunction struct {
+	Function awslambda.Function
+	Role     awsiam.Role
+	LogGroup awslogs.LogGroup
+}
+
+// NewGoFunction creates the function, its role and its log group under scope.
+func NewGoFunction(scope constructs.Construct, id string, p GoFunctionProps) *GoFunction {
+	s := constructs.NewConstruct(scope, jsii.String(id))
+	role := awsiam.NewRole(s, jsii.String("Role"), &awsiam.RoleProps{
+		AssumedBy:   awsiam.NewServicePrincipal(jsii.String("lambda.amazonaws.com"), nil),
+		Description: jsii.String("Execution role of " + p.Description),
+	})
+	logGroup := awslogs.NewLogGroup(s, jsii.String("Logs"), &awslogs.LogGroupProps{
+		Retention: retentionDays[p.Config.LogRetentionDays],
+		// Logs expire anyway; the data worth keeping is in the retained tables.
+		RemovalPolicy: awscdk.RemovalPolicy_DESTROY,
+	})
+	logGroup.GrantWrite(role)
+
+	fn := awslambda.NewFunction(s, jsii.String("Function"), &awslambda.FunctionProps{
+		Description:  jsii.String(p.Description),
+		Runtime:      awslambda.Runtime_PROVIDED_AL2023(),
+		Architecture: awslambda.Architecture_ARM_64(),
+		Handler:      jsii.String("bootstrap"),
+		Code:         awslambda.Code_FromAsset(jsii.String(filepath.Join(p.Config.AssetsDir, p.Asset)), nil),
+		MemorySize:   jsii.Number(float64(p.MemoryMB)),
+		Timeout:      awscdk.Duration_Seconds(jsii.Number(p.Timeout.Seconds())),
+		Role:         role,
+		LogGroup:     logGroup,
+		// The functions log slog JSON with a "level" field; Lambda filters on it.
+		LoggingFormat:         awslambda.LoggingFormat_JSON,
+		ApplicationLogLevelV2: awslambda.ApplicationLogLevel(strings.ToUpper(p.Config.LogLevel)),
+		SystemLogLevelV2:      awslambda.SystemLogLevel_INFO,
+		Tracing:               awslambda.Tracing_ACTIVE,
+	})
+	// Added in key order so that the template is the same on every synth.
+	for _, k := range slices.Sorted(maps.Keys(p.Environment)) {
+		fn.AddEnvironment(jsii.String(k), jsii.String(p.Environment[k]), nil)
+	}
+	cdknag.NagSuppressions_AddResourceSuppressions(role, &[]*cdknag.NagPackSuppression{{
+		Id:        jsii.String("AwsSolutions-IAM5"),
+		Reason:    jsii.String("Active X-Ray tracing needs xray:PutTraceSegments/PutTelemetryRecords, which support no resource-level permissions (Resource \"*\" is the only valid form)."),
+		AppliesTo: &[]any{jsii.String("Resource::*")},
+	}}, jsii.Bool(true))
+	return &GoFunction{Function: fn, Role: role, LogGroup: logGroup}
+}
+
+// allow adds one exact statement to a function's role.
+func (f *GoFunction) allow(actions []string, resources ...*string) {
+	f.Role.AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Effect:    awsiam.Effect_ALLOW,
+		Actions:   jsii.Strings(actions...),
+		Resources: &resources,
+	}))
+}

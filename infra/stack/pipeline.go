@@ -1,0 +1,83 @@
+package stack
+
+import (
+	"time"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsdynamodb"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambdaeventsources"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
+	"github.com/aws/constructs-go/constructs/v10"
+	"github.com/aws/jsii-runtime-go"
+
+	"github.com/upvest-webhooks/upvest-webhooks/events"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/schema"
+)
+
+// QueueRetention keeps an undelivered event long enough to fix the bug that stopped it.
+const QueueRetention = 14 * 24 * time.Hour
+
+// Pipeline is one domain: queue → worker → state table, with a dead-letter
+// queue for events the worker failed MaxReceiveCount times.
+type Pipeline struct {
+	Domain     events.Domain
+	Queue      awssqs.Queue
+	DLQ        awssqs.Queue
+	StateTable awsdynamodb.Table
+	Worker     *GoFunction
+}
+
+// NewPipeline creates a domain's pipeline. The worker may consume only its own
+// queue, write only its own state table, and record outcomes in the ledger.
+func NewPipeline(scope constructs.Construct, id string, cfg Config, d events.Domain, ledger awsdynamodb.Table) *Pipeline {
+	s := constructs.NewConstruct(scope, jsii.String(id))
+	p := &Pipeline{Domain: d}
+
+	p.DLQ = newQueue(s, "DeadLetterQueue", nil)
+	p.Queue = newQueue(s, "Queue", &awssqs.QueueProps{
+		VisibilityTimeout: awscdk.Duration_Seconds(jsii.Number(cfg.QueueVisibilityTimeout().Seconds())),
+		DeadLetterQueue: &awssqs.DeadLetterQueue{
+			Queue:           p.DLQ,
+			MaxReceiveCount: jsii.Number(float64(cfg.MaxReceiveCount)),
+		},
+	})
+
+	p.StateTable = NewStateTable(s, "StateTable")
+
+	p.Worker = NewGoFunction(s, "Worker", GoFunctionProps{
+		Config:      cfg,
+		Asset:       AssetWorker,
+		Description: "upvest-webhooks " + string(cfg.Env) + " worker for domain " + string(d),
+		MemoryMB:    WorkerMemoryMB,
+		Timeout:     WorkerTimeout,
+		Environment: map[string]string{
+			schema.EnvDomain:      string(d),
+			schema.EnvStateTable:  *p.StateTable.TableName(),
+			schema.EnvLedgerTable: *ledger.TableName(),
+			EnvLogLevel:           cfg.LogLevel,
+		},
+	})
+	// Conditional writes (only-if-newer) and the parent-view update need exactly these.
+	p.Worker.allow([]string{"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}, p.StateTable.TableArn())
+	p.Worker.allow([]string{"dynamodb:GetItem", "dynamodb:UpdateItem"}, ledger.TableArn())
+	// The event source grants the consume actions on this queue only.
+	p.Worker.Function.AddEventSource(awslambdaeventsources.NewSqsEventSource(p.Queue, &awslambdaeventsources.SqsEventSourceProps{
+		BatchSize:               jsii.Number(float64(cfg.WorkerBatchSize)),
+		MaxBatchingWindow:       awscdk.Duration_Seconds(jsii.Number(float64(cfg.WorkerBatchWindow))),
+		MaxConcurrency:          jsii.Number(float64(cfg.WorkerMaxConcurrency)),
+		ReportBatchItemFailures: jsii.Bool(true),
+	}))
+	return p
+}
+
+// newQueue is a standard queue with the settings every queue here shares:
+// SQS-managed encryption, TLS only, 14 days of retention.
+func newQueue(scope constructs.Construct, id string, props *awssqs.QueueProps) awssqs.Queue {
+	if props == nil {
+		props = &awssqs.QueueProps{}
+	}
+	props.Encryption = awssqs.QueueEncryption_SQS_MANAGED
+	props.EnforceSSL = jsii.Bool(true)
+	props.RetentionPeriod = awscdk.Duration_Seconds(jsii.Number(QueueRetention.Seconds()))
+	return awssqs.NewQueue(scope, jsii.String(id), props)
+}
