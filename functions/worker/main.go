@@ -1,0 +1,32 @@
+// Command worker is the Lambda consuming one domain's queue (DOMAIN): it
+// applies each event to the domain's state table and records the outcome in
+// the ledger. This file only wires the parts together.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+
+	"github.com/aws/aws-lambda-go/lambda"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+
+	"github.com/upvest-webhooks/upvest-webhooks/shared/app"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/config"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/observability"
+)
+
+func main() {
+	cfg, err := config.LoadWorker(os.Getenv)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	awsCfg, err := awsconfig.LoadDefaultConfig(context.Background())
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "worker: load AWS configuration:", err)
+		os.Exit(1)
+	}
+	w := app.Worker(cfg, awsCfg, observability.NewLogger(os.Stdout, "worker-"+string(cfg.Domain)))
+	lambda.Start(w.Handle)
+}

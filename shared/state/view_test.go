@@ -1,0 +1,411 @@
+package state_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"math/rand/v2"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	streamtypes "github.com/aws/aws-sdk-go-v2/service/dynamodbstreams/types"
+
+	"github.com/upvest-webhooks/upvest-webhooks/events"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/localaws/awstest"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/schema"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/state"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/state/statetest"
+)
+
+// orderWithExecutions builds, from the official samples, one order's events
+// and its executions' events; execution i's events are created i seconds
+// apart so each execution's own events are ordered.
+type orderWithExecutions struct {
+	orderID string
+	orders  map[string]events.Event // by status
+	execs   []map[string]events.Event
+}
+
+func newOrder(t testing.TB, statuses []string, execStatuses ...[]string) orderWithExecutions {
+	o := orderWithExecutions{orderID: statetest.UUID(), orders: map[string]events.Event{}}
+	object := statetest.Sample(t, "ORDER.NEW")
+	object["id"] = o.orderID
+	for i, s := range statuses {
+		at := base.Add(time.Duration(i) * time.Minute)
+		obj := maps.Clone(object)
+		obj["status"], obj["updated_at"] = s, statetest.Time(at)
+		o.orders[s] = statetest.Event(t, "ORDER."+s, at, obj)
+	}
+	for _, ss := range execStatuses {
+		exec := statetest.Sample(t, "EXECUTION.FILLED")
+		exec["id"], exec["order_id"] = statetest.UUID(), o.orderID
+		byStatus := map[string]events.Event{}
+		for i, s := range ss {
+			obj := maps.Clone(exec)
+			obj["status"] = s
+			byStatus[s] = statetest.Event(t, "EXECUTION."+s, base.Add(time.Duration(i)*time.Second), obj)
+		}
+		o.execs = append(o.execs, byStatus)
+	}
+	return o
+}
+
+func (o orderWithExecutions) pk() string { return "ORDER#" + o.orderID }
+
+func classify(t testing.TB, e events.Event) events.Route {
+	t.Helper()
+	r, err := events.Classify(e)
+	if err != nil {
+		t.Fatalf("classify: %v", err)
+	}
+	return r
+}
+
+// mustHaveEntry fails unless the order row's view holds event e for its execution.
+func mustHaveEntry(t testing.TB, r *row, e events.Event) {
+	t.Helper()
+	route := classify(t, e)
+	got, ok := r.Executions[route.Parent.EntryID]
+	switch {
+	case !ok:
+		t.Fatalf("view of %s lacks execution %s: %+v", r.PK, route.Parent.EntryID, r.Executions)
+	case got.EventID != e.ID || got.EventType != e.Type || got.Status != route.Status || got.Position != route.Position:
+		t.Fatalf("view entry %s = %+v, want event %s %s status %s", route.Parent.EntryID, got, e.Type, e.ID, route.Status)
+	case got.Object != string(e.Object):
+		t.Fatalf("view entry %s object is not the event's exact object", route.Parent.EntryID)
+	}
+}
+
+func testExecutionsView(t *testing.T, f *fixture) {
+	t.Run("execution after its order", func(t *testing.T) {
+		o := newOrder(t, []string{"NEW"}, []string{"FILLED"})
+		f.apply(t, o.orders["NEW"])
+		if out, _ := f.apply(t, o.execs[0]["FILLED"]); out != state.Applied {
+			t.Fatalf("execution: %s", out)
+		}
+		r := f.row(t, events.Orders, o.pk())
+		mustHold(t, r, o.orders["NEW"], classify(t, o.orders["NEW"]))
+		mustHaveEntry(t, r, o.execs[0]["FILLED"])
+		if r.Version != 2 {
+			t.Fatalf("order version %d, want 2", r.Version)
+		}
+		execRoute := classify(t, o.execs[0]["FILLED"])
+		mustHold(t, f.row(t, events.Orders, execRoute.EntityKey), o.execs[0]["FILLED"], execRoute)
+	})
+
+	t.Run("execution before its order", func(t *testing.T) {
+		o := newOrder(t, []string{"NEW", "FILLED"}, []string{"FILLED"})
+		f.apply(t, o.execs[0]["FILLED"])
+		r := f.row(t, events.Orders, o.pk())
+		if r == nil || r.Position != nil || r.Status != nil || r.Category != "ORDER" || r.Version != 1 {
+			t.Fatalf("order row made by the execution = %+v, want only the view (category ORDER, version 1)", r)
+		}
+		mustHaveEntry(t, r, o.execs[0]["FILLED"])
+		for _, s := range []string{"NEW", "FILLED"} {
+			if out, _ := f.apply(t, o.orders[s]); out != state.Applied {
+				t.Fatalf("ORDER.%s after the execution: %s, want applied", s, out)
+			}
+			r = f.row(t, events.Orders, o.pk())
+			mustHold(t, r, o.orders[s], classify(t, o.orders[s]))
+			mustHaveEntry(t, r, o.execs[0]["FILLED"]) // the order's own write keeps the view
+		}
+		if r.Version != 3 {
+			t.Fatalf("order version %d, want 3", r.Version)
+		}
+	})
+
+	t.Run("an entry only moves forward", func(t *testing.T) {
+		o := newOrder(t, []string{"NEW"}, []string{"FILLED", "SETTLED"})
+		f.apply(t, o.orders["NEW"])
+		f.apply(t, o.execs[0]["SETTLED"])
+		before := f.row(t, events.Orders, o.pk())
+		if out, _ := f.apply(t, o.execs[0]["FILLED"]); out != state.Stale {
+			t.Fatalf("older execution event: %s, want stale", out)
+		}
+		if out, _ := f.apply(t, o.execs[0]["SETTLED"]); out != state.Duplicate {
+			t.Fatalf("redelivered execution event: %s, want duplicate", out)
+		}
+		after := f.row(t, events.Orders, o.pk())
+		mustHaveEntry(t, after, o.execs[0]["SETTLED"])
+		if !rowsEqual(before, after) {
+			t.Fatalf("stale and duplicate execution events changed the order row")
+		}
+	})
+
+	t.Run("every ordering of an order and its executions", func(t *testing.T) {
+		for _, perm := range permutations(5) {
+			o := newOrder(t, []string{"NEW", "FILLED"}, []string{"FILLED", "SETTLED"}, []string{"FILLED"})
+			evs := []events.Event{o.orders["NEW"], o.orders["FILLED"], o.execs[0]["FILLED"], o.execs[0]["SETTLED"], o.execs[1]["FILLED"]}
+			for _, i := range perm {
+				f.apply(t, evs[i])
+			}
+			r := f.row(t, events.Orders, o.pk())
+			mustHold(t, r, o.orders["FILLED"], classify(t, o.orders["FILLED"]))
+			mustHaveEntry(t, r, o.execs[0]["SETTLED"])
+			mustHaveEntry(t, r, o.execs[1]["FILLED"])
+			if len(r.Executions) != 2 {
+				t.Fatalf("order %v: view has %d entries, want 2", perm, len(r.Executions))
+			}
+			if r.Version != f.db.count(o.pk()) {
+				t.Fatalf("order %v: version %d, successful writes %d", perm, r.Version, f.db.count(o.pk()))
+			}
+		}
+	})
+
+	for _, viewExists := range []bool{false, true} {
+		t.Run(fmt.Sprint("a retry finishes an event whose view write failed, view exists ", viewExists), func(t *testing.T) {
+			o := newOrder(t, []string{"NEW"}, []string{"FILLED"}, []string{"FILLED"})
+			entriesBefore := 0
+			if viewExists {
+				f.apply(t, o.execs[1]["FILLED"]) // the failed write is then the entry write, not the map's creation
+				entriesBefore = 1
+			}
+			exec := o.execs[0]["FILLED"]
+			route := classify(t, exec)
+			failing := &hooked{DynamoAPI: f.env.DynamoDB, before: func(in *dynamodb.UpdateItemInput) error {
+				if pkOf(in) == o.pk() {
+					return errors.New("injected: connection reset")
+				}
+				return nil
+			}}
+			if _, err := state.NewDynamo(failing, f.env.StateTables[events.Orders]).Apply(context.Background(), exec, route); err == nil {
+				t.Fatal("Apply hid the failed view write")
+			}
+			if r := f.row(t, events.Orders, o.pk()); r != nil && len(r.Executions) != entriesBefore {
+				t.Fatalf("view written although its write failed: %+v", r.Executions)
+			}
+			if out, _ := f.apply(t, exec); out != state.Applied {
+				t.Fatalf("retry: %s, want applied (own row duplicate, view written)", out)
+			}
+			mustHaveEntry(t, f.row(t, events.Orders, o.pk()), exec)
+			if out, _ := f.apply(t, exec); out != state.Duplicate {
+				t.Fatalf("second retry: %s, want duplicate", out)
+			}
+		})
+	}
+
+	t.Run("two executions racing to create the view both land", func(t *testing.T) {
+		o := newOrder(t, nil, []string{"FILLED"}, []string{"FILLED"})
+		first, second := o.execs[0]["FILLED"], o.execs[1]["FILLED"]
+		plain := state.NewDynamo(f.env.DynamoDB, f.env.StateTables[events.Orders])
+		var once sync.Once
+		racing := &hooked{DynamoAPI: f.env.DynamoDB, before: func(in *dynamodb.UpdateItemInput) error {
+			// Just before the first execution creates the map, the second one does.
+			if pkOf(in) == o.pk() && aws.ToString(in.ConditionExpression) == "attribute_not_exists(#view)" {
+				var err error
+				once.Do(func() { _, err = plain.Apply(context.Background(), second, classify(t, second)) })
+				return err
+			}
+			return nil
+		}}
+		out, err := state.NewDynamo(racing, f.env.StateTables[events.Orders]).Apply(context.Background(), first, classify(t, first))
+		if err != nil || out != state.Applied {
+			t.Fatalf("Apply = %s, %v; want applied", out, err)
+		}
+		r := f.row(t, events.Orders, o.pk())
+		mustHaveEntry(t, r, first)
+		mustHaveEntry(t, r, second)
+		if r.Version != 2 {
+			t.Fatalf("order version %d, want 2", r.Version)
+		}
+	})
+}
+
+// hooked runs before() ahead of each write; an error from it replaces the write.
+type hooked struct {
+	state.DynamoAPI
+	before func(in *dynamodb.UpdateItemInput) error
+}
+
+func (h *hooked) UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error) {
+	if err := h.before(in); err != nil {
+		return nil, err
+	}
+	return h.DynamoAPI.UpdateItem(ctx, in, opts...)
+}
+
+func pkOf(in *dynamodb.UpdateItemInput) string {
+	return in.Key[schema.StatePK].(*types.AttributeValueMemberS).Value
+}
+
+// applyConcurrently runs one goroutine per worker, each applying every event
+// in its own shuffled order, and returns how many applies changed the state.
+func applyConcurrently(t *testing.T, f *fixture, workers int, evs []events.Event, seed uint64) int {
+	t.Helper()
+	var mu sync.Mutex
+	applied := 0
+	var errs []error
+	var wg sync.WaitGroup
+	for w := range workers {
+		order := shuffled(evs, rand.New(rand.NewPCG(seed, uint64(w))))
+		wg.Go(func() {
+			for _, e := range order {
+				r, err := events.Classify(e)
+				if err == nil {
+					var o state.Outcome
+					o, err = f.stores[r.Domain].Apply(context.Background(), e, r)
+					if o == state.Applied {
+						mu.Lock()
+						applied++
+						mu.Unlock()
+					}
+				}
+				if err != nil {
+					mu.Lock()
+					errs = append(errs, err)
+					mu.Unlock()
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatalf("concurrent apply: %v", err)
+	}
+	return applied
+}
+
+func testConcurrentWorkers(t *testing.T, f *fixture) {
+	const workers = 8
+	for round := range 5 {
+		t.Run(fmt.Sprint("account transfer, round ", round), func(t *testing.T) {
+			evs := lifecycle(t, "ACCOUNT_TRANSFER", "NEW", "PROCESSING", "PARTIALLY_SETTLED", "PARTIALLY_SETTLED", "SETTLED")
+			applied := applyConcurrently(t, f, workers, evs, uint64(round))
+			route := classify(t, evs[4])
+			r := f.row(t, events.Transfers, route.EntityKey)
+			mustHold(t, r, evs[4], route)
+			if r.Version != applied || f.db.count(route.EntityKey) != applied {
+				t.Fatalf("version %d, successful writes %d, applied outcomes %d: want all equal", r.Version, f.db.count(route.EntityKey), applied)
+			}
+		})
+		t.Run(fmt.Sprint("order and executions, round ", round), func(t *testing.T) {
+			o := newOrder(t, []string{"NEW", "PROCESSING", "FILLED"}, []string{"FILLED", "SETTLED"}, []string{"FILLED"}, []string{"FILLED", "CANCELLED"})
+			var evs []events.Event
+			for _, e := range o.orders {
+				evs = append(evs, e)
+			}
+			for _, x := range o.execs {
+				for _, e := range x {
+					evs = append(evs, e)
+				}
+			}
+			applyConcurrently(t, f, workers, evs, uint64(round))
+			r := f.row(t, events.Orders, o.pk())
+			mustHold(t, r, o.orders["FILLED"], classify(t, o.orders["FILLED"]))
+			mustHaveEntry(t, r, o.execs[0]["SETTLED"])
+			mustHaveEntry(t, r, o.execs[1]["FILLED"])
+			mustHaveEntry(t, r, o.execs[2]["CANCELLED"])
+			if r.Version != f.db.count(o.pk()) {
+				t.Fatalf("order version %d, successful writes %d: want equal", r.Version, f.db.count(o.pk()))
+			}
+		})
+	}
+}
+
+func testStreamRecords(t *testing.T, f *fixture) {
+	// One order's lifecycle with stale and duplicate deliveries.
+	life := lifecycle(t, "ORDER", "NEW", "PROCESSING", "FILLED")
+	lifePK := classify(t, life[0]).EntityKey
+	applied := 0
+	for _, i := range []int{0, 0, 1, 2, 1, 2, 0} {
+		if o, _ := f.apply(t, life[i]); o == state.Applied {
+			applied++
+		}
+	}
+	if applied != 3 {
+		t.Fatalf("%d applied, want 3", applied)
+	}
+
+	// An execution before its order, redeliveries, a second execution.
+	o := newOrder(t, []string{"NEW"}, []string{"FILLED", "SETTLED"}, []string{"FILLED"})
+	e1, e2 := o.execs[0], o.execs[1]
+	for _, e := range []events.Event{e1["FILLED"], e1["FILLED"], o.orders["NEW"], e2["FILLED"], e1["SETTLED"], e1["FILLED"], o.orders["NEW"]} {
+		f.apply(t, e)
+	}
+	exec1PK, exec2PK := classify(t, e1["FILLED"]).EntityKey, classify(t, e2["FILLED"]).EntityKey
+
+	// Writes that change nothing: what an "ensure the map exists" write does
+	// when the map is there, and setting an attribute to its own value.
+	table := f.env.StateTables[events.Orders]
+	for _, noop := range []struct{ expr, value string }{
+		{"SET #a = if_not_exists(#a, :v)", "category"},
+		{"SET #a = :v", "ORDER"},
+	} {
+		var v types.AttributeValue = &types.AttributeValueMemberM{Value: map[string]types.AttributeValue{}}
+		name := "executions_view"
+		if noop.value == "ORDER" {
+			v, name = &types.AttributeValueMemberS{Value: "ORDER"}, schema.StateCategory
+		}
+		_, err := f.env.DynamoDB.UpdateItem(context.Background(), &dynamodb.UpdateItemInput{
+			TableName: aws.String(table), Key: map[string]types.AttributeValue{schema.StatePK: &types.AttributeValueMemberS{Value: o.pk()}},
+			UpdateExpression: aws.String(noop.expr), ExpressionAttributeNames: map[string]string{"#a": name},
+			ExpressionAttributeValues: map[string]types.AttributeValue{":v": v},
+		})
+		if err != nil {
+			t.Fatalf("no-op write %q: %v", noop.expr, err)
+		}
+	}
+
+	// A sentinel written last: once its record is read, everything before it is.
+	sentinel := lifecycle(t, "ORDER", "NEW")[0]
+	f.apply(t, sentinel)
+	sentinelPK := classify(t, sentinel).EntityKey
+
+	var records []streamtypes.Record
+	for attempt := 0; ; attempt++ {
+		records = awstest.StreamRecords(t, f.env.Streams, f.env.StateStreamARNs[events.Orders], 1, 30*time.Second)
+		if countFor(records, sentinelPK) > 0 {
+			break
+		}
+		if attempt == 50 {
+			t.Fatalf("the sentinel's record never appeared in the stream")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+
+	want := map[string]int{
+		lifePK:  applied,
+		o.pk():  4, // view created holding e1, ORDER.NEW, e2 entry, e1 SETTLED entry; no-ops add nothing
+		exec1PK: 2, exec2PK: 1, sentinelPK: 1,
+	}
+	for pk, n := range want {
+		if got := countFor(records, pk); got != n || got != f.db.count(pk) {
+			t.Errorf("%s: %d stream records, %d successful writes, want %d", pk, got, f.db.count(pk), n)
+		}
+	}
+	// No record ever shows an order with an empty view.
+	for _, rec := range records {
+		if rec.Dynamodb == nil || keyOf(rec) != o.pk() {
+			continue
+		}
+		view, ok := rec.Dynamodb.NewImage["executions_view"].(*streamtypes.AttributeValueMemberM)
+		if !ok || len(view.Value) == 0 {
+			t.Errorf("stream record %s %s shows the order without executions", rec.EventName, aws.ToString(rec.Dynamodb.SequenceNumber))
+		}
+	}
+}
+
+func keyOf(rec streamtypes.Record) string {
+	if rec.Dynamodb == nil {
+		return ""
+	}
+	if s, ok := rec.Dynamodb.Keys[schema.StatePK].(*streamtypes.AttributeValueMemberS); ok {
+		return s.Value
+	}
+	return ""
+}
+
+func countFor(records []streamtypes.Record, pk string) int {
+	n := 0
+	for _, rec := range records {
+		if keyOf(rec) == pk {
+			n++
+		}
+	}
+	return n
+}

@@ -1,0 +1,185 @@
+// Package worker consumes one domain's SQS queue: each message is an event,
+// applied to the domain's state table and its outcome recorded in the ledger.
+// Messages fail one by one (partial batch responses), so one bad message never
+// holds back the others, and a message that can never succeed is parked
+// instead of being retried into the dead-letter queue.
+package worker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	lambdaevents "github.com/aws/aws-lambda-go/events"
+
+	"github.com/upvest-webhooks/upvest-webhooks/events"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/ledger"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/message"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/observability"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/state"
+)
+
+// Ledger is what a worker needs from the ledger.
+type Ledger interface {
+	ledger.OutcomeRecorder
+	ledger.RawEventReader
+}
+
+// Metrics counts outcomes; *observability.Metrics is one.
+type Metrics interface {
+	Add(name string, n int)
+	Flush() error
+}
+
+var _ Metrics = (*observability.Metrics)(nil)
+
+// concurrency bounds the records of one batch processed at once: enough to
+// hide DynamoDB latency, few enough not to flood a 2-core Lambda.
+const concurrency = 8
+
+// Worker handles the SQS batches of one domain.
+type Worker struct {
+	domain  events.Domain
+	store   state.Store
+	ledger  Ledger
+	log     *slog.Logger
+	metrics Metrics
+}
+
+// New returns a worker for one domain's queue.
+func New(domain events.Domain, store state.Store, l Ledger, logger *slog.Logger, metrics Metrics) *Worker {
+	return &Worker{domain: domain, store: store, ledger: l, log: logger.With("domain", string(domain)), metrics: metrics}
+}
+
+// Handle processes one batch. Messages that failed for a reason that may pass
+// (DynamoDB, ledger, network) are returned as batch item failures and come
+// back after the visibility timeout; every other message is done. An error
+// means the whole batch must be retried: it is returned only when a record
+// has no message id, since a failure cannot be reported for it alone.
+func (w *Worker) Handle(ctx context.Context, batch lambdaevents.SQSEvent) (lambdaevents.SQSEventResponse, error) {
+	for i, rec := range batch.Records {
+		if rec.MessageId == "" {
+			return lambdaevents.SQSEventResponse{}, fmt.Errorf("worker: record %d of %d has no message id; the whole batch is retried", i+1, len(batch.Records))
+		}
+	}
+
+	failed := make([]bool, len(batch.Records))
+	sem := make(chan struct{}, concurrency)
+	var wg sync.WaitGroup
+	for i, rec := range batch.Records {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			if err := w.process(ctx, rec); err != nil {
+				failed[i] = true
+				w.log.Error("event will be retried", "message_id", rec.MessageId,
+					"event_id", attribute(rec, message.AttrEventID), "event_type", attribute(rec, message.AttrEventType), "error", err.Error())
+			}
+		})
+	}
+	wg.Wait()
+
+	var resp lambdaevents.SQSEventResponse
+	for i, rec := range batch.Records {
+		if failed[i] {
+			resp.BatchItemFailures = append(resp.BatchItemFailures, lambdaevents.SQSBatchItemFailure{ItemIdentifier: rec.MessageId})
+		}
+	}
+	if err := w.metrics.Flush(); err != nil {
+		// Metrics are best effort: losing them must not redeliver applied events.
+		w.log.Warn("metrics not written", "error", err.Error())
+	}
+	return resp, nil
+}
+
+// process handles one message. A returned error means "retry this message".
+func (w *Worker) process(ctx context.Context, rec lambdaevents.SQSMessage) error {
+	eventID := attribute(rec, message.AttrEventID)
+	body := []byte(rec.Body)
+	if attribute(rec, message.AttrBodyRef) == message.BodyInLedger {
+		if eventID == "" {
+			eventID = claimCheckID(body)
+		}
+		if eventID == "" {
+			return errors.New("claim-check message names no event id")
+		}
+		raw, err := w.ledger.RawEvent(ctx, eventID)
+		if err != nil {
+			return fmt.Errorf("load claim-checked event: %w", err)
+		}
+		body = raw
+	}
+
+	e, err := events.ParseEvent(body)
+	if err != nil {
+		return w.park(ctx, eventID, rec, "", err.Error())
+	}
+	if eventID == "" {
+		eventID = e.ID
+	}
+	r, err := events.Classify(e)
+	if err != nil {
+		return w.park(ctx, eventID, rec, e.Type, err.Error())
+	}
+	if r.Domain != w.domain {
+		return w.park(ctx, eventID, rec, e.Type, fmt.Sprintf("event of domain %s reached the %s worker", r.Domain, w.domain))
+	}
+
+	outcome, err := w.store.Apply(ctx, e, r)
+	if err != nil {
+		return err
+	}
+	status, metric, reason := ledger.Applied, observability.MetricApplied, ""
+	switch outcome {
+	case state.Applied:
+	case state.Stale:
+		status, metric, reason = ledger.SkippedStale, observability.MetricSkippedStale, "state already holds a newer event"
+	case state.Duplicate:
+		status, metric = ledger.Duplicate, observability.MetricWorkerDuplicate
+	default:
+		return fmt.Errorf("store returned unknown outcome %q", outcome)
+	}
+	if err := w.ledger.RecordOutcome(ctx, eventID, status, reason); err != nil {
+		return fmt.Errorf("record outcome %s: %w", status, err)
+	}
+	w.metrics.Add(metric, 1)
+	w.log.Info("event "+string(outcome), "outcome", string(status), "event_id", eventID, "event_type", e.Type, "entity", r.EntityKey)
+	return nil
+}
+
+// park records an event that can never be applied as it is; the message is
+// then done, so no retries are burnt on it.
+func (w *Worker) park(ctx context.Context, eventID string, rec lambdaevents.SQSMessage, eventType, reason string) error {
+	if eventType == "" {
+		eventType = attribute(rec, message.AttrEventType)
+	}
+	if eventID == "" {
+		// Nothing to record it under: let it go to the dead-letter queue.
+		return fmt.Errorf("unusable message without event id: %s", reason)
+	}
+	if err := w.ledger.RecordOutcome(ctx, eventID, ledger.Parked, reason); err != nil {
+		return fmt.Errorf("park event: %w", err)
+	}
+	w.metrics.Add(observability.MetricParked, 1)
+	w.log.Warn("event parked", "outcome", string(ledger.Parked), "event_id", eventID, "event_type", eventType, "reason", reason)
+	return nil
+}
+
+func attribute(rec lambdaevents.SQSMessage, name string) string {
+	if a, ok := rec.MessageAttributes[name]; ok && a.StringValue != nil {
+		return *a.StringValue
+	}
+	return ""
+}
+
+// claimCheckID reads the event id of a claim-check body {"id": "..."}.
+func claimCheckID(body []byte) string {
+	var ref struct {
+		ID string `json:"id"`
+	}
+	_ = json.Unmarshal(body, &ref) // a body that is not a reference yields no id
+	return ref.ID
+}

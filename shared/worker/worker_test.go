@@ -1,0 +1,435 @@
+package worker
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	lambdaevents "github.com/aws/aws-lambda-go/events"
+
+	"github.com/upvest-webhooks/upvest-webhooks/events"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/ledger"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/message"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/observability"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/state"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/state/statetest"
+)
+
+// fakeStore answers Apply from a per-event table (default Applied) and
+// remembers what it was asked.
+type fakeStore struct {
+	mu       sync.Mutex
+	outcomes map[string]state.Outcome
+	errs     map[string]error
+	applied  map[string]events.Route
+	hook     func() // runs inside Apply, for concurrency checks
+}
+
+func newFakeStore() *fakeStore {
+	return &fakeStore{outcomes: map[string]state.Outcome{}, errs: map[string]error{}, applied: map[string]events.Route{}}
+}
+
+func (s *fakeStore) Apply(_ context.Context, e events.Event, r events.Route) (state.Outcome, error) {
+	if s.hook != nil {
+		s.hook()
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.errs[e.ID]; err != nil {
+		return "", err
+	}
+	s.applied[e.ID] = r
+	if o, ok := s.outcomes[e.ID]; ok {
+		return o, nil
+	}
+	return state.Applied, nil
+}
+
+type recorded struct {
+	status ledger.Status
+	reason string
+}
+
+// fakeLedger keeps outcomes and raw events in maps, with injectable failures.
+type fakeLedger struct {
+	mu        sync.Mutex
+	outcomes  map[string]recorded
+	raw       map[string][]byte
+	recordErr map[string]error
+	rawErr    error
+}
+
+func newFakeLedger() *fakeLedger {
+	return &fakeLedger{outcomes: map[string]recorded{}, raw: map[string][]byte{}, recordErr: map[string]error{}}
+}
+
+func (l *fakeLedger) RecordOutcome(_ context.Context, id string, s ledger.Status, reason string) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := l.recordErr[id]; err != nil {
+		return err
+	}
+	l.outcomes[id] = recorded{s, reason}
+	return nil
+}
+
+func (l *fakeLedger) RawEvent(_ context.Context, id string) ([]byte, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.rawErr != nil {
+		return nil, l.rawErr
+	}
+	raw, ok := l.raw[id]
+	if !ok {
+		return nil, fmt.Errorf("%w: %s", ledger.ErrNotFound, id)
+	}
+	return raw, nil
+}
+
+var _ Ledger = (*fakeLedger)(nil)
+var _ state.Store = (*fakeStore)(nil)
+
+// event returns a valid raw event of the given type and its id.
+func event(typ string, object map[string]any) (string, string) {
+	id := statetest.UUID()
+	raw, _ := json.Marshal(map[string]any{
+		"id": id, "created_at": "2024-05-01T10:00:00.00Z", "type": typ, "object": object, "webhook_id": statetest.UUID(),
+	})
+	return string(raw), id
+}
+
+func order(status string) map[string]any {
+	return map[string]any{"id": statetest.UUID(), "status": status, "updated_at": "2024-05-01T10:00:00Z", "account_id": statetest.UUID()}
+}
+
+func msg(body, eventID string, extra ...string) lambdaevents.SQSMessage {
+	attrs := map[string]lambdaevents.SQSMessageAttribute{}
+	if eventID != "" {
+		attrs[message.AttrEventID] = strAttr(eventID)
+	}
+	for i := 0; i+1 < len(extra); i += 2 {
+		attrs[extra[i]] = strAttr(extra[i+1])
+	}
+	return lambdaevents.SQSMessage{MessageId: "m-" + statetest.UUID(), Body: body, MessageAttributes: attrs}
+}
+
+func strAttr(v string) lambdaevents.SQSMessageAttribute {
+	return lambdaevents.SQSMessageAttribute{StringValue: &v, DataType: "String"}
+}
+
+type harness struct {
+	store   *fakeStore
+	ledger  *fakeLedger
+	logs    bytes.Buffer
+	emf     bytes.Buffer
+	metrics *observability.Metrics
+	worker  *Worker
+}
+
+func newHarness(d events.Domain) *harness {
+	h := &harness{store: newFakeStore(), ledger: newFakeLedger()}
+	h.metrics = observability.NewMetrics(&h.emf, "worker")
+	h.worker = New(d, h.store, h.ledger, slog.New(slog.NewJSONHandler(&h.logs, nil)), h.metrics)
+	return h
+}
+
+func (h *harness) handle(t *testing.T, records ...lambdaevents.SQSMessage) []string {
+	t.Helper()
+	resp, err := h.worker.Handle(context.Background(), lambdaevents.SQSEvent{Records: records})
+	if err != nil {
+		t.Fatalf("Handle: %v", err)
+	}
+	var failed []string
+	for _, f := range resp.BatchItemFailures {
+		if f.ItemIdentifier == "" {
+			t.Fatal("batch item failure with an empty identifier")
+		}
+		failed = append(failed, f.ItemIdentifier)
+	}
+	return failed
+}
+
+// counts reads the metrics of the EMF lines written so far.
+func (h *harness) counts(t *testing.T) map[string]float64 {
+	t.Helper()
+	out := map[string]float64{}
+	lines := strings.Split(strings.TrimSpace(h.emf.String()), "\n")
+	if len(lines) > 1 {
+		t.Fatalf("metrics flushed %d times in one batch, want once", len(lines))
+	}
+	for _, line := range lines {
+		if line == "" {
+			continue
+		}
+		var doc map[string]any
+		if err := json.Unmarshal([]byte(line), &doc); err != nil {
+			t.Fatalf("EMF line %q: %v", line, err)
+		}
+		for _, name := range []string{observability.MetricApplied, observability.MetricSkippedStale, observability.MetricWorkerDuplicate, observability.MetricParked} {
+			if v, ok := doc[name].(float64); ok {
+				out[name] += v
+			}
+		}
+	}
+	return out
+}
+
+// logLines returns the worker's log lines that carry an outcome.
+func (h *harness) logLines(t *testing.T) []map[string]any {
+	t.Helper()
+	var out []map[string]any
+	for _, line := range strings.Split(strings.TrimSpace(h.logs.String()), "\n") {
+		if line == "" {
+			continue
+		}
+		var doc map[string]any
+		if err := json.Unmarshal([]byte(line), &doc); err != nil {
+			t.Fatalf("log line %q: %v", line, err)
+		}
+		if _, ok := doc["outcome"]; ok {
+			out = append(out, doc)
+		}
+	}
+	return out
+}
+
+func TestHandleOutcomes(t *testing.T) {
+	h := newHarness(events.Orders)
+	newOrder := order("NEW")
+	appliedBody, appliedID := event("ORDER.NEW", newOrder)
+	staleBody, staleID := event("ORDER.PROCESSING", order("PROCESSING"))
+	dupBody, dupID := event("ORDER.FILLED", order("FILLED"))
+	invalidBody, invalidID := event("ORDER.NEW", map[string]any{"status": "NEW"}) // no id to key it by
+	misroutedBody, misroutedID := event("USER.CREATED", map[string]any{"id": statetest.UUID()})
+	notJSONID := statetest.UUID()
+	h.store.outcomes[staleID] = state.Stale
+	h.store.outcomes[dupID] = state.Duplicate
+
+	failed := h.handle(t,
+		msg(appliedBody, appliedID),
+		msg(staleBody, staleID),
+		msg(dupBody, dupID),
+		msg(invalidBody, invalidID),
+		msg(misroutedBody, misroutedID),
+		msg("not json", notJSONID),
+	)
+	if len(failed) != 0 {
+		t.Fatalf("failures %v, want none: every message has a final outcome", failed)
+	}
+
+	want := map[string]ledger.Status{
+		appliedID: ledger.Applied, staleID: ledger.SkippedStale, dupID: ledger.Duplicate,
+		invalidID: ledger.Parked, misroutedID: ledger.Parked, notJSONID: ledger.Parked,
+	}
+	for id, status := range want {
+		if got := h.ledger.outcomes[id].status; got != status {
+			t.Errorf("ledger outcome of %s = %q, want %q", id, got, status)
+		}
+	}
+	if reason := h.ledger.outcomes[misroutedID].reason; !strings.Contains(reason, "domain users reached the orders worker") {
+		t.Errorf("misrouted reason = %q", reason)
+	}
+	if reason := h.ledger.outcomes[invalidID].reason; !strings.Contains(reason, "object.id") {
+		t.Errorf("invalid reason = %q, want it to name the missing field", reason)
+	}
+	if reason := h.ledger.outcomes[notJSONID].reason; reason == "" {
+		t.Error("unparsable event parked without a reason")
+	}
+
+	// Only events of this domain reach the store, with their route.
+	if len(h.store.applied) != 3 {
+		t.Errorf("store saw %d events, want 3", len(h.store.applied))
+	}
+	if r := h.store.applied[appliedID]; r.EntityKey != "ORDER#"+newOrder["id"].(string) || r.Domain != events.Orders {
+		t.Errorf("route of the applied event = %+v", r)
+	}
+
+	wantCounts := map[string]float64{
+		observability.MetricApplied: 1, observability.MetricSkippedStale: 1,
+		observability.MetricWorkerDuplicate: 1, observability.MetricParked: 3,
+	}
+	if got := h.counts(t); !mapsEqual(got, wantCounts) {
+		t.Errorf("metrics %v, want %v", got, wantCounts)
+	}
+
+	lines := h.logLines(t)
+	if len(lines) != 6 {
+		t.Fatalf("%d outcome log lines, want one per message (6):\n%s", len(lines), h.logs.String())
+	}
+	for _, l := range lines {
+		if l["event_id"] == "" || l["event_type"] == nil {
+			t.Errorf("log line without event id or type: %v", l)
+		}
+		if l["outcome"] != string(ledger.Parked) && l["entity"] == nil {
+			t.Errorf("log line without entity: %v", l)
+		}
+	}
+}
+
+func TestHandleRetriableFailures(t *testing.T) {
+	tests := []struct {
+		name  string
+		setup func(h *harness, failingID string)
+	}{
+		{"store error", func(h *harness, id string) { h.store.errs[id] = errors.New("dynamodb: throttled") }},
+		{"ledger outcome error", func(h *harness, id string) { h.ledger.recordErr[id] = errors.New("ledger: timeout") }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(events.Orders)
+			okBody, okID := event("ORDER.NEW", order("NEW"))
+			badBody, badID := event("ORDER.FILLED", order("FILLED"))
+			tt.setup(h, badID)
+			ok, bad := msg(okBody, okID), msg(badBody, badID)
+
+			failed := h.handle(t, ok, bad)
+			if !slices.Equal(failed, []string{bad.MessageId}) {
+				t.Fatalf("failures %v, want only %s", failed, bad.MessageId)
+			}
+			if h.ledger.outcomes[okID].status != ledger.Applied {
+				t.Errorf("healthy message outcome %q, want APPLIED", h.ledger.outcomes[okID].status)
+			}
+			if _, ok := h.ledger.outcomes[badID]; ok {
+				t.Errorf("failed message has a ledger outcome %v", h.ledger.outcomes[badID])
+			}
+			if got := h.counts(t); got[observability.MetricApplied] != 1 {
+				t.Errorf("metrics %v, want exactly one applied", got)
+			}
+		})
+	}
+}
+
+func TestHandleParkFailureIsRetried(t *testing.T) {
+	h := newHarness(events.Orders)
+	body, id := event("USER.CREATED", map[string]any{"id": statetest.UUID()})
+	h.ledger.recordErr[id] = errors.New("ledger: timeout")
+	m := msg(body, id)
+	if failed := h.handle(t, m); !slices.Equal(failed, []string{m.MessageId}) {
+		t.Fatalf("failures %v, want %s: an unrecorded park must be retried", failed, m.MessageId)
+	}
+}
+
+func TestHandleMissingMessageIDFailsBatch(t *testing.T) {
+	h := newHarness(events.Orders)
+	body, id := event("ORDER.NEW", order("NEW"))
+	noID := msg(body, id)
+	noID.MessageId = ""
+	other, otherID := event("ORDER.NEW", order("NEW"))
+
+	_, err := h.worker.Handle(context.Background(), lambdaevents.SQSEvent{Records: []lambdaevents.SQSMessage{msg(other, otherID), noID}})
+	if err == nil || !strings.Contains(err.Error(), "record 2 of 2 has no message id") {
+		t.Fatalf("Handle error = %v, want one naming the record without message id", err)
+	}
+	if len(h.store.applied) != 0 || len(h.ledger.outcomes) != 0 {
+		t.Errorf("batch was partly processed before failing: store %d, ledger %d", len(h.store.applied), len(h.ledger.outcomes))
+	}
+}
+
+func TestHandleClaimCheck(t *testing.T) {
+	raw, id := event("ORDER.NEW", order("NEW"))
+	ref := fmt.Sprintf(`{"id":%q}`, id)
+
+	t.Run("event read from the ledger", func(t *testing.T) {
+		h := newHarness(events.Orders)
+		h.ledger.raw[id] = []byte(raw)
+		if failed := h.handle(t, msg(ref, id, message.AttrBodyRef, message.BodyInLedger)); len(failed) != 0 {
+			t.Fatalf("failures %v", failed)
+		}
+		if _, ok := h.store.applied[id]; !ok || h.ledger.outcomes[id].status != ledger.Applied {
+			t.Fatalf("claim-checked event not applied: store %v, ledger %v", h.store.applied, h.ledger.outcomes)
+		}
+	})
+	t.Run("id taken from the body when the attribute is missing", func(t *testing.T) {
+		h := newHarness(events.Orders)
+		h.ledger.raw[id] = []byte(raw)
+		if failed := h.handle(t, msg(ref, "", message.AttrBodyRef, message.BodyInLedger)); len(failed) != 0 {
+			t.Fatalf("failures %v", failed)
+		}
+		if h.ledger.outcomes[id].status != ledger.Applied {
+			t.Fatalf("ledger %v, want %s applied", h.ledger.outcomes, id)
+		}
+	})
+	t.Run("ledger read error is retried", func(t *testing.T) {
+		h := newHarness(events.Orders)
+		h.ledger.rawErr = errors.New("ledger: unavailable")
+		m := msg(ref, id, message.AttrBodyRef, message.BodyInLedger)
+		if failed := h.handle(t, m); !slices.Equal(failed, []string{m.MessageId}) {
+			t.Fatalf("failures %v, want %s", failed, m.MessageId)
+		}
+		if len(h.store.applied) != 0 {
+			t.Error("store called without the event")
+		}
+	})
+	t.Run("no event id anywhere is retried, not parked", func(t *testing.T) {
+		h := newHarness(events.Orders)
+		m := msg(`{}`, "", message.AttrBodyRef, message.BodyInLedger)
+		if failed := h.handle(t, m); !slices.Equal(failed, []string{m.MessageId}) {
+			t.Fatalf("failures %v, want %s", failed, m.MessageId)
+		}
+	})
+}
+
+func TestHandleBoundsConcurrency(t *testing.T) {
+	h := newHarness(events.Orders)
+	var mu sync.Mutex
+	inFlight, most := 0, 0
+	full := make(chan struct{})
+	var fullOnce sync.Once
+	guard, cancel := context.WithTimeout(context.Background(), 30*time.Second) // deadlock guard, not a timing assertion
+	defer cancel()
+	h.store.hook = func() {
+		mu.Lock()
+		inFlight++
+		most = max(most, inFlight)
+		if inFlight == concurrency {
+			fullOnce.Do(func() { close(full) }) // only reachable if the worker really runs this many at once
+		}
+		mu.Unlock()
+		select {
+		case <-full:
+		case <-guard.Done():
+		}
+		mu.Lock()
+		inFlight--
+		mu.Unlock()
+	}
+	var records []lambdaevents.SQSMessage
+	for range 3 * concurrency {
+		body, id := event("ORDER.NEW", order("NEW"))
+		records = append(records, msg(body, id))
+	}
+	if failed := h.handle(t, records...); len(failed) != 0 {
+		t.Fatalf("failures %v", failed)
+	}
+	select {
+	case <-full:
+	default:
+		t.Fatalf("never had %d records in flight", concurrency)
+	}
+	if most > concurrency {
+		t.Errorf("%d records in flight at once, want at most %d", most, concurrency)
+	}
+	if len(h.ledger.outcomes) != len(records) {
+		t.Errorf("%d outcomes for %d records", len(h.ledger.outcomes), len(records))
+	}
+}
+
+func mapsEqual(a, b map[string]float64) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if b[k] != v {
+			return false
+		}
+	}
+	return true
+}
