@@ -128,12 +128,16 @@ func Run(ctx context.Context, opts Options) error {
 			arns[string(d)] = arn
 		}
 		out := opts.Changes
-		background("stream tail", func() error {
-			return streams.TailTables(ctx, dynamodbstreams.NewFromConfig(opts.AWS), arns, false, func(_ context.Context, c streams.Change) error {
+		// From the start of the streams: the local tables are new, so this is
+		// every change of this run, including any made before the tail is up.
+		tailer := &streams.Tailer{
+			Client: dynamodbstreams.NewFromConfig(opts.AWS), StreamARNs: arns, FromStart: true,
+			Sink: func(_ context.Context, c streams.Change) error {
 				_, err := fmt.Fprintln(out, streams.FormatChange(c))
 				return err
-			})
-		})
+			},
+		}
+		background("stream tail", func() error { return tailer.Run(ctx) })
 	}
 	if opts.Ready != nil {
 		opts.Ready("http://" + listener.Addr().String() + WebhookPath)

@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -227,5 +230,94 @@ func TestSignedSamplesThroughTheLocalEndpoint(t *testing.T) {
 	}
 	if n := len(p.ledger(t)); n != len(evs) {
 		t.Errorf("a tampered request changed the ledger: %d records", n)
+	}
+}
+
+// TestShuffledOrderLifecycleEndsInNewestState is the workers issue's "done
+// when": the ORDER lifecycle sent in shuffled order, and then again, leaves one
+// order row with status FILLED, its executions view right, and exactly one
+// stream record per real change.
+func TestShuffledOrderLifecycleEndsInNewestState(t *testing.T) {
+	p := startPipeline(t, true)
+	evs, err := webhookclient.GenerateOrderLifecycles(1, time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
+	if err != nil {
+		t.Fatal(err)
+	}
+	byID := routes(t, evs)
+	order := ""
+	for _, r := range byID {
+		if r.Category == "ORDER" {
+			order = r.EntityKey
+		}
+	}
+	perm := rand.Perm(len(evs))
+	t.Logf("sending in order %v", perm)
+	for _, i := range perm {
+		for _, r := range p.post(t, []json.RawMessage{evs[i]}, 1) {
+			if !r.OK() {
+				t.Fatalf("status %d: %s", r.Status, r.Body)
+			}
+		}
+	}
+	for _, r := range p.post(t, evs, 10) { // and the whole lifecycle again
+		if !r.OK() || !strings.Contains(r.Body, fmt.Sprintf(`"duplicates":%d`, len(evs))) {
+			t.Fatalf("redelivery: status %d %s", r.Status, r.Body)
+		}
+	}
+
+	// Wait until the workers have settled every event.
+	var ledger map[string]string
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		ledger = p.ledger(t)
+		settled := 0
+		for id := range byID {
+			if s := ledger[id]; s == "APPLIED" || s == "SKIPPED_STALE" || s == "DUPLICATE" {
+				settled++
+			}
+		}
+		if settled == len(byID) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("events not settled by the workers: %v", ledger)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+
+	row := awstest.GetItem(t, p.env.DynamoDB, p.env.StateTables[upvest.Orders], schema.StatePK, order)
+	if str(row[schema.StateStatus]) != "FILLED" || str(row[schema.StateEventType]) != "ORDER.FILLED" {
+		t.Errorf("order row: status %q from %q, want FILLED from ORDER.FILLED", str(row[schema.StateStatus]), str(row[schema.StateEventType]))
+	}
+	view, ok := row["executions_view"].(*types.AttributeValueMemberM)
+	if !ok || len(view.Value) != 1 {
+		t.Fatalf("executions view %v, want one execution", row["executions_view"])
+	}
+	for _, entry := range view.Value {
+		if e, ok := entry.(*types.AttributeValueMemberM); !ok || str(e.Value["status"]) != "FILLED" {
+			t.Errorf("execution entry %v, want status FILLED", entry)
+		}
+	}
+
+	// One stream record per real change: the row's version counts its changes,
+	// and each applied ORDER or EXECUTION event changed it exactly once.
+	applied := 0
+	for id, r := range byID {
+		if ledger[id] == "APPLIED" && (r.Category == "ORDER" || r.Category == "EXECUTION") {
+			applied++
+		}
+	}
+	version, err := strconv.Atoi(str(row[schema.StateVersion]))
+	if err != nil || version != applied {
+		t.Fatalf("order row version %q, want %d (the applied events)", str(row[schema.StateVersion]), applied)
+	}
+	short := strings.SplitN(order, "#", 2)[1][:8]
+	countRecords := func() int { return strings.Count(p.changes.String(), "ORDER#"+short) }
+	for deadline := time.Now().Add(30 * time.Second); countRecords() < version && time.Now().Before(deadline); {
+		time.Sleep(200 * time.Millisecond)
+	}
+	time.Sleep(2 * time.Second) // give a surplus record the chance to show up
+	if got := countRecords(); got != version {
+		t.Errorf("%d stream records for the order row, want %d:\n%s", got, version, p.changes.String())
 	}
 }
