@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"syscall"
-	"time"
 
 	"github.com/upvest-webhooks/upvest-webhooks/shared/config"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/localaws"
@@ -62,7 +61,7 @@ func run(addr string, dynamoPort, sqsPort int, dir string) error {
 	}
 	return localrun.Run(ctx, localrun.Options{
 		AWS: awsCfg, Names: schema.LocalNames, Addr: addr, JWKSFile: jwksFile,
-		VisibilityTimeout: 30 * time.Second, MaxReceiveCount: 5,
+		VisibilityTimeout: localaws.DefaultVisibilityTimeout, MaxReceiveCount: localaws.DefaultMaxReceiveCount,
 		Workers: true, Changes: os.Stdout, Logs: os.Stderr,
 		Ready: func(url string) {
 			fmt.Printf("\nUpvest webhook endpoint: POST %s\n", url)

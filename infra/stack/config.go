@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/upvest-webhooks/upvest-webhooks/shared/schema"
 )
 
 // Environment is the Upvest environment a deployment receives webhooks from.
@@ -75,7 +77,7 @@ const (
 	// function's own logs and metrics rather than as an anonymous gateway 503.
 	IngestTimeout   = 20 * time.Second
 	WorkerMemoryMB  = 256
-	WorkerTimeout   = 30 * time.Second
+	WorkerTimeout   = schema.WorkerTimeout
 	ConsumerMemory  = 256
 	ConsumerTimeout = 30 * time.Second
 )
@@ -92,7 +94,7 @@ func (c Config) PublicPath() string {
 // QueueVisibilityTimeout leaves a message invisible while any worker could
 // still hold it: AWS's advice of 6 × the function timeout, plus the batching window.
 func (c Config) QueueVisibilityTimeout() time.Duration {
-	return 6*WorkerTimeout + time.Duration(c.WorkerBatchWindow)*time.Second
+	return schema.QueueVisibilityTimeout(time.Duration(c.WorkerBatchWindow) * time.Second)
 }
 
 // Load reads the configuration from context. get returns a context value (a
@@ -119,9 +121,9 @@ func Load(get func(key string) any, assetsDefault string) (Config, error) {
 	c.BasePath = r.str("basePath", "")
 	c.ThrottleRate = r.integer("throttleRate", 50, 1, 10000)
 	c.ThrottleBurst = r.integer("throttleBurst", 100, 1, 5000)
-	c.MaxReceiveCount = r.integer("maxReceiveCount", 5, 1, 1000)
+	c.MaxReceiveCount = r.integer("maxReceiveCount", schema.DefaultMaxReceiveCount, 1, 1000)
 	c.WorkerBatchSize = r.integer("workerBatchSize", 10, 1, 10000)
-	c.WorkerBatchWindow = r.integer("workerBatchWindowSeconds", 1, 0, 300)
+	c.WorkerBatchWindow = r.integer("workerBatchWindowSeconds", int(schema.DefaultBatchWindow.Seconds()), 0, 300)
 	c.WorkerMaxConcurrency = r.integer("workerMaxConcurrency", 5, 2, 1000) // SQS mappings need ≥ 2
 	c.AlarmEmail = r.str("alarmEmail", "")
 	c.QueueAgeAlarm = r.integer("queueAgeAlarmSeconds", 900, 60, 14*24*3600)

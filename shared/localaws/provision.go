@@ -19,12 +19,13 @@ import (
 	"github.com/upvest-webhooks/upvest-webhooks/shared/schema"
 )
 
-// Queue defaults, in production terms. Tests pass smaller values.
-const (
-	DefaultVisibilityTimeout = 180 * time.Second
-	DefaultMaxReceiveCount   = 5
-	dlqRetentionSeconds      = 14 * 24 * 60 * 60 // the SQS maximum: parked work waits for a human
+// Queue defaults, as the deployed stack sets them. Tests pass smaller values.
+var (
+	DefaultVisibilityTimeout = schema.QueueVisibilityTimeout(schema.DefaultBatchWindow)
+	DefaultMaxReceiveCount   = schema.DefaultMaxReceiveCount
 )
+
+const dlqRetentionSeconds = 14 * 24 * 60 * 60 // the SQS maximum: parked work waits for a human
 
 // Resources are the provisioned names, tables and queues.
 type Resources struct {
