@@ -1,0 +1,96 @@
+package observability
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata/")
+
+func TestFlushWritesOneEMFLine(t *testing.T) {
+	var out bytes.Buffer
+	m := NewMetrics(&out, "ingest")
+	m.now = func() time.Time { return time.UnixMilli(1_795_000_000_000) }
+	m.Add(MetricReceived, 3)
+	m.Add(MetricParked, 1)
+	m.Add(MetricReceived, 2)
+	m.Add(MetricDuplicate, 0) // zero counts are not metrics
+	if err := m.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	golden := filepath.Join("testdata", "emf.golden.json")
+	if *update {
+		if err := os.WriteFile(golden, out.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.String() != string(want) {
+		t.Errorf("EMF line:\n got %s\nwant %s", out.String(), want)
+	}
+	// The line must be what CloudWatch expects: the _aws block names every value.
+	var doc struct {
+		AWS struct {
+			CloudWatchMetrics []struct {
+				Namespace  string
+				Dimensions [][]string
+				Metrics    []struct{ Name string }
+			}
+		} `json:"_aws"`
+		Service        string
+		EventsReceived float64
+	}
+	if err := json.Unmarshal(out.Bytes(), &doc); err != nil {
+		t.Fatal(err)
+	}
+	if doc.Service != "ingest" || doc.EventsReceived != 5 || doc.AWS.CloudWatchMetrics[0].Namespace != Namespace {
+		t.Errorf("decoded %+v", doc)
+	}
+
+	out.Reset()
+	if err := m.Flush(); err != nil || out.Len() != 0 {
+		t.Errorf("a flush with nothing counted wrote %q (err %v)", out.String(), err)
+	}
+}
+
+func TestMetricsAreSafeForConcurrentUse(t *testing.T) {
+	var out bytes.Buffer
+	m := NewMetrics(&out, "worker-orders")
+	var wg sync.WaitGroup
+	for i := 0; i < 50; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			m.Add(MetricApplied, 1)
+		}()
+	}
+	wg.Wait()
+	if err := m.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), `"EventsApplied":50`) {
+		t.Errorf("got %s", out.String())
+	}
+}
+
+func TestLoggerLevelFromEnvironment(t *testing.T) {
+	t.Setenv("LOG_LEVEL", "warn")
+	var out bytes.Buffer
+	log := NewLogger(&out, "ingest")
+	log.Info("hidden")
+	log.Warn("shown", "event_id", "e-1")
+	line := strings.TrimSpace(out.String())
+	if strings.Contains(line, "hidden") || !strings.Contains(line, `"service":"ingest"`) || !strings.Contains(line, `"event_id":"e-1"`) {
+		t.Errorf("log output %q", line)
+	}
+}
