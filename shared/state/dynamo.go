@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/smithy-go"
 
 	"github.com/upvest-webhooks/upvest-webhooks/events"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/schema"
@@ -128,13 +129,17 @@ func (d *Dynamo) applyView(ctx context.Context, e events.Event, r events.Route) 
 		old, err := d.write(ctx, p.EntityKey, u,
 			"attribute_exists(#view) AND (attribute_not_exists(#view.#entry) OR #view.#entry.#position < :position)")
 		switch {
+		case isMissingDocumentPath(err):
+			// Should DynamoDB validate the map path before the condition, a
+			// missing map surfaces here instead: create it below.
 		case err != nil:
 			return false, err
 		case old == nil:
 			return true, nil
-		}
-		if _, exists := old[p.Attribute]; exists {
-			return false, nil // the entry holds this event or a newer one
+		default:
+			if _, exists := old[p.Attribute]; exists {
+				return false, nil // the entry holds this event or a newer one
+			}
 		}
 
 		// No map yet (or no parent row at all): create it with the entry.
@@ -236,3 +241,11 @@ func (u *update) expr(clause, placeholder string, v types.AttributeValue) {
 }
 
 func str(s string) types.AttributeValue { return &types.AttributeValueMemberS{Value: s} }
+
+// isMissingDocumentPath recognises DynamoDB's answer to a SET on a nested path
+// whose map does not exist.
+func isMissingDocumentPath(err error) bool {
+	var apiErr smithy.APIError
+	return errors.As(err, &apiErr) && apiErr.ErrorCode() == "ValidationException" &&
+		strings.Contains(apiErr.ErrorMessage(), "document path")
+}
