@@ -38,7 +38,9 @@ const (
 
 // routingTable is THE routing table: one line per Upvest category. Types are
 // listed in lifecycle order; the order only breaks ties between events whose
-// ordering timestamps are equal. Adding a category is adding one line here.
+// ordering timestamps are equal. Adding a category is adding one line here
+// (and its state-model decision in statemodel_test.go; shared/state's package
+// doc says what each model does).
 var routingTable = []Category{
 	latest("USER", Users, "CREATED ACTIVATED DATA_CHANGED DATA_CHANGE_FAILED OFFBOARDING_INITIATED DEACTIVATED OFFBOARDED").
 		keyForType("DATA_CHANGE_FAILED", "user_id"),
