@@ -11,11 +11,9 @@ import (
 
 	"github.com/upvest-webhooks/upvest-webhooks/shared/app"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/config"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/observability"
 )
 
 func main() {
-	log := observability.NewLogger(os.Stdout, "ingest")
 	cfg, err := config.LoadIngest(os.Getenv)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -27,7 +25,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "aws configuration:", err)
 		os.Exit(1)
 	}
-	service, err := app.Ingest(ctx, cfg, awsCfg, log)
+	service, err := app.Ingest(ctx, cfg, awsCfg, os.Stdout)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)

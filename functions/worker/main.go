@@ -13,7 +13,6 @@ import (
 
 	"github.com/upvest-webhooks/upvest-webhooks/shared/app"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/config"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/observability"
 )
 
 func main() {
@@ -27,6 +26,6 @@ func main() {
 		fmt.Fprintln(os.Stderr, "worker: load AWS configuration:", err)
 		os.Exit(1)
 	}
-	w := app.Worker(cfg, awsCfg, observability.NewLogger(os.Stdout, "worker-"+string(cfg.Domain)))
+	w := app.Worker(cfg, awsCfg, os.Stdout)
 	lambda.Start(w.Handle)
 }

@@ -18,11 +18,11 @@ import (
 )
 
 // ServiceIngest is the "Service" dimension of the ingest function's EMF metrics.
-const ServiceIngest = "ingest"
+const ServiceIngest = observability.ServiceIngest
 
 // WorkerService is the "Service" dimension of a domain worker's EMF metrics
 // (functions/worker: "worker-" + domain).
-func WorkerService(d events.Domain) string { return "worker-" + string(d) }
+func WorkerService(d events.Domain) string { return observability.WorkerService(string(d)) }
 
 var fiveMinutes = awscdk.Duration_Minutes(jsii.Number(5))
 

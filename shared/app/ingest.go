@@ -6,8 +6,8 @@ package app
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
-	"os"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -22,8 +22,10 @@ import (
 	"github.com/upvest-webhooks/upvest-webhooks/shared/signature"
 )
 
-// Ingest builds the ingest service: clients once, keys loaded (and checked) at start.
-func Ingest(ctx context.Context, cfg config.Ingest, awsCfg aws.Config, log *slog.Logger) (*ingest.Service, error) {
+// Ingest builds the ingest service: clients once, keys loaded (and checked) at
+// start. Its JSON logs and EMF metrics go to out (stdout in Lambda).
+func Ingest(ctx context.Context, cfg config.Ingest, awsCfg aws.Config, out io.Writer) (*ingest.Service, error) {
+	log := observability.NewLogger(out, observability.ServiceIngest)
 	keys, err := verificationKeys(ctx, cfg, awsCfg, log)
 	if err != nil {
 		return nil, err
@@ -39,7 +41,7 @@ func Ingest(ctx context.Context, cfg config.Ingest, awsCfg aws.Config, log *slog
 	verifier := signature.NewVerifier(keys, signature.Options{ClockSkew: cfg.ClockSkew, MaxAge: cfg.MaxAge})
 	ledgerStore := ledger.NewDynamo(dynamodb.NewFromConfig(awsCfg), cfg.LedgerTable, ledger.WithRetention(cfg.LedgerRetention))
 	publisher := fanout.NewSQS(sqs.NewFromConfig(awsCfg), cfg.QueueURLs)
-	metrics := observability.NewMetrics(os.Stdout, "ingest")
+	metrics := observability.NewMetrics(out, observability.ServiceIngest)
 	return ingest.New(verifier, sources, ledgerStore, publisher, log, metrics, ingest.Options{
 		PublicPath:   cfg.PublicPath,
 		MaxBodyBytes: cfg.MaxBodyBytes,

@@ -1,8 +1,7 @@
 package app
 
 import (
-	"log/slog"
-	"os"
+	"io"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -14,13 +13,15 @@ import (
 	"github.com/upvest-webhooks/upvest-webhooks/shared/worker"
 )
 
-// Worker builds one domain's worker; the DynamoDB client is built once.
-func Worker(cfg config.Worker, awsCfg aws.Config, log *slog.Logger) *worker.Worker {
+// Worker builds one domain's worker; the DynamoDB client is built once. Its
+// JSON logs and EMF metrics go to out (stdout in Lambda).
+func Worker(cfg config.Worker, awsCfg aws.Config, out io.Writer) *worker.Worker {
 	db := dynamodb.NewFromConfig(awsCfg)
+	service := observability.WorkerService(string(cfg.Domain))
 	return worker.New(cfg.Domain,
 		state.NewDynamo(db, cfg.StateTable),
 		ledger.NewDynamo(db, cfg.LedgerTable),
-		log,
-		observability.NewMetrics(os.Stdout, "worker-"+string(cfg.Domain)),
+		observability.NewLogger(out, service),
+		observability.NewMetrics(out, service),
 	)
 }

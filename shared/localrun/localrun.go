@@ -81,7 +81,7 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return err
 	}
-	service, err := app.Ingest(ctx, ingestCfg, opts.AWS, observability.NewLogger(opts.Logs, "ingest"))
+	service, err := app.Ingest(ctx, ingestCfg, opts.AWS, opts.Logs)
 	if err != nil {
 		return err
 	}
@@ -116,9 +116,9 @@ func Run(ctx context.Context, opts Options) error {
 	if opts.Workers {
 		queues := sqs.NewFromConfig(opts.AWS)
 		for _, d := range events.Domains() {
-			log := observability.NewLogger(opts.Logs, "worker-"+string(d))
-			w := app.Worker(config.Worker{Domain: d, StateTable: res.StateTables[d], LedgerTable: res.LedgerTable}, opts.AWS, log)
-			poller := &sqspoller.Poller{Client: queues, QueueURL: res.QueueURLs[d], Handler: w.Handle, Logger: log}
+			w := app.Worker(config.Worker{Domain: d, StateTable: res.StateTables[d], LedgerTable: res.LedgerTable}, opts.AWS, opts.Logs)
+			poller := &sqspoller.Poller{Client: queues, QueueURL: res.QueueURLs[d], Handler: w.Handle,
+				Logger: observability.NewLogger(opts.Logs, "poller-"+string(d))}
 			background("worker "+string(d), func() error { return poller.Run(ctx) })
 		}
 	}

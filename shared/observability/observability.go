@@ -34,6 +34,12 @@ const (
 	MetricWorkerDuplicate = "EventsWorkerDuplicate" // worker saw an event already applied
 )
 
+// Service names, the "Service" dimension of every metric; alarms in infra/ use them.
+const ServiceIngest = "ingest"
+
+// WorkerService is the service name of a domain's worker, e.g. "worker-orders".
+func WorkerService(domain string) string { return "worker-" + domain }
+
 // NewLogger returns a JSON logger tagged with the service name. The level
 // comes from LOG_LEVEL (debug, info, warn, error; default info).
 func NewLogger(w io.Writer, service string) *slog.Logger {
