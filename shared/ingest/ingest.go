@@ -241,6 +241,10 @@ func (s *Service) process(ctx context.Context, log *slog.Logger, env upvest.Enve
 			summary.Received++
 		case item.claim == ledger.ClaimRetry:
 			summary.Refanned++
+			log.Info("taking over an event left RECEIVED by an earlier delivery", "event_id", rec.EventID)
+		case item.claim == ledger.ClaimConcurrent:
+			summary.Refanned++
+			log.Info("event is being fanned out by a concurrent delivery; sending it too", "event_id", rec.EventID)
 		}
 		if rec.Domain == upvest.Unrouted {
 			s.metrics.Add(observability.MetricUnrouted, 1)

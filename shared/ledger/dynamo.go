@@ -81,8 +81,13 @@ type ClaimResult int
 const (
 	// ClaimNew: first time seen; fan it out (unless parked).
 	ClaimNew ClaimResult = iota + 1
-	// ClaimRetry: recorded before but still RECEIVED; fan it out again.
+	// ClaimRetry: recorded before, still RECEIVED, and its lease has run out:
+	// the call that wrote it died or gave up. Take it over and fan it out again.
 	ClaimRetry
+	// ClaimConcurrent: still RECEIVED within its lease, so another delivery of
+	// the same event is fanning it out right now. Fan it out again anyway: the
+	// other call may still fail, and a duplicate message costs little.
+	ClaimConcurrent
 	// ClaimSettled: recorded before and past RECEIVED; a plain duplicate.
 	ClaimSettled
 )
@@ -113,11 +118,15 @@ func (l *Dynamo) Claim(ctx context.Context, rec Record) (ClaimResult, Status, er
 	if existing.Settled() {
 		return ClaimSettled, existing, nil
 	}
-	return l.retake(ctx, rec.EventID, now)
+	result := ClaimRetry
+	if lease, err := strconv.ParseInt(numberAttr(failed.Item, schema.LedgerLeaseUntil), 10, 64); err == nil && now.Unix() < lease {
+		result = ClaimConcurrent
+	}
+	return l.retake(ctx, rec.EventID, result, now)
 }
 
 // retake marks a RECEIVED record as being fanned out by this call.
-func (l *Dynamo) retake(ctx context.Context, eventID string, now time.Time) (ClaimResult, Status, error) {
+func (l *Dynamo) retake(ctx context.Context, eventID string, result ClaimResult, now time.Time) (ClaimResult, Status, error) {
 	_, err := l.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:           aws.String(l.table),
 		Key:                 key(eventID),
@@ -136,7 +145,7 @@ func (l *Dynamo) retake(ctx context.Context, eventID string, now time.Time) (Cla
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	})
 	if err == nil {
-		return ClaimRetry, Received, nil
+		return result, Received, nil
 	}
 	var failed *types.ConditionalCheckFailedException
 	if errors.As(err, &failed) {
@@ -297,6 +306,13 @@ func str(s string) types.AttributeValue { return &types.AttributeValueMemberS{Va
 
 func number(n int64) types.AttributeValue {
 	return &types.AttributeValueMemberN{Value: strconv.FormatInt(n, 10)}
+}
+
+func numberAttr(item map[string]types.AttributeValue, name string) string {
+	if v, ok := item[name].(*types.AttributeValueMemberN); ok {
+		return v.Value
+	}
+	return ""
 }
 
 func stringAttr(item map[string]types.AttributeValue, name string) string {

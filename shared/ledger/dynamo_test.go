@@ -81,10 +81,16 @@ func TestEventLifecycleInLedger(t *testing.T) {
 		t.Errorf("lease/domain missing: %v", it)
 	}
 
-	// Still RECEIVED: a redelivery must fan it out again, not trust it.
-	mustClaim(t, l, rec, ledger.ClaimRetry)
-	if got := attr(item(t, env, "e-1"), schema.LedgerAttempts); got != "2" {
-		t.Errorf("fanout_attempts %s, want 2", got)
+	// Still RECEIVED: a redelivery must fan it out again, not trust it;
+	// within the lease another call is at it, past the lease it was abandoned.
+	mustClaim(t, l, rec, ledger.ClaimConcurrent)
+	later := ledger.NewDynamo(env.DynamoDB, env.LedgerTable, ledger.WithClock(func() time.Time { return fixedNow.Add(5 * time.Minute) }))
+	mustClaim(t, later, rec, ledger.ClaimRetry)
+	if got := attr(item(t, env, "e-1"), schema.LedgerAttempts); got != "3" {
+		t.Errorf("fanout_attempts %s, want 3", got)
+	}
+	if got, want := attr(item(t, env, "e-1"), schema.LedgerLeaseUntil), strconv.FormatInt(fixedNow.Add(5*time.Minute+time.Minute).Unix(), 10); got != want {
+		t.Errorf("lease_until %s after the takeover, want %s", got, want)
 	}
 
 	if err := l.MarkEnqueued(ctx, "e-1"); err != nil {
@@ -216,7 +222,7 @@ func TestConcurrentDeliveriesClaimOnce(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	if results[ledger.ClaimNew] != 1 || results[ledger.ClaimRetry] != calls-1 {
+	if results[ledger.ClaimNew] != 1 || results[ledger.ClaimConcurrent] != calls-1 {
 		t.Errorf("claims %v: want exactly one new and the rest told to fan out again", results)
 	}
 }
