@@ -64,8 +64,9 @@ func NewIngest(scope constructs.Construct, id string, cfg Config, ledger awsdyna
 		Timeout:     IngestTimeout,
 		Environment: env,
 	})
-	// Conditional put to dedupe, updates of the status, a read of a prior receipt.
-	in.Function.allow([]string{"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}, ledger.TableArn())
+	// The conditional put that dedupes and the status updates; a prior record
+	// comes back with the failed condition, so no read is needed.
+	in.Function.allow([]string{"dynamodb:PutItem", "dynamodb:UpdateItem"}, ledger.TableArn())
 	queues := make([]*string, len(pipelines))
 	for i, p := range pipelines {
 		queues[i] = p.Queue.QueueArn()

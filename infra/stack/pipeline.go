@@ -57,8 +57,9 @@ func NewPipeline(scope constructs.Construct, id string, cfg Config, d events.Dom
 			EnvLogLevel:           cfg.LogLevel,
 		},
 	})
-	// Conditional writes (only-if-newer) and the parent-view update need exactly these.
-	p.Worker.allow([]string{"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}, p.StateTable.TableArn())
+	// Every state write, the parent views included, is a conditional UpdateItem.
+	p.Worker.allow([]string{"dynamodb:UpdateItem"}, p.StateTable.TableArn())
+	// Outcomes are updates; a claim-checked event is read back from the ledger.
 	p.Worker.allow([]string{"dynamodb:GetItem", "dynamodb:UpdateItem"}, ledger.TableArn())
 	// The event source grants the consume actions on this queue only.
 	p.Worker.Function.AddEventSource(awslambdaeventsources.NewSqsEventSource(p.Queue, &awslambdaeventsources.SqsEventSourceProps{

@@ -411,13 +411,13 @@ func TestLeastPrivilege(t *testing.T) {
 			queues = append(queues, arn(w.queue[d]))
 		}
 		check("ingest", w.ingest, union(base(w.ingest),
-			grants([]string{"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}, arn(w.ledger)),
+			grants([]string{"dynamodb:PutItem", "dynamodb:UpdateItem"}, arn(w.ledger)),
 			grants([]string{"sqs:SendMessage"}, queues...),
 			grants([]string{"ssm:GetParameter"}, "arn:"+partition+":ssm:"+region+":"+account+":parameter/upvest-webhooks/"+string(s.cfg.Env)+"/jwks"),
 		))
 		for _, d := range events.Domains() {
 			check("worker "+string(d), w.worker[d], union(base(w.worker[d]),
-				grants([]string{"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}, arn(w.table[d])),
+				grants([]string{"dynamodb:UpdateItem"}, arn(w.table[d])),
 				grants([]string{"dynamodb:GetItem", "dynamodb:UpdateItem"}, arn(w.ledger)),
 				grants([]string{"sqs:ReceiveMessage", "sqs:ChangeMessageVisibility", "sqs:DeleteMessage",
 					"sqs:GetQueueAttributes", "sqs:GetQueueUrl"}, arn(w.queue[d])),
