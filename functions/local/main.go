@@ -65,7 +65,10 @@ func run(addr string, dynamoPort, sqsPort int, dir string) error {
 		Workers: true, Changes: os.Stdout, Logs: os.Stderr,
 		Ready: func(url string) {
 			fmt.Printf("\nUpvest webhook endpoint: POST %s\n", url)
-			fmt.Println("Try: go run ./functions/send ../shared/upvest/samples   (signs with the dev key; Ctrl-C here stops everything)")
+			fmt.Println("Try, in another terminal (signed with the dev key):")
+			fmt.Println("  go run ./functions/send -generate 3                           # three ORDER lifecycles")
+			fmt.Println("  go run ./functions/send -fresh-ids ../shared/upvest/samples   # Upvest's samples, if you have them")
+			fmt.Println("Ctrl-C here stops everything.")
 			fmt.Println("State changes appear below as they happen.")
 		},
 	})
