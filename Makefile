@@ -54,7 +54,7 @@ $(EMULATORS): FORCE
 
 test: tools $(EMULATORS)
 	$(GO) vet ./...
-	$(WITH_TEST_EMULATORS) $(GO) test ./... -count=1 -timeout $(TEST_TIMEOUT)
+	$(WITH_TEST_EMULATORS) $(GO) test -race ./... -count=1 -timeout $(TEST_TIMEOUT)
 	$(MAKE) synth-check
 
 # functions/local starts the emulators itself (shared/localaws).

@@ -63,7 +63,7 @@ func (f *faultySQS) SendMessageBatch(ctx context.Context, in *sqs.SendMessageBat
 	return f.Client.SendMessageBatch(ctx, in, opts...)
 }
 
-func newHarness(t *testing.T) *harness {
+func newHarness(t testing.TB) *harness {
 	env := awstest.Env(t)
 	key, err := ecdsa.GenerateKey(elliptic.P521(), rand.Reader)
 	if err != nil {
@@ -80,7 +80,7 @@ func newHarness(t *testing.T) *harness {
 }
 
 // post signs body as Upvest does and hands it to the handler the way API Gateway would.
-func (h *harness) post(t *testing.T, body []byte, tamper bool) (int, ingest.Summary) {
+func (h *harness) post(t testing.TB, body []byte, tamper bool) (int, ingest.Summary) {
 	t.Helper()
 	header := http.Header{"Content-Type": {"application/json"}}
 	signed, err := signature.Sign(signature.Request{Method: "POST", Path: "/webhooks", Header: header, Body: body}, h.key, keyID, time.Now(), "")
@@ -112,7 +112,7 @@ func (h *harness) post(t *testing.T, body []byte, tamper bool) (int, ingest.Summ
 	return resp.StatusCode, summary
 }
 
-func envelope(t *testing.T, events ...json.RawMessage) []byte {
+func envelope(t testing.TB, events ...json.RawMessage) []byte {
 	t.Helper()
 	b, err := json.Marshal(map[string][]json.RawMessage{"payload": events})
 	if err != nil {
@@ -151,7 +151,7 @@ func samples(t *testing.T) (all []json.RawMessage, ids map[upvest.Domain][]strin
 	return all, ids
 }
 
-func withFreshID(t *testing.T, raw []byte) (json.RawMessage, string) {
+func withFreshID(t testing.TB, raw []byte) (json.RawMessage, string) {
 	t.Helper()
 	var fields map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &fields); err != nil {
@@ -166,7 +166,7 @@ func withFreshID(t *testing.T, raw []byte) (json.RawMessage, string) {
 	return out, id
 }
 
-func newUUID(t *testing.T) string {
+func newUUID(t testing.TB) string {
 	b := make([]byte, 16)
 	if _, err := rand.Read(b); err != nil {
 		t.Fatal(err)
