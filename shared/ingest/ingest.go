@@ -140,7 +140,8 @@ func (s *Service) handle(ctx context.Context, req events.APIGatewayV2HTTPRequest
 
 	env, err := upvest.DecodeEnvelope(body)
 	if err != nil {
-		log.Warn("authentic request is not an envelope", "error", err)
+		// Upvest retries this forever and holds back later deliveries: say so loudly.
+		log.Error("authentic request is not an envelope; Upvest will retry it", "error", err)
 		return s.reject(http.StatusBadRequest, "bad_request", `body must be {"payload": [events]}`)
 	}
 	summary, err := s.process(ctx, log, env)
