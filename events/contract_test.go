@@ -3,15 +3,14 @@ package events
 import (
 	"bytes"
 	"encoding/json"
-	"flag"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
-)
 
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
+	"github.com/upvest-webhooks/upvest-webhooks/shared/golden"
+)
 
 // contractDir is Upvest's reference material, which CI checks out beside the repo.
 func contractDir(t *testing.T) string {
@@ -54,26 +53,7 @@ func TestSamplesGolden(t *testing.T) {
 			if !route.Known {
 				t.Errorf("category %s of an official sample is not in the routing table", route.Category)
 			}
-			got, err := json.MarshalIndent(route, "", "  ")
-			if err != nil {
-				t.Fatal(err)
-			}
-			golden := filepath.Join("testdata", "routes", name)
-			if *update {
-				if err := os.MkdirAll(filepath.Dir(golden), 0o755); err != nil {
-					t.Fatal(err)
-				}
-				if err := os.WriteFile(golden, append(got, '\n'), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("golden file missing (go test ./events -update): %v", err)
-			}
-			if string(bytes.TrimSpace(want)) != string(got) {
-				t.Errorf("route differs from %s:\ngot  %s\nwant %s", golden, got, want)
-			}
+			golden.AssertJSON(t, filepath.Join("testdata", "routes", name), route)
 		})
 	}
 }

@@ -4,13 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
-	"flag"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -18,10 +15,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/upvest-webhooks/upvest-webhooks/shared/golden"
+
 	"github.com/aws/aws-lambda-go/events"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 
 var fixedTime = time.Date(2025, 3, 12, 19, 3, 58, 390_000_000, time.UTC)
 
@@ -111,27 +108,7 @@ func TestRequestEvent(t *testing.T) {
 
 func assertGolden(t *testing.T, name string, v any) {
 	t.Helper()
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false) // keep & and < readable in the golden files
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(v); err != nil {
-		t.Fatal(err)
-	}
-	b := buf.Bytes()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("read golden (run with -update to create): %v", err)
-	}
-	if !bytes.Equal(want, b) {
-		t.Errorf("event differs from %s:\n got: %s\nwant: %s", path, b, want)
-	}
+	golden.AssertJSON(t, filepath.Join("testdata", name), v)
 }
 
 // Over a real connection: source IP, port and length come from the socket.

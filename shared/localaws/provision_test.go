@@ -4,13 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/upvest-webhooks/upvest-webhooks/shared/golden"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -24,8 +24,6 @@ import (
 	"github.com/upvest-webhooks/upvest-webhooks/shared/localaws"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/localaws/awstest"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 
 // tableShape is what the pipeline relies on of a table, independent of its name.
 type tableShape struct {
@@ -93,24 +91,7 @@ func keys(ks []ddbtypes.KeySchemaElement) []string {
 
 func assertGolden(t *testing.T, name string, got tableShape) {
 	t.Helper()
-	b, err := json.MarshalIndent(got, "", "  ")
-	if err != nil {
-		t.Fatal(err)
-	}
-	b = append(b, '\n')
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("read golden (run with -update to create): %v", err)
-	}
-	if string(want) != string(b) {
-		t.Errorf("%s differs from %s:\n got: %s\nwant: %s", name, path, b, want)
-	}
+	golden.AssertJSON(t, filepath.Join("testdata", name), got)
 }
 
 func TestProvisionCreatesTablesStreamsAndQueues(t *testing.T) {

@@ -3,16 +3,14 @@ package observability
 import (
 	"bytes"
 	"encoding/json"
-	"flag"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
-)
 
-var update = flag.Bool("update", false, "rewrite testdata/")
+	"github.com/upvest-webhooks/upvest-webhooks/shared/golden"
+)
 
 func TestFlushWritesOneEMFLine(t *testing.T) {
 	var out bytes.Buffer
@@ -25,19 +23,7 @@ func TestFlushWritesOneEMFLine(t *testing.T) {
 	if err := m.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	golden := filepath.Join("testdata", "emf.golden.json")
-	if *update {
-		if err := os.WriteFile(golden, out.Bytes(), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if out.String() != string(want) {
-		t.Errorf("EMF line:\n got %s\nwant %s", out.String(), want)
-	}
+	golden.Assert(t, filepath.Join("testdata", "emf.golden.json"), out.Bytes())
 	// The line must be what CloudWatch expects: the _aws block names every value.
 	var doc struct {
 		AWS struct {

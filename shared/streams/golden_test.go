@@ -3,16 +3,15 @@ package streams
 import (
 	"bytes"
 	"encoding/json"
-	"flag"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/upvest-webhooks/upvest-webhooks/shared/golden"
+
 	"github.com/aws/aws-lambda-go/events"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
 
 // loadEvent reads a Lambda DynamoDB stream event from testdata/.
 func loadEvent(t *testing.T, path string) events.DynamoDBEvent {
@@ -34,20 +33,7 @@ func loadEvent(t *testing.T, path string) events.DynamoDBEvent {
 // checkGolden compares got with testdata/<name>, or rewrites it with -update.
 func checkGolden(t *testing.T, name string, got []byte) {
 	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run `go test ./shared/streams -run Golden -update` to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs from the golden file:\n--- got\n%s\n--- want\n%s", path, got, want)
-	}
+	golden.Assert(t, filepath.Join("testdata", name), got)
 }
 
 // Each testdata/<name>.event.json is a stream batch as Lambda delivers it; the
