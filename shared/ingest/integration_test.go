@@ -32,6 +32,7 @@ import (
 	"github.com/upvest-webhooks/upvest-webhooks/shared/observability"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/schema"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/signature"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/uuid"
 )
 
 // These tests run the real handler against DynamoDB Local and fauxqs, with
@@ -157,31 +158,13 @@ func withFreshID(t testing.TB, raw []byte) (json.RawMessage, string) {
 	if err := json.Unmarshal(raw, &fields); err != nil {
 		t.Fatal(err)
 	}
-	id := newUUID(t)
+	id := uuid.New()
 	fields["id"], _ = json.Marshal(id)
 	out, err := json.Marshal(fields)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return out, id
-}
-
-func newUUID(t testing.TB) string {
-	b := make([]byte, 16)
-	if _, err := rand.Read(b); err != nil {
-		t.Fatal(err)
-	}
-	b[6], b[8] = b[6]&0x0f|0x40, b[8]&0x3f|0x80
-	const hex = "0123456789abcdef"
-	var s strings.Builder
-	for i, c := range b {
-		if i == 4 || i == 6 || i == 8 || i == 10 {
-			s.WriteByte('-')
-		}
-		s.WriteByte(hex[c>>4])
-		s.WriteByte(hex[c&0xf])
-	}
-	return s.String()
 }
 
 func (h *harness) ledgerStatus(t *testing.T, id string) string {

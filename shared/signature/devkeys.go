@@ -8,6 +8,8 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+
+	"github.com/upvest-webhooks/upvest-webhooks/shared/uuid"
 )
 
 // GenerateDevKey makes a P-521 key pair for local runs and tests: the private
@@ -22,9 +24,7 @@ func GenerateDevKey() (privatePEM, jwksJSON []byte, kid string, err error) {
 	if err != nil {
 		return nil, nil, "", fmt.Errorf("encode key: %w", err)
 	}
-	if kid, err = randomUUID(); err != nil {
-		return nil, nil, "", fmt.Errorf("key id: %w", err)
-	}
+	kid = uuid.New()
 	jwksJSON, err = MarshalJWKS(map[string]*ecdsa.PublicKey{kid: &key.PublicKey})
 	if err != nil {
 		return nil, nil, "", err
@@ -65,14 +65,4 @@ func LoadPrivateKeyPEM(data []byte) (*ecdsa.PrivateKey, error) {
 		return nil, fmt.Errorf("private key: curve %s is not P-521", key.Curve.Params().Name)
 	}
 	return key, nil
-}
-
-func randomUUID() (string, error) {
-	var b [16]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return "", err
-	}
-	b[6] = b[6]&0x0f | 0x40 // version 4
-	b[8] = b[8]&0x3f | 0x80 // RFC 4122 variant
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16]), nil
 }

@@ -5,7 +5,6 @@ package webhookclient
 
 import (
 	"bytes"
-	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,6 +14,7 @@ import (
 	"time"
 
 	"github.com/upvest-webhooks/upvest-webhooks/events"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/uuid"
 )
 
 // LoadEvents reads events from files and folders. A file holds one event, an
@@ -107,11 +107,8 @@ func WithFreshIDs(evs []json.RawMessage) ([]json.RawMessage, error) {
 		if err := json.Unmarshal(ev, &fields); err != nil {
 			return nil, fmt.Errorf("fresh id for event %d: %w", i, err)
 		}
-		id, err := newUUID()
-		if err != nil {
-			return nil, fmt.Errorf("fresh id: %w", err)
-		}
-		fields["id"], _ = json.Marshal(id) // a string always marshals
+		fields["id"], _ = json.Marshal(uuid.New()) // a string always marshals
+		var err error
 		if out[i], err = json.Marshal(fields); err != nil {
 			return nil, fmt.Errorf("fresh id for event %d: %w", i, err)
 		}
@@ -153,17 +150,10 @@ const timestampLayout = "2006-01-02T15:04:05.000000Z"
 // apart from start (order i starts i seconds after order i-1's start) with
 // created_at and updated_at increasing. All ids are fresh UUIDs.
 func GenerateOrderLifecycles(n int, start time.Time) ([]json.RawMessage, error) {
-	webhookID, err := newUUID()
-	if err != nil {
-		return nil, err
-	}
+	webhookID := uuid.New()
 	var out []json.RawMessage
 	for i := range n {
-		ids, err := newUUIDs(4) // order, user, account, execution
-		if err != nil {
-			return nil, err
-		}
-		orderID, userID, accountID, executionID := ids[0], ids[1], ids[2], ids[3]
+		orderID, userID, accountID, executionID := uuid.New(), uuid.New(), uuid.New(), uuid.New()
 		t0 := start.UTC().Add(time.Duration(i) * 4 * time.Second)
 		at := func(step int) string { return t0.Add(time.Duration(step) * time.Second).Format(timestampLayout) }
 
@@ -193,12 +183,8 @@ func GenerateOrderLifecycles(n int, start time.Time) ([]json.RawMessage, error) 
 			{"ORDER.FILLED", order("FILLED", 3, []any{execution})},
 		}
 		for step, s := range steps {
-			id, err := newUUID()
-			if err != nil {
-				return nil, err
-			}
 			ev, err := json.Marshal(map[string]any{
-				"id": id, "created_at": at(step), "type": s.kind, "object": s.object, "webhook_id": webhookID,
+				"id": uuid.New(), "created_at": at(step), "type": s.kind, "object": s.object, "webhook_id": webhookID,
 			})
 			if err != nil {
 				return nil, fmt.Errorf("generate %s: %w", s.kind, err)
@@ -207,27 +193,4 @@ func GenerateOrderLifecycles(n int, start time.Time) ([]json.RawMessage, error) 
 		}
 	}
 	return out, nil
-}
-
-func newUUIDs(n int) ([]string, error) {
-	ids := make([]string, n)
-	for i := range ids {
-		id, err := newUUID()
-		if err != nil {
-			return nil, err
-		}
-		ids[i] = id
-	}
-	return ids, nil
-}
-
-// newUUID returns a random (version 4) UUID.
-func newUUID() (string, error) {
-	var b [16]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return "", fmt.Errorf("uuid: %w", err)
-	}
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16]), nil
 }

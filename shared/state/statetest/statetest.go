@@ -4,15 +4,14 @@
 package statetest
 
 import (
-	"crypto/rand"
 	"embed"
 	"encoding/json"
-	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/upvest-webhooks/upvest-webhooks/events"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/uuid"
 )
 
 //go:embed testdata/samples/*.json
@@ -20,10 +19,7 @@ var samples embed.FS
 
 // UUID returns a random version-4 UUID.
 func UUID() string {
-	b := make([]byte, 16)
-	_, _ = rand.Read(b) // never fails (crypto/rand panics rather than return an error)
-	b[6], b[8] = b[6]&0x0f|0x40, b[8]&0x3f|0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
+	return uuid.New()
 }
 
 // Sample returns the object of an official sample event ("ORDER.NEW"), as a
