@@ -42,9 +42,10 @@ type Ingest struct {
 // LoadIngest reads and validates the ingest configuration.
 func LoadIngest(getenv func(string) string) (Ingest, error) {
 	r := &reader{getenv: getenv}
+	ledgerTable, queueURLs := r.ledgerAndQueues()
 	c := Ingest{
-		LedgerTable:     r.required(schema.EnvLedgerTable),
-		QueueURLs:       map[events.Domain]string{},
+		LedgerTable:     ledgerTable,
+		QueueURLs:       queueURLs,
 		JWKSParameter:   r.optional(EnvJWKSParameter, ""),
 		JWKSFile:        r.optional(EnvJWKSFile, ""),
 		JWKSRefresh:     r.duration(EnvJWKSRefresh, 5*time.Minute),
@@ -56,9 +57,6 @@ func LoadIngest(getenv func(string) string) (Ingest, error) {
 		LedgerRetention: time.Duration(r.positiveInt(EnvLedgerRetention, 400)) * 24 * time.Hour,
 		Concurrency:     int(r.positiveInt(EnvConcurrency, 16)),
 	}
-	for _, d := range events.Domains() {
-		c.QueueURLs[d] = r.required(schema.QueueURLEnv(d))
-	}
 	switch {
 	case c.JWKSParameter == "" && c.JWKSFile == "":
 		r.problems = append(r.problems, "one of "+EnvJWKSParameter+" or "+EnvJWKSFile+" is required")
@@ -69,4 +67,29 @@ func LoadIngest(getenv func(string) string) (Ingest, error) {
 		r.problems = append(r.problems, EnvPublicPath+" must start with /")
 	}
 	return c, r.err("ingest")
+}
+
+// Replay is the configuration of the replay tool: the ledger and the queues.
+type Replay struct {
+	LedgerTable string
+	QueueURLs   map[events.Domain]string
+}
+
+// LoadReplay reads the ledger table and every domain's queue URL, the same
+// variables the ingest function reads.
+func LoadReplay(getenv func(string) string) (Replay, error) {
+	r := &reader{getenv: getenv}
+	var c Replay
+	c.LedgerTable, c.QueueURLs = r.ledgerAndQueues()
+	return c, r.err("replay")
+}
+
+// ledgerAndQueues reads the ledger table and every domain's queue URL.
+func (r *reader) ledgerAndQueues() (string, map[events.Domain]string) {
+	table := r.required(schema.EnvLedgerTable)
+	queues := map[events.Domain]string{}
+	for _, d := range events.Domains() {
+		queues[d] = r.required(schema.QueueURLEnv(d))
+	}
+	return table, queues
 }

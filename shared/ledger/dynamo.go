@@ -23,6 +23,8 @@ type DynamoAPI interface {
 	PutItem(ctx context.Context, in *dynamodb.PutItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error)
 	UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error)
 	GetItem(ctx context.Context, in *dynamodb.GetItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error)
+	Query(ctx context.Context, in *dynamodb.QueryInput, opts ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error)
+	Scan(ctx context.Context, in *dynamodb.ScanInput, opts ...func(*dynamodb.Options)) (*dynamodb.ScanOutput, error)
 }
 
 // Dynamo is the ledger on a DynamoDB table keyed by event id.
@@ -218,25 +220,11 @@ var ErrNotFound = errors.New("event not in ledger")
 
 // RawEvent reads an event's raw bytes back (strongly consistent).
 func (l *Dynamo) RawEvent(ctx context.Context, eventID string) ([]byte, error) {
-	out, err := l.client.GetItem(ctx, &dynamodb.GetItemInput{
-		TableName:            aws.String(l.table),
-		Key:                  key(eventID),
-		ConsistentRead:       aws.Bool(true),
-		ProjectionExpression: aws.String("#raw, #gz"),
-		ExpressionAttributeNames: map[string]string{
-			"#raw": schema.LedgerRaw, "#gz": schema.LedgerRawGzip,
-		},
-	})
+	s, err := l.Read(ctx, eventID)
 	if err != nil {
-		return nil, fmt.Errorf("read event %s from ledger: %w", eventID, err)
+		return nil, err
 	}
-	if len(out.Item) == 0 {
-		return nil, fmt.Errorf("%w: %s", ErrNotFound, eventID)
-	}
-	if gz, ok := out.Item[schema.LedgerRawGzip].(*types.AttributeValueMemberB); ok {
-		return gunzip(gz.Value)
-	}
-	return []byte(stringAttr(out.Item, schema.LedgerRaw)), nil
+	return s.Raw, nil
 }
 
 // Events up to this size are kept as readable text; larger ones are gzipped to
@@ -345,4 +333,123 @@ func gunzip(b []byte) ([]byte, error) {
 		return nil, fmt.Errorf("gunzip event: %w", err)
 	}
 	return out, nil
+}
+
+// Stored is a ledger record as read back.
+type Stored struct {
+	EventID string
+	Status  Status
+	Domain  events.Domain
+	Reason  string
+	Raw     []byte
+}
+
+// Read returns an event's record (strongly consistent).
+func (l *Dynamo) Read(ctx context.Context, eventID string) (Stored, error) {
+	out, err := l.client.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName: aws.String(l.table), Key: key(eventID), ConsistentRead: aws.Bool(true),
+	})
+	if err != nil {
+		return Stored{}, fmt.Errorf("read event %s from ledger: %w", eventID, err)
+	}
+	if len(out.Item) == 0 {
+		return Stored{}, fmt.Errorf("%w: %s", ErrNotFound, eventID)
+	}
+	s := Stored{
+		EventID: eventID,
+		Status:  Status(stringAttr(out.Item, schema.LedgerStatus)),
+		Domain:  events.Domain(stringAttr(out.Item, schema.LedgerDomain)),
+		Reason:  stringAttr(out.Item, schema.LedgerReason),
+		Raw:     []byte(stringAttr(out.Item, schema.LedgerRaw)),
+	}
+	if gz, ok := out.Item[schema.LedgerRawGzip].(*types.AttributeValueMemberB); ok {
+		if s.Raw, err = gunzip(gz.Value); err != nil {
+			return Stored{}, err
+		}
+	}
+	return s, nil
+}
+
+// ErrNotReopenable means a record is neither parked nor a settled event of the
+// unrouted domain, so a replay has nothing to do with it.
+var ErrNotReopenable = errors.New("event is neither parked nor settled in the unrouted domain")
+
+// Reopen puts a parked event, or a settled event of the unrouted domain, back
+// to RECEIVED in the given domain, so that it can be fanned out again and its
+// worker's outcome recorded.
+func (l *Dynamo) Reopen(ctx context.Context, eventID string, domain events.Domain, entityKey string) error {
+	now := l.now()
+	_, err := l.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: aws.String(l.table),
+		Key:       key(eventID),
+		UpdateExpression: aws.String("SET #status = :received, #domain = :domain, #entity = :entity, #lease = :lease, #updated = :now" +
+			" ADD #attempts :one REMOVE #parked, #reason"),
+		ConditionExpression: aws.String("#status = :parked OR (#domain = :unrouted AND #status IN (:applied, :stale, :duplicate))"),
+		ExpressionAttributeNames: map[string]string{
+			"#status": schema.LedgerStatus, "#domain": schema.LedgerDomain, "#entity": schema.LedgerEntityKey,
+			"#lease": schema.LedgerLeaseUntil, "#updated": schema.LedgerUpdatedAt, "#attempts": schema.LedgerAttempts,
+			"#parked": schema.LedgerParked, "#reason": schema.LedgerReason,
+		},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":received": str(string(Received)), ":domain": str(string(domain)), ":entity": str(entityKey),
+			":lease": number(now.Add(l.lease).Unix()), ":now": str(events.SortableTime(now)), ":one": number(1),
+			":parked": str(string(Parked)), ":unrouted": str(string(events.Unrouted)),
+			":applied": str(string(Applied)), ":stale": str(string(SkippedStale)), ":duplicate": str(string(Duplicate)),
+		},
+	})
+	var failed *types.ConditionalCheckFailedException
+	if errors.As(err, &failed) {
+		return fmt.Errorf("%w: %s", ErrNotReopenable, eventID)
+	}
+	if err != nil {
+		return fmt.Errorf("reopen event %s in ledger: %w", eventID, err)
+	}
+	return nil
+}
+
+// Parked lists the ids of the events parked in a domain, oldest first.
+func (l *Dynamo) Parked(ctx context.Context, domain events.Domain) ([]string, error) {
+	var ids []string
+	paginator := dynamodb.NewQueryPaginator(l.client, &dynamodb.QueryInput{
+		TableName:                 aws.String(l.table),
+		IndexName:                 aws.String(schema.LedgerParkedIndex),
+		KeyConditionExpression:    aws.String("#parked = :domain"),
+		ExpressionAttributeNames:  map[string]string{"#parked": schema.LedgerParked},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":domain": str(string(domain))},
+		ProjectionExpression:      aws.String(schema.LedgerPK),
+	})
+	for paginator.HasMorePages() {
+		page, err := paginator.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("list parked events of %s: %w", domain, err)
+		}
+		for _, it := range page.Items {
+			ids = append(ids, stringAttr(it, schema.LedgerPK))
+		}
+	}
+	return ids, nil
+}
+
+// Unrouted lists the ids of the events recorded in the unrouted domain. It
+// scans the ledger: an operator's occasional call after the routing table
+// gained a category, not a request-path operation.
+func (l *Dynamo) Unrouted(ctx context.Context) ([]string, error) {
+	var ids []string
+	paginator := dynamodb.NewScanPaginator(l.client, &dynamodb.ScanInput{
+		TableName:                 aws.String(l.table),
+		FilterExpression:          aws.String("#domain = :unrouted"),
+		ExpressionAttributeNames:  map[string]string{"#domain": schema.LedgerDomain},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":unrouted": str(string(events.Unrouted))},
+		ProjectionExpression:      aws.String(schema.LedgerPK),
+	})
+	for paginator.HasMorePages() {
+		page, err := paginator.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("list unrouted events: %w", err)
+		}
+		for _, it := range page.Items {
+			ids = append(ids, stringAttr(it, schema.LedgerPK))
+		}
+	}
+	return ids, nil
 }

@@ -1,0 +1,143 @@
+package replay_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+
+	"github.com/upvest-webhooks/upvest-webhooks/events"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/fanout"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/ledger"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/localaws/awstest"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/message"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/replay"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/uuid"
+)
+
+// Against DynamoDB Local and fauxqs: the ledger conditions and the queues are the point.
+
+func rawEvent(id, typ, object string) []byte {
+	return []byte(fmt.Sprintf(`{"id":%q,"created_at":"2024-01-01T00:00:00Z","type":%q,"object":%s,"webhook_id":"w"}`, id, typ, object))
+}
+
+// record writes a ledger record the way an earlier version of the pipeline
+// might have left it.
+func record(t *testing.T, l *ledger.Dynamo, id string, domain events.Domain, raw []byte, status ledger.Status) {
+	t.Helper()
+	ctx := context.Background()
+	first := ledger.Received
+	if status == ledger.Parked {
+		first = ledger.Parked
+	}
+	rec := ledger.Record{EventID: id, Domain: domain, Raw: raw, Status: first, Reason: "parked by an older version"}
+	if _, _, err := l.Claim(ctx, rec); err != nil {
+		t.Fatal(err)
+	}
+	switch status {
+	case ledger.Parked, ledger.Received:
+	case ledger.Enqueued:
+		if err := l.MarkEnqueued(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+	default:
+		if err := l.RecordOutcome(ctx, id, status, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestReplay(t *testing.T) {
+	env := awstest.Env(t)
+	ctx := context.Background()
+	l := ledger.NewDynamo(env.DynamoDB, env.LedgerTable)
+	r := &replay.Replayer{Ledger: l, Publisher: fanout.NewSQS(env.SQS, env.QueueURLs)}
+
+	fixed := uuid.New()     // parked, but usable now: requeued
+	broken := uuid.New()    // parked and still unusable
+	rerouted := uuid.New()  // kept by the unrouted worker; its category is known now
+	unknown := uuid.New()   // kept by the unrouted worker; still unknown
+	inFlight := uuid.New()  // enqueued: nothing to replay
+	parkedNew := uuid.New() // parked, usable now, of a still unknown category: requeued to unrouted
+	record(t, l, fixed, events.Orders, rawEvent(fixed, "ORDER.NEW", `{"id":"o-1","status":"NEW"}`), ledger.Parked)
+	record(t, l, broken, events.Orders, rawEvent(broken, "ORDER.NEW", `{"status":"NEW"}`), ledger.Parked)
+	record(t, l, rerouted, events.Unrouted, rawEvent(rerouted, "POSITION.UPDATED", `{"account_id":"a","instrument":{"uuid":"i"}}`), ledger.Applied)
+	record(t, l, unknown, events.Unrouted, rawEvent(unknown, "SPACESHIP.LAUNCHED", `{"id":"s"}`), ledger.Applied)
+	record(t, l, inFlight, events.Orders, rawEvent(inFlight, "ORDER.NEW", `{"id":"o-2"}`), ledger.Enqueued)
+	record(t, l, parkedNew, events.Unrouted, rawEvent(parkedNew, "SPACESHIP.LAUNCHED", `{"id":"s-2"}`), ledger.Parked)
+
+	parked, err := l.Parked(ctx, events.Orders)
+	if err != nil || !slices.Equal(slices.Sorted(slices.Values(parked)), slices.Sorted(slices.Values([]string{fixed, broken}))) {
+		t.Fatalf("parked in orders: %v (err %v)", parked, err)
+	}
+	unrouted, err := l.Unrouted(ctx)
+	if err != nil || len(unrouted) != 3 {
+		t.Fatalf("unrouted: %v (err %v)", unrouted, err)
+	}
+
+	ids := []string{fixed, broken, rerouted, unknown, inFlight, parkedNew, "no-such-event"}
+	dry := &replay.Replayer{Ledger: l, Publisher: r.Publisher, DryRun: true}
+	results, err := dry.Replay(ctx, ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := outcomes(results); got[fixed] != replay.WouldRequeue || got[rerouted] != replay.WouldRequeue {
+		t.Errorf("dry run: %v", got)
+	}
+	if st, _ := l.Read(ctx, fixed); st.Status != ledger.Parked {
+		t.Errorf("a dry run changed the ledger: %s", st.Status)
+	}
+
+	results, err = r.Replay(ctx, ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]replay.Outcome{
+		fixed: replay.Requeued, broken: replay.StillUnusable, rerouted: replay.Requeued, unknown: replay.StillUnrouted,
+		inFlight: replay.NotReplayable, parkedNew: replay.Requeued, "no-such-event": replay.NotInTheLedger,
+	}
+	if got := outcomes(results); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("outcomes\n got %v\nwant %v", got, want)
+	}
+
+	for id, wantDomain := range map[string]events.Domain{fixed: events.Orders, rerouted: events.Holdings, parkedNew: events.Unrouted} {
+		st, err := l.Read(ctx, id)
+		if err != nil || st.Status != ledger.Enqueued || st.Domain != wantDomain || st.Reason != "" {
+			t.Errorf("%s after replay: %+v (err %v), want ENQUEUED in %s without a reason", id, st, err, wantDomain)
+		}
+	}
+	if st, _ := l.Read(ctx, broken); st.Status != ledger.Parked {
+		t.Errorf("a still unusable event left PARKED: %s", st.Status)
+	}
+	if again, _ := l.Parked(ctx, events.Orders); len(again) != 1 || again[0] != broken {
+		t.Errorf("parked in orders after replay: %v", again)
+	}
+	for d, id := range map[events.Domain]string{events.Orders: fixed, events.Holdings: rerouted, events.Unrouted: parkedNew} {
+		msgs := awstest.ReceiveAll(t, env.SQS, env.QueueURLs[d], 1, 20*time.Second)
+		if len(msgs) != 1 || aws.ToString(msgs[0].MessageAttributes[message.AttrEventID].StringValue) != id {
+			t.Errorf("%s queue holds %d messages, want %s once", d, len(msgs), id)
+		}
+	}
+
+	// Replaying again finds nothing to do: the events are in flight now.
+	results, err = r.Replay(ctx, []string{fixed, rerouted})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, res := range results {
+		if res.Outcome != replay.NotReplayable {
+			t.Errorf("second replay of %s: %s", res.EventID, res.Outcome)
+		}
+	}
+}
+
+func outcomes(results []replay.Result) map[string]replay.Outcome {
+	out := map[string]replay.Outcome{}
+	for _, r := range results {
+		out[r.EventID] = r.Outcome
+	}
+	return out
+}
