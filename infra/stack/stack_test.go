@@ -648,6 +648,12 @@ func TestOutputs(t *testing.T) {
 			if got := value("StateTable" + pascal(string(d)) + "StreamArn"); got != "${"+w.table[d]+".StreamArn}" {
 				t.Errorf("%s stream output %s", d, got)
 			}
+			if got := value("Queue" + pascal(string(d)) + "Url"); got != "${"+w.queue[d]+"}" {
+				t.Errorf("%s queue output %s", d, got)
+			}
+			if got := value("DeadLetterQueue" + pascal(string(d)) + "Url"); got != "${"+w.dlq[d]+"}" {
+				t.Errorf("%s dead-letter queue output %s", d, got)
+			}
 		}
 		api := tp.ofType("AWS::ApiGatewayV2::Api")[0]
 		want := "${" + api + ".ApiEndpoint}/webhooks" // https://<id>.execute-api.<region>.amazonaws.com
