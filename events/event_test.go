@@ -200,3 +200,16 @@ func TestDomainsDerivedFromTable(t *testing.T) {
 		t.Error("ParseDomain accepted an unknown domain")
 	}
 }
+
+func TestRoutingTableListsEachCategoryOnce(t *testing.T) {
+	seen := map[string]bool{}
+	for _, c := range Categories() {
+		if seen[c.Name] {
+			t.Errorf("category %s is listed twice in the routing table", c.Name)
+		}
+		seen[c.Name] = true
+		if c.Domain == "" || c.Domain == Unrouted || len(c.Key) == 0 || c.Model == "" {
+			t.Errorf("category %s: incomplete line %+v", c.Name, c)
+		}
+	}
+}

@@ -88,12 +88,11 @@ var routingTable = []Category{
 // unroutedCategory describes any category the table does not know.
 var unroutedCategory = Category{Domain: Unrouted, Model: LatestWins, Key: KeySpec{"id"}}
 
+// byName indexes the routing table (TestRoutingTableListsEachCategoryOnce
+// keeps a category from being listed twice).
 var byName = func() map[string]Category {
 	m := make(map[string]Category, len(routingTable))
 	for _, c := range routingTable {
-		if _, dup := m[c.Name]; dup {
-			panic("events: category listed twice in the routing table: " + c.Name)
-		}
 		m[c.Name] = c
 	}
 	return m
