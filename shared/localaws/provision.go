@@ -45,15 +45,6 @@ func (r Resources) IngestEnv() map[string]string {
 	return env
 }
 
-// WorkerEnv is the environment a domain's worker Lambda reads its resources from.
-func (r Resources) WorkerEnv(d events.Domain) map[string]string {
-	return map[string]string{
-		schema.EnvLedgerTable: r.LedgerTable,
-		schema.EnvDomain:      string(d),
-		schema.EnvStateTable:  r.StateTables[d],
-	}
-}
-
 // ProvisionOption adjusts Provision.
 type ProvisionOption func(*provisionSettings)
 

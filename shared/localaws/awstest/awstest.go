@@ -38,40 +38,28 @@ type Environment struct {
 	localaws.Resources
 }
 
-// Option adjusts Env.
-type Option func(*settings)
+// Option adjusts Env: the provisioning options of localaws.
+type Option = localaws.ProvisionOption
 
-type settings struct {
-	visibilityTimeout time.Duration
-	maxReceiveCount   int
-}
-
-// WithVisibilityTimeout sets the domain queues' visibility timeout (whole seconds).
-func WithVisibilityTimeout(d time.Duration) Option {
-	return func(s *settings) { s.visibilityTimeout = d }
-}
-
-// WithMaxReceiveCount sets the receives before a message moves to its dead-letter queue.
-func WithMaxReceiveCount(n int) Option {
-	return func(s *settings) { s.maxReceiveCount = n }
-}
+// WithVisibilityTimeout and WithMaxReceiveCount override the test defaults.
+var (
+	WithVisibilityTimeout = localaws.WithVisibilityTimeout
+	WithMaxReceiveCount   = localaws.WithMaxReceiveCount
+)
 
 // Env provisions a fresh ledger table, state tables and queues under a unique
 // prefix, registers their deletion with t.Cleanup, and returns them with
 // clients. It fails the test when the endpoint variables are missing.
 func Env(t testing.TB, opts ...Option) Environment {
 	t.Helper()
-	s := settings{visibilityTimeout: DefaultVisibilityTimeout, maxReceiveCount: DefaultMaxReceiveCount}
-	for _, o := range opts {
-		o(&s)
-	}
+	// Test defaults first, so that the caller's options win.
+	opts = append([]Option{WithVisibilityTimeout(DefaultVisibilityTimeout), WithMaxReceiveCount(DefaultMaxReceiveCount)}, opts...)
 	c := sharedClients(t)
 	names := schema.Names{Prefix: uniquePrefix(t)}
 
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	res, err := localaws.Provision(ctx, c.cfg, names,
-		localaws.WithVisibilityTimeout(s.visibilityTimeout), localaws.WithMaxReceiveCount(s.maxReceiveCount))
+	res, err := localaws.Provision(ctx, c.cfg, names, opts...)
 	if err != nil {
 		t.Fatalf("provision %q: %v", names.Prefix, err)
 	}
