@@ -12,35 +12,6 @@ import (
 	"time"
 )
 
-// Envelope is the body of one Upvest webhook request: {"payload": [event, ...]}.
-// Events are kept as raw JSON so that one bad event never spoils the others.
-type Envelope struct {
-	Payload []json.RawMessage `json:"payload"`
-}
-
-// ErrNotEnvelope means the body is not a JSON object with a "payload" array.
-var ErrNotEnvelope = errors.New(`body is not an Upvest envelope {"payload": [...]}`)
-
-// DecodeEnvelope decodes a request body leniently: unknown top-level fields are
-// ignored, but "payload" must be present and be an array.
-func DecodeEnvelope(body []byte) (Envelope, error) {
-	var probe struct {
-		Payload json.RawMessage `json:"payload"`
-	}
-	if err := json.Unmarshal(body, &probe); err != nil {
-		return Envelope{}, fmt.Errorf("%w: %v", ErrNotEnvelope, err)
-	}
-	trimmed := bytes.TrimSpace(probe.Payload)
-	if len(trimmed) == 0 || trimmed[0] != '[' {
-		return Envelope{}, ErrNotEnvelope
-	}
-	var env Envelope
-	if err := json.Unmarshal(trimmed, &env.Payload); err != nil {
-		return Envelope{}, fmt.Errorf("%w: %v", ErrNotEnvelope, err)
-	}
-	return env, nil
-}
-
 // Event is one Upvest event. Raw holds the exact bytes Upvest sent, which is
 // what the ledger stores and the queues carry; the typed fields are for routing.
 type Event struct {
@@ -84,6 +55,9 @@ func (e Event) Action() string {
 	return action
 }
 
+// maxTypeBytes bounds an event type; Upvest's longest is under 50 bytes.
+const maxTypeBytes = 256
+
 var typePattern = regexp.MustCompile(`^[A-Z][A-Z0-9_]*\.[A-Z][A-Z0-9_.]*$`)
 
 // Validate checks the envelope fields every event must have. The error text is
@@ -98,6 +72,8 @@ func (e Event) Validate() error {
 		return errors.New("missing created_at")
 	case e.Type == "":
 		return errors.New("missing type")
+	case len(e.Type) > maxTypeBytes:
+		return fmt.Errorf("type is %d bytes long, more than %d", len(e.Type), maxTypeBytes)
 	case !typePattern.MatchString(e.Type):
 		return fmt.Errorf("type %q is not CATEGORY.ACTION", e.Type)
 	case e.WebhookID == "":

@@ -22,6 +22,16 @@ func TestDecodeEnvelope(t *testing.T) {
 		{`[]`, 0, true},
 		{`not json`, 0, true},
 		{``, 0, true},
+		{"\xef\xbb\xbf{\"payload\":[]}", 0, true}, // a byte-order mark
+		{`{"payload":[]} x`, 0, true},             // trailing bytes
+		{`{"payload":[]}{"payload":[]}`, 0, true}, // two bodies
+		{`{"payload":[{"a":1},]}`, 0, true},       // trailing comma
+		{`{"payload":[{"a":"\"]"}, {"b":[1,{"c":2}]}]}`, 2, false},
+		{"{\"payload\":[{\"a\":\"\xff\xfe\"}]}", 1, false},    // invalid UTF-8 is the event's problem
+		{`{"payload":[{"a":1}],"payload":[1,2,3]}`, 3, false}, // the last payload wins, as with encoding/json
+		{`{"payload":[{"a":1]}]}`, 0, true},                   // unbalanced
+		{`{"payload":[{"a":"open}]}`, 0, true},                // unterminated string
+		{`{"payload":[` + strings.Repeat("[", 20000) + strings.Repeat("]", 20000) + `,{"id":"x"}]}`, 2, false},
 	}
 	for _, tt := range tests {
 		env, err := DecodeEnvelope([]byte(tt.body))

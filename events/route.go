@@ -56,10 +56,10 @@ func Classify(e Event) (Route, error) {
 		Known:          known,
 		Domain:         category.Domain,
 		Model:          category.Model,
-		Status:         obj.str("status"),
-		UserID:         obj.str("user_id"),
-		AccountID:      obj.str("account_id"),
-		AccountGroupID: obj.str("account_group_id"),
+		Status:         Truncate(obj.str("status"), MaxKeyBytes),
+		UserID:         boundOptional(obj.str("user_id")),
+		AccountID:      boundOptional(obj.str("account_id")),
+		AccountGroupID: boundOptional(obj.str("account_group_id")),
 	}
 
 	spec, prefix := category.Key, category.Name
@@ -73,6 +73,7 @@ func Classify(e Event) (Route, error) {
 		// A category nobody knows yet may have no id: key it by the event so it is still kept.
 		r.EntityKey = prefix + "#event:" + e.ID
 	}
+	r.EntityKey = BoundKey(r.EntityKey)
 
 	created, _ := ParseTime(e.CreatedAt) // Validate checked it
 	r.OrderedAt = created
@@ -89,10 +90,18 @@ func Classify(e Event) (Route, error) {
 			return Route{}, fmt.Errorf("%w: object.%s", ErrNoKey, v.KeyField)
 		}
 		r.Parent = &ParentRef{
-			EntityKey: v.Category + "#" + parentID,
+			EntityKey: BoundKey(v.Category + "#" + parentID),
 			Attribute: v.Attribute,
-			EntryID:   obj.first(category.Key[0]),
+			EntryID:   BoundKey(obj.first(category.Key[0])),
 		}
 	}
 	return r, nil
+}
+
+// boundOptional bounds an optional index key; "" stays "" (absent).
+func boundOptional(s string) string {
+	if s == "" {
+		return ""
+	}
+	return BoundKey(s)
 }
