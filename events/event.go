@@ -60,6 +60,9 @@ const maxTypeBytes = 256
 
 var typePattern = regexp.MustCompile(`^[A-Z][A-Z0-9_]*\.[A-Z][A-Z0-9_.]*$`)
 
+// ValidType reports whether t is a well-formed, bounded CATEGORY.ACTION type.
+func ValidType(t string) bool { return len(t) <= maxTypeBytes && typePattern.MatchString(t) }
+
 // Validate checks the envelope fields every event must have. The error text is
 // the reason stored with a parked event, so it names the field.
 func (e Event) Validate() error {

@@ -1,8 +1,10 @@
 package events
 
 import (
+	"errors"
 	"fmt"
 	"time"
+	"unicode/utf8"
 )
 
 // Route is everything the pipeline derives from one valid event: where it goes,
@@ -36,6 +38,25 @@ type ParentRef struct {
 	EntityKey string // the parent's state row
 	Attribute string // the parent's map attribute
 	EntryID   string // this entity's id inside the map
+}
+
+// ErrNotUTF8 means an event's bytes are not UTF-8, as JSON must be: they were
+// damaged on the way, and are kept exactly as they came.
+var ErrNotUTF8 = errors.New("event is not valid UTF-8")
+
+// ClassifyRaw decodes, validates and classifies one event's exact bytes: the
+// one judgement of ingest, workers and replays on whether an event is usable.
+// The Event is returned as far as it decoded, also with an error.
+func ClassifyRaw(raw []byte) (Event, Route, error) {
+	e, err := ParseEvent(raw)
+	if err != nil {
+		return e, Route{}, err
+	}
+	if !utf8.Valid(raw) {
+		return e, Route{}, ErrNotUTF8
+	}
+	r, err := Classify(e)
+	return e, r, err
 }
 
 // Classify validates an event and derives its Route. Unknown categories route

@@ -1,8 +1,10 @@
-// Command replay sends kept-aside events through the pipeline again: parked
-// events once their cause is fixed, and events of the unrouted domain once the
-// routing table knows their category.
+// Command replay sends kept-aside records through the pipeline again: parked
+// events once their cause is fixed, kept requests once the code knows their
+// shape, and events of the unrouted domain once the routing table knows their
+// category.
 //
 //	go run ./functions/replay [-local] [-dry-run] -parked orders
+//	go run ./functions/replay [-local] [-dry-run] -parked requests
 //	go run ./functions/replay [-local] [-dry-run] -unrouted
 //	go run ./functions/replay [-local] [-dry-run] <event id>...
 //
@@ -16,6 +18,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -26,8 +29,10 @@ import (
 	"github.com/upvest-webhooks/upvest-webhooks/events"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/config"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/fanout"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/ingest"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/ledger"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/localaws"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/observability"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/replay"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/schema"
 )
@@ -35,7 +40,7 @@ import (
 func main() {
 	local := flag.Bool("local", false, "use the tables and queues of `make run`")
 	dryRun := flag.Bool("dry-run", false, "say what would be replayed, change nothing")
-	parked := flag.String("parked", "", "replay every event parked in this domain")
+	parked := flag.String("parked", "", "replay every record parked in this domain, or \"requests\" for kept request bodies")
 	unrouted := flag.Bool("unrouted", false, "replay every event of the unrouted domain")
 	flag.Parse()
 	if err := run(*local, *dryRun, *parked, *unrouted, flag.Args()); err != nil {
@@ -57,11 +62,10 @@ func run(local, dryRun bool, parked string, unrouted bool, ids []string) error {
 	case parked != "" && (unrouted || len(ids) > 0), unrouted && len(ids) > 0:
 		return errors.New("say one of -parked DOMAIN, -unrouted or event ids")
 	case parked != "":
-		d, ok := events.ParseDomain(parked)
-		if !ok {
-			return fmt.Errorf("unknown domain %q (one of %v)", parked, events.Domains())
+		if _, ok := events.ParseDomain(parked); !ok && parked != ledger.RequestsPartition {
+			return fmt.Errorf("unknown domain %q (one of %v, or %s)", parked, events.Domains(), ledger.RequestsPartition)
 		}
-		if ids, err = l.Parked(ctx, d); err != nil {
+		if ids, err = l.Parked(ctx, parked); err != nil {
 			return err
 		}
 	case unrouted:
@@ -72,7 +76,11 @@ func run(local, dryRun bool, parked string, unrouted bool, ids []string) error {
 		return errors.New("nothing to replay: say -parked DOMAIN, -unrouted or event ids")
 	}
 
-	r := &replay.Replayer{Ledger: l, Publisher: fanout.NewSQS(queues, cfg.QueueURLs), DryRun: dryRun}
+	publisher := fanout.NewSQS(queues, cfg.QueueURLs)
+	logger := observability.NewLogger(os.Stderr, "replay")
+	// Re-ingesting a kept request needs no signature check: it was verified when it came.
+	requests := ingest.New(nil, nil, l, publisher, logger, observability.NewMetrics(io.Discard, "replay"), ingest.Options{})
+	r := &replay.Replayer{Ledger: l, Publisher: publisher, Requests: requests, DryRun: dryRun}
 	results, err := r.Replay(ctx, ids)
 	for _, res := range results {
 		fmt.Printf("%s %s %s %s\n", res.EventID, res.Outcome, res.Domain, res.Reason)

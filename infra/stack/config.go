@@ -46,8 +46,7 @@ type Config struct {
 	JWKSRefresh        string // Go duration, how often ingest re-reads the JWKS
 	IPAllowlist        string // sandbox | live | off
 	SignatureClockSkew string // Go duration
-	MaxBodyBytes       int
-	LedgerRetention    int // days an event stays in the ledger (TTL)
+	LedgerRetention    int    // days an event stays in the ledger (TTL)
 	LogLevel           string
 	LogRetentionDays   int
 
@@ -112,7 +111,6 @@ func Load(get func(key string) any, assetsDefault string) (Config, error) {
 	c.JWKSRefresh = r.duration("jwksRefresh", "5m")
 	c.IPAllowlist = r.str("ipAllowlist", string(c.Env))
 	c.SignatureClockSkew = r.duration("signatureClockSkew", "60s")
-	c.MaxBodyBytes = r.integer("maxBodyBytes", 4<<20, 1024, 6<<20) // Lambda's 6 MB invoke limit caps it
 	c.LedgerRetention = r.integer("ledgerRetentionDays", 400, 1, 3650)
 	c.LogLevel = r.str("logLevel", "info")
 	c.LogRetentionDays = r.integer("logRetentionDays", 90, 1, 3653)

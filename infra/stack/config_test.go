@@ -43,7 +43,7 @@ func TestLoadDefaults(t *testing.T) {
 		want := Config{
 			Env: env, StackName: "upvest-webhooks-" + string(env), AssetsDir: assets,
 			JWKSParameter: "/upvest-webhooks/" + string(env) + "/jwks", JWKSRefresh: "5m",
-			IPAllowlist: string(env), SignatureClockSkew: "60s", MaxBodyBytes: 4 << 20,
+			IPAllowlist: string(env), SignatureClockSkew: "60s",
 			LedgerRetention: 400, LogLevel: "info", LogRetentionDays: 90,
 			ThrottleRate: 50, ThrottleBurst: 100, MaxReceiveCount: 5,
 			WorkerBatchSize: 10, WorkerBatchWindow: 1, WorkerMaxConcurrency: 5,

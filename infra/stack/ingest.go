@@ -49,7 +49,6 @@ func NewIngest(scope constructs.Construct, id string, cfg Config, ledger awsdyna
 		fnconfig.EnvIPAllowlist:     cfg.IPAllowlist,
 		fnconfig.EnvPublicPath:      cfg.PublicPath(),
 		fnconfig.EnvClockSkew:       cfg.SignatureClockSkew,
-		fnconfig.EnvMaxBodyBytes:    strconv.Itoa(cfg.MaxBodyBytes),
 		fnconfig.EnvLedgerRetention: strconv.Itoa(cfg.LedgerRetention),
 		EnvLogLevel:                 cfg.LogLevel,
 	}

@@ -43,9 +43,8 @@ func Ingest(ctx context.Context, cfg config.Ingest, awsCfg aws.Config, out io.Wr
 	publisher := fanout.NewSQS(sqs.NewFromConfig(awsCfg), cfg.QueueURLs)
 	metrics := observability.NewMetrics(out, observability.ServiceIngest)
 	return ingest.New(verifier, sources, ledgerStore, publisher, log, metrics, ingest.Options{
-		PublicPath:   cfg.PublicPath,
-		MaxBodyBytes: cfg.MaxBodyBytes,
-		Concurrency:  cfg.Concurrency,
+		PublicPath:  cfg.PublicPath,
+		Concurrency: cfg.Concurrency,
 	}), nil
 }
 

@@ -18,7 +18,6 @@ const (
 	EnvMaxAge          = "SIGNATURE_MAX_AGE"
 	EnvPublicPath      = "PUBLIC_PATH"  // the URL path Upvest signs, when API Gateway shows another
 	EnvIPAllowlist     = "IP_ALLOWLIST" // off | sandbox | live | comma-separated IPs/CIDRs
-	EnvMaxBodyBytes    = "MAX_BODY_BYTES"
 	EnvLedgerRetention = "LEDGER_RETENTION_DAYS"
 	EnvConcurrency     = "INGEST_CONCURRENCY"
 )
@@ -34,7 +33,6 @@ type Ingest struct {
 	MaxAge          time.Duration
 	PublicPath      string
 	IPAllowlist     string
-	MaxBodyBytes    int64
 	LedgerRetention time.Duration
 	Concurrency     int
 }
@@ -53,7 +51,6 @@ func LoadIngest(getenv func(string) string) (Ingest, error) {
 		MaxAge:          r.duration(EnvMaxAge, 5*time.Minute),
 		PublicPath:      r.optional(EnvPublicPath, ""),
 		IPAllowlist:     r.optional(EnvIPAllowlist, "off"),
-		MaxBodyBytes:    r.positiveInt(EnvMaxBodyBytes, 4<<20),
 		LedgerRetention: time.Duration(r.positiveInt(EnvLedgerRetention, 400)) * 24 * time.Hour,
 		Concurrency:     int(r.positiveInt(EnvConcurrency, 16)),
 	}

@@ -25,7 +25,7 @@ func TestLoadIngestDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.ClockSkew != time.Minute || c.MaxAge != 5*time.Minute || c.MaxBodyBytes != 4<<20 ||
+	if c.ClockSkew != time.Minute || c.MaxAge != 5*time.Minute ||
 		c.IPAllowlist != "off" || c.LedgerRetention != 400*24*time.Hour || c.JWKSRefresh != 5*time.Minute {
 		t.Errorf("defaults: %+v", c)
 	}
@@ -44,7 +44,6 @@ func TestLoadIngestReportsEveryProblem(t *testing.T) {
 		{"no keys", map[string]string{EnvJWKSFile: ""}, []string{"one of UPVEST_JWKS_SSM_PARAMETER or UPVEST_JWKS_FILE"}},
 		{"two key sources", map[string]string{EnvJWKSParameter: "/p"}, []string{"only one of"}},
 		{"bad duration", map[string]string{EnvClockSkew: "soon"}, []string{`SIGNATURE_CLOCK_SKEW="soon"`}},
-		{"bad size", map[string]string{EnvMaxBodyBytes: "-1"}, []string{"MAX_BODY_BYTES"}},
 		{"relative public path", map[string]string{EnvPublicPath: "webhooks"}, []string{"PUBLIC_PATH must start with /"}},
 	}
 	for _, tt := range tests {

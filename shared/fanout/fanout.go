@@ -1,5 +1,6 @@
 // Package fanout sends events to their domain queues in SQS batches: up to ten
-// messages per SendMessageBatch call, split by size, with failed entries retried.
+// messages per SendMessageBatch call, split by size, sent concurrently, with
+// failed entries retried. Message bodies follow shared/message.
 package fanout
 
 import (
@@ -73,37 +74,51 @@ type entry struct {
 	size  int
 }
 
+// inFlight bounds the SendMessageBatch calls one Publish makes at once: a
+// 1 MiB request of small events is about a hundred batches.
+const inFlight = 16
+
 // Publish sends every message or returns an error naming the events that could
-// not be sent. Domains are sent concurrently; within a domain, batches in order.
+// not be sent. Batches go out concurrently, across and within domains: order
+// on a queue means nothing to the workers, which order by position.
 func (p *SQS) Publish(ctx context.Context, msgs []Message) error {
 	byDomain := map[events.Domain][]entry{}
 	for _, m := range msgs {
 		byDomain[m.Domain] = append(byDomain[m.Domain], toEntry(m))
+	}
+	type job struct {
+		url   string
+		batch []entry
+	}
+	var jobs []job
+	for domain, entries := range byDomain {
+		url, ok := p.queueURLs[domain]
+		if !ok {
+			return fmt.Errorf("no queue configured for domain %q", domain)
+		}
+		for _, b := range batches(entries, p.maxBatchBytes) {
+			jobs = append(jobs, job{url, b})
+		}
 	}
 	var (
 		wg     sync.WaitGroup
 		mu     sync.Mutex
 		failed []string
 		errs   []error
+		slots  = make(chan struct{}, inFlight)
 	)
-	for domain, entries := range byDomain {
-		url, ok := p.queueURLs[domain]
-		if !ok {
-			return fmt.Errorf("no queue configured for domain %q", domain)
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for _, batch := range batches(entries, p.maxBatchBytes) {
-				ids, err := p.sendBatch(ctx, url, batch)
-				if err != nil {
-					mu.Lock()
-					failed = append(failed, ids...)
-					errs = append(errs, err)
-					mu.Unlock()
-				}
+	for _, j := range jobs {
+		slots <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-slots }()
+			ids, err := p.sendBatch(ctx, j.url, j.batch)
+			if err != nil {
+				mu.Lock()
+				failed = append(failed, ids...)
+				errs = append(errs, err)
+				mu.Unlock()
 			}
-		}()
+		})
 	}
 	wg.Wait()
 	if len(errs) > 0 {
@@ -189,16 +204,16 @@ func batches(entries []entry, maxBytes int) [][]entry {
 }
 
 func toEntry(m Message) entry {
+	body, bodyAttrs := message.Encode(m.EventID, m.Raw)
 	attrs := map[string]types.MessageAttributeValue{
-		message.AttrEventID:   stringAttr(m.EventID),
-		message.AttrEventType: stringAttr(m.EventType),
-		message.AttrDomain:    stringAttr(string(m.Domain)),
+		message.AttrEventID: stringAttr(m.EventID),
+		message.AttrDomain:  stringAttr(string(m.Domain)),
 	}
-	body := string(m.Raw)
-	if len(m.Raw) > message.MaxInlineBody {
-		// Too large to carry: the worker reads the event from the ledger (claim check).
-		body = fmt.Sprintf(`{"id":%q}`, m.EventID)
-		attrs[message.AttrBodyRef] = stringAttr(message.BodyInLedger)
+	if events.ValidType(m.EventType) {
+		attrs[message.AttrEventType] = stringAttr(m.EventType)
+	}
+	for name, v := range bodyAttrs {
+		attrs[name] = stringAttr(v)
 	}
 	size := len(body)
 	for name, v := range attrs {

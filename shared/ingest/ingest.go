@@ -10,7 +10,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -36,7 +35,8 @@ type SourceFilter interface {
 	Allows(ip string) bool
 }
 
-// Ledger records events and their fan-out.
+// Ledger records events, and requests that are not envelopes, with one
+// conditional put each; MarkEnqueued is for the rare partly failed fan-out.
 type Ledger interface {
 	Claim(ctx context.Context, rec ledger.Record) (ledger.ClaimResult, ledger.Status, error)
 	MarkEnqueued(ctx context.Context, eventID string) error
@@ -53,7 +53,6 @@ type Service struct {
 	log        *slog.Logger
 	metrics    *observability.Metrics
 	publicPath string
-	maxBody    int64
 	parallel   int
 }
 
@@ -62,23 +61,18 @@ type Options struct {
 	// PublicPath is the URL path Upvest signs; empty means the request's path
 	// without the API Gateway stage prefix.
 	PublicPath string
-	// MaxBodyBytes is the largest body accepted (413 above).
-	MaxBodyBytes int64
 	// Concurrency bounds the ledger writes in flight for one request.
 	Concurrency int
 }
 
 // New returns a Service. sources may be nil (no IP allowlist).
 func New(auth Authenticator, sources SourceFilter, l Ledger, p fanout.Publisher, log *slog.Logger, m *observability.Metrics, opts Options) *Service {
-	if opts.MaxBodyBytes <= 0 {
-		opts.MaxBodyBytes = 4 << 20
-	}
 	if opts.Concurrency <= 0 {
 		opts.Concurrency = 16
 	}
 	return &Service{
 		auth: auth, sources: sources, ledger: l, publisher: p, log: log, metrics: m,
-		publicPath: opts.PublicPath, maxBody: opts.MaxBodyBytes, parallel: opts.Concurrency,
+		publicPath: opts.PublicPath, parallel: opts.Concurrency,
 	}
 }
 
@@ -86,8 +80,8 @@ func New(auth Authenticator, sources SourceFilter, l Ledger, p fanout.Publisher,
 type Summary struct {
 	Received   int `json:"received"`   // new events recorded
 	Duplicates int `json:"duplicates"` // events already recorded and settled
-	Refanned   int `json:"refanned"`   // events recorded before but not known enqueued, sent again
-	Parked     int `json:"parked"`     // events kept aside as unusable
+	Refanned   int `json:"refanned"`   // events recorded before but not yet applied, sent again
+	Parked     int `json:"parked"`     // events (or the whole request) kept aside as unusable
 	Enqueued   int `json:"enqueued"`   // events sent to their queues by this request
 }
 
@@ -111,15 +105,13 @@ func (s *Service) handle(ctx context.Context, req events.APIGatewayV2HTTPRequest
 		s.metrics.Add(observability.MetricUnauthorized, 1)
 		return answer(http.StatusForbidden, errorBody("forbidden", "source address not allowed"))
 	}
-	body, status := s.body(req)
-	if status != 0 {
-		if status == http.StatusRequestEntityTooLarge {
-			return s.reject(status, "payload_too_large", fmt.Sprintf("body larger than %d bytes", s.maxBody))
-		}
-		return s.reject(status, "bad_request", "body is not valid base64")
+	body, err := requestBody(req)
+	if err != nil {
+		// Only a broken gateway sends this; it cannot be authenticated.
+		return s.reject(http.StatusBadRequest, "bad_request", "body is not valid base64")
 	}
 
-	err := s.auth.Verify(ctx, signature.Request{
+	err = s.auth.Verify(ctx, signature.Request{
 		Method:   http.MethodPost,
 		Path:     s.signedPath(req),
 		RawQuery: req.RawQueryString,
@@ -138,43 +130,75 @@ func (s *Service) handle(ctx context.Context, req events.APIGatewayV2HTTPRequest
 		return answer(http.StatusServiceUnavailable, errorBody("unavailable", "try again later"))
 	}
 
-	env, err := upvest.DecodeEnvelope(body)
-	if err != nil {
-		// Upvest retries this forever and holds back later deliveries: say so loudly.
-		log.Error("authentic request is not an envelope; Upvest will retry it", "error", err)
-		return s.reject(http.StatusBadRequest, "bad_request", `body must be {"payload": [events]}`)
+	// Authentic: from here on the answer is 200, unless a dependency failed
+	// now and a retry can succeed. What can never succeed is kept.
+	var summary Summary
+	env, notEnvelope := upvest.DecodeEnvelope(body)
+	if notEnvelope != nil {
+		summary, err = s.keepRequest(ctx, log, body, notEnvelope)
+	} else {
+		summary, err = s.process(ctx, log, env)
 	}
-	summary, err := s.process(ctx, log, env)
 	if err != nil {
 		log.Error("request not fully recorded; Upvest will retry", "error", err)
 		s.metrics.Add(observability.MetricFailed, 1)
 		return answer(http.StatusInternalServerError, errorBody("internal_error", "events not stored; retry later"))
 	}
-	log.Info("request accepted", "events", len(env.Payload), "received", summary.Received,
-		"duplicates", summary.Duplicates, "refanned", summary.Refanned, "parked", summary.Parked, "enqueued", summary.Enqueued)
+	log.Info("request accepted", "received", summary.Received, "duplicates", summary.Duplicates,
+		"refanned", summary.Refanned, "parked", summary.Parked, "enqueued", summary.Enqueued)
 	return answer(http.StatusOK, summary)
 }
 
-// body returns the raw request body, or the status to answer when it is unusable.
-func (s *Service) body(req events.APIGatewayV2HTTPRequest) ([]byte, int) {
-	if !req.IsBase64Encoded {
-		if int64(len(req.Body)) > s.maxBody {
-			return nil, http.StatusRequestEntityTooLarge
-		}
-		return []byte(req.Body), 0
-	}
-	if int64(base64.StdEncoding.DecodedLen(len(req.Body))) > s.maxBody+3 {
-		return nil, http.StatusRequestEntityTooLarge
-	}
-	b, err := base64.StdEncoding.DecodeString(req.Body)
+// Reingest records and fans out the events of a kept request body, as if
+// Upvest had just sent it (a replay, once the code knows the body's shape).
+// It fails with events.ErrNotEnvelope while the body is still not an envelope.
+func (s *Service) Reingest(ctx context.Context, body []byte) (Summary, error) {
+	env, err := upvest.DecodeEnvelope(body)
 	if err != nil {
-		return nil, http.StatusBadRequest
+		return Summary{}, err
 	}
-	if int64(len(b)) > s.maxBody {
-		return nil, http.StatusRequestEntityTooLarge
+	summary, err := s.process(ctx, s.log.With("replay", true), env)
+	if flushErr := s.metrics.Flush(); flushErr != nil {
+		s.log.Warn("metrics not written", "error", flushErr)
 	}
-	return b, 0
+	return summary, err
 }
+
+// requestBody returns the raw request body.
+func requestBody(req events.APIGatewayV2HTTPRequest) ([]byte, error) {
+	if !req.IsBase64Encoded {
+		return []byte(req.Body), nil
+	}
+	return base64.StdEncoding.DecodeString(req.Body)
+}
+
+// keepRequest records an authentic body that is not an Upvest envelope, whole,
+// under its digest: it is listed with the parked records and can be replayed
+// once the code knows its shape. A redelivery finds it recorded.
+func (s *Service) keepRequest(ctx context.Context, log *slog.Logger, body []byte, why error) (Summary, error) {
+	sum := sha256.Sum256(body)
+	rec := ledger.Record{
+		EventID: RequestKeyPrefix + hex.EncodeToString(sum[:]), Kind: ledger.KindRequest,
+		Raw: body, Status: ledger.Parked, Reason: why.Error(),
+	}
+	claim, _, err := s.ledger.Claim(ctx, rec)
+	if err != nil {
+		return Summary{}, err
+	}
+	if claim != ledger.ClaimNew {
+		return Summary{Duplicates: 1}, nil
+	}
+	s.metrics.Add(observability.MetricRequestsParked, 1)
+	log.Error("authentic request is not an Upvest envelope; kept whole and answered 200",
+		"key", rec.EventID, "bytes", len(body), "reason", upvest.Truncate(rec.Reason, 300))
+	return Summary{Parked: 1}, nil
+}
+
+// Ledger keys of records that have no event id of their own.
+const (
+	RequestKeyPrefix = "request:" // + hex SHA-256 of the body
+	InvalidKeyPrefix = "invalid:" // + hex SHA-256 of the event's bytes
+)
 
 // signedPath is the path Upvest signed: the configured public path, or the
 // request path without a named stage's prefix, percent-decoded.
@@ -236,16 +260,14 @@ func (s *Service) process(ctx context.Context, log *slog.Logger, env upvest.Enve
 			continue
 		case item.claim == ledger.ClaimNew && rec.Status == ledger.Parked:
 			summary.Parked++
-			log.Warn("event parked", "event_id", rec.EventID, "event_type", rec.EventType, "reason", rec.Reason)
+			log.Error("event can never be processed as it is; parked", "event_id", rec.EventID,
+				"event_type", upvest.Truncate(rec.EventType, 100), "reason", upvest.Truncate(rec.Reason, 300))
 			continue
 		case item.claim == ledger.ClaimNew:
 			summary.Received++
-		case item.claim == ledger.ClaimRetry:
+		case item.claim == ledger.ClaimPending:
 			summary.Refanned++
-			log.Info("taking over an event left RECEIVED by an earlier delivery", "event_id", rec.EventID)
-		case item.claim == ledger.ClaimConcurrent:
-			summary.Refanned++
-			log.Info("event is being fanned out by a concurrent delivery; sending it too", "event_id", rec.EventID)
+			log.Info("event recorded before but not yet applied; sending it again", "event_id", rec.EventID)
 		}
 		if rec.Domain == upvest.Unrouted {
 			s.metrics.Add(observability.MetricUnrouted, 1)
@@ -260,22 +282,21 @@ func (s *Service) process(ctx context.Context, log *slog.Logger, env upvest.Enve
 	if len(outgoing) == 0 {
 		return summary, nil
 	}
-	publishErr := s.publisher.Publish(ctx, outgoing)
-	sent := s.sentOnly(outgoing, publishErr)
-	s.markEnqueued(ctx, log, sent)
-	if publishErr != nil {
-		return summary, publishErr
+	// On success no per-event mark follows: a RECEIVED record is fanned out
+	// again on redelivery anyway, and the worker's outcome moves it on. Only
+	// when some sends failed are the others marked, so that the redelivery
+	// this 500 causes sends just the failed ones again.
+	if err := s.publisher.Publish(ctx, outgoing); err != nil {
+		s.markEnqueued(ctx, log, sentDespite(outgoing, err))
+		return summary, err
 	}
-	summary.Enqueued = len(sent)
-	s.metrics.Add(observability.MetricEnqueued, len(sent))
+	summary.Enqueued = len(outgoing)
+	s.metrics.Add(observability.MetricEnqueued, len(outgoing))
 	return summary, nil
 }
 
-// sentOnly returns the messages that reached their queues despite err.
-func (s *Service) sentOnly(outgoing []fanout.Message, err error) []fanout.Message {
-	if err == nil {
-		return outgoing
-	}
+// sentDespite returns the messages that reached their queues despite err.
+func sentDespite(outgoing []fanout.Message, err error) []fanout.Message {
 	var partial *fanout.PartialError
 	if !errors.As(err, &partial) {
 		return nil // nothing known to be sent
@@ -293,9 +314,8 @@ func (s *Service) sentOnly(outgoing []fanout.Message, err error) []fanout.Messag
 	return sent
 }
 
-// markEnqueued records the events that are on their queues, so that a
-// redelivery sends again only what did not go out. A failed update only means
-// a redelivery sends that event again, which the workers absorb.
+// markEnqueued records the events that are on their queues. A failed mark
+// only means a redelivery sends that event again, which the workers absorb.
 func (s *Service) markEnqueued(ctx context.Context, log *slog.Logger, sent []fanout.Message) {
 	marks, mctx := errgroup.WithContext(ctx)
 	marks.SetLimit(s.parallel)
@@ -313,27 +333,19 @@ func (s *Service) markEnqueued(ctx context.Context, log *slog.Logger, sent []fan
 // recordFor turns one raw event into its ledger record: RECEIVED and routed
 // when it is usable, PARKED with the reason when it never will be.
 func recordFor(raw json.RawMessage) ledger.Record {
-	e, err := upvest.ParseEvent(raw)
-	var route upvest.Route
-	if err == nil {
-		route, err = upvest.Classify(e)
-	}
+	e, route, err := upvest.ClassifyRaw(raw)
 	if err != nil {
 		id := e.ID
 		if !upvest.IsUUID(id) {
 			// No usable id: key it by content so a redelivery still dedupes.
 			sum := sha256.Sum256(raw)
-			id = "invalid:" + hex.EncodeToString(sum[:])
+			id = InvalidKeyPrefix + hex.EncodeToString(sum[:])
 		}
 		domain, _ := upvest.Lookup(e.Category())
-		return ledger.Record{
-			EventID: id, EventType: e.Type, Domain: domain.Domain, CreatedAt: e.CreatedAt, WebhookID: e.WebhookID,
-			Raw: raw, Status: ledger.Parked, Reason: err.Error(),
-		}
+		return ledger.Record{EventID: id, EventType: e.Type, Domain: domain.Domain, Raw: raw, Status: ledger.Parked, Reason: err.Error()}
 	}
 	return ledger.Record{
-		EventID: e.ID, EventType: e.Type, Domain: route.Domain, EntityKey: route.EntityKey,
-		CreatedAt: e.CreatedAt, WebhookID: e.WebhookID, Raw: raw, Status: ledger.Received,
+		EventID: e.ID, EventType: e.Type, Domain: route.Domain, EntityKey: route.EntityKey, Raw: raw, Status: ledger.Received,
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -18,51 +19,20 @@ import (
 	upvest "github.com/upvest-webhooks/upvest-webhooks/events"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/fanout"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/ledger"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/ledger/ledgertest"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/observability"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/signature"
 )
 
-// fakeLedger is an in-memory ledger with fault injection; the real conditions
-// are tested against DynamoDB Local in integration_test.go.
-type fakeLedger struct {
-	mu       sync.Mutex
-	statuses map[string]ledger.Status
-	records  map[string]ledger.Record
-	claimErr error
-	markErr  error
-}
+func newFakeLedger() *ledgertest.Memory { return ledgertest.NewMemory(nil) }
 
-func newFakeLedger() *fakeLedger {
-	return &fakeLedger{statuses: map[string]ledger.Status{}, records: map[string]ledger.Record{}}
-}
-
-func (l *fakeLedger) Claim(_ context.Context, rec ledger.Record) (ledger.ClaimResult, ledger.Status, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.claimErr != nil {
-		return 0, "", l.claimErr
+func read(t *testing.T, l *ledgertest.Memory, key string) ledger.Stored {
+	t.Helper()
+	s, err := l.Read(context.Background(), key)
+	if err != nil {
+		t.Fatalf("read %s: %v", key, err)
 	}
-	if st, ok := l.statuses[rec.EventID]; ok {
-		if st.Settled() {
-			return ledger.ClaimSettled, st, nil
-		}
-		return ledger.ClaimRetry, st, nil
-	}
-	l.statuses[rec.EventID] = rec.Status
-	l.records[rec.EventID] = rec
-	return ledger.ClaimNew, rec.Status, nil
-}
-
-func (l *fakeLedger) MarkEnqueued(_ context.Context, id string) error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.markErr != nil {
-		return l.markErr
-	}
-	if l.statuses[id] == ledger.Received {
-		l.statuses[id] = ledger.Enqueued
-	}
-	return nil
+	return s
 }
 
 type fakePublisher struct {
@@ -153,20 +123,20 @@ func TestAcceptsAndRoutesEveryEvent(t *testing.T) {
 	if fmt.Sprint(domains) != fmt.Sprint(wantDomains) {
 		t.Errorf("fanned out %v, want %v", domains, wantDomains)
 	}
-	if l.statuses[orderID1] != ledger.Enqueued || l.statuses[badObj] != ledger.Parked {
-		t.Errorf("ledger statuses %v", l.statuses)
+	if l.Status(orderID1) != ledger.Received || l.Status(badObj) != ledger.Parked {
+		t.Errorf("statuses %s %s: events stay RECEIVED until their worker's outcome", l.Status(orderID1), l.Status(badObj))
 	}
-	if r := l.records[badObj]; !strings.Contains(r.Reason, "object.id") {
+	if r := read(t, l, badObj); !strings.Contains(r.Reason, "object.id") {
 		t.Errorf("parked reason %q does not name the missing field", r.Reason)
 	}
 	parkedByContent := 0
-	for id, st := range l.statuses {
-		if strings.HasPrefix(id, "invalid:") && st == ledger.Parked {
+	for _, id := range l.Keys() {
+		if strings.HasPrefix(id, InvalidKeyPrefix) && l.Status(id) == ledger.Parked {
 			parkedByContent++
 		}
 	}
 	if parkedByContent != 1 {
-		t.Errorf("an event without a usable id must be parked under a content key; statuses %v", l.statuses)
+		t.Errorf("an event without a usable id must be parked under a content key; keys %v", l.Keys())
 	}
 }
 
@@ -174,14 +144,46 @@ func TestRedeliveryOfSettledEventsAddsNothing(t *testing.T) {
 	l, p := newFakeLedger(), &fakePublisher{}
 	s := newService(fakeAuth{}, l, p, Options{})
 	body := `{"payload":[` + event(orderID1, "ORDER.NEW", `{"id":"o-1"}`) + `]}`
-	for i := 0; i < 2; i++ {
-		if resp, _ := s.Handle(context.Background(), request(body)); resp.StatusCode != http.StatusOK {
-			t.Fatalf("delivery %d: status %d", i, resp.StatusCode)
-		}
+	if resp, _ := s.Handle(context.Background(), request(body)); resp.StatusCode != http.StatusOK {
+		t.Fatalf("first delivery: status %d", resp.StatusCode)
+	}
+	if err := l.RecordOutcome(context.Background(), orderID1, ledger.Applied, ""); err != nil {
+		t.Fatal(err)
+	}
+	resp, _ := s.Handle(context.Background(), request(body))
+	if got := decode[Summary](t, resp.Body); resp.StatusCode != http.StatusOK || got != (Summary{Duplicates: 1}) {
+		t.Errorf("redelivery of an applied event: %d %+v", resp.StatusCode, got)
 	}
 	if len(p.sent) != 1 {
 		t.Errorf("sent %d messages for one event delivered twice, want 1", len(p.sent))
 	}
+}
+
+// Ingest writes one record per event and nothing else: the record stays
+// RECEIVED (and is sent again on redelivery) until its worker moves it on.
+func TestOneLedgerWritePerEventAndRedeliveryOfPendingRefans(t *testing.T) {
+	counting := &countingLedger{Memory: newFakeLedger()}
+	p := &fakePublisher{}
+	s := newService(fakeAuth{}, counting, p, Options{})
+	body := `{"payload":[` + event(orderID1, "ORDER.NEW", `{"id":"o-1"}`) + `,` + event(orderID2, "ORDER.NEW", `{"id":"o-2"}`) + `]}`
+	s.Handle(context.Background(), request(body))
+	if n := counting.calls.Load(); n != 2 {
+		t.Errorf("%d ledger calls for 2 events, want 2", n)
+	}
+	resp, _ := s.Handle(context.Background(), request(body))
+	if got := decode[Summary](t, resp.Body); got != (Summary{Refanned: 2, Enqueued: 2}) || len(p.sent) != 4 {
+		t.Errorf("redelivery before the workers ran: %+v, %d messages", got, len(p.sent))
+	}
+}
+
+type countingLedger struct {
+	*ledgertest.Memory
+	calls atomic.Int64
+}
+
+func (c *countingLedger) Claim(ctx context.Context, rec ledger.Record) (ledger.ClaimResult, ledger.Status, error) {
+	c.calls.Add(1)
+	return c.Memory.Claim(ctx, rec)
 }
 
 func TestFailedFanOutFailsRequestAndRedeliveryFansOutAgain(t *testing.T) {
@@ -196,8 +198,8 @@ func TestFailedFanOutFailsRequestAndRedeliveryFansOutAgain(t *testing.T) {
 	if strings.Contains(resp.Body, "sqs down") {
 		t.Errorf("internal error leaked: %s", resp.Body)
 	}
-	if l.statuses[orderID1] != ledger.Received {
-		t.Fatalf("status %s, want RECEIVED after a failed fan-out", l.statuses[orderID1])
+	if l.Status(orderID1) != ledger.Received {
+		t.Fatalf("status %s, want RECEIVED after a failed fan-out", l.Status(orderID1))
 	}
 
 	p.err = nil
@@ -208,28 +210,18 @@ func TestFailedFanOutFailsRequestAndRedeliveryFansOutAgain(t *testing.T) {
 	if got := decode[Summary](t, resp.Body); got.Refanned != 1 || got.Enqueued != 1 {
 		t.Errorf("redelivery summary %+v, want the event fanned out again", got)
 	}
-	if len(p.sent) != 1 || l.statuses[orderID1] != ledger.Enqueued {
-		t.Errorf("sent %d, status %s", len(p.sent), l.statuses[orderID1])
+	if len(p.sent) != 1 {
+		t.Errorf("sent %d, want 1", len(p.sent))
 	}
 }
 
 func TestLedgerFailureFailsRequestWithoutFanOut(t *testing.T) {
 	l, p := newFakeLedger(), &fakePublisher{}
-	l.claimErr = errors.New("throttled")
+	l.ClaimErr = errors.New("throttled")
 	s := newService(fakeAuth{}, l, p, Options{})
 	resp, _ := s.Handle(context.Background(), request(`{"payload":[`+event(orderID1, "ORDER.NEW", `{"id":"o"}`)+`]}`))
 	if resp.StatusCode != http.StatusInternalServerError || len(p.sent) != 0 {
 		t.Errorf("status %d, sent %d; want 500 and nothing sent", resp.StatusCode, len(p.sent))
-	}
-}
-
-func TestMarkFailureAfterFanOutStillAnswers200(t *testing.T) {
-	l, p := newFakeLedger(), &fakePublisher{}
-	l.markErr = errors.New("throttled")
-	s := newService(fakeAuth{}, l, p, Options{})
-	resp, _ := s.Handle(context.Background(), request(`{"payload":[`+event(orderID1, "ORDER.NEW", `{"id":"o"}`)+`]}`))
-	if resp.StatusCode != http.StatusOK || len(p.sent) != 1 {
-		t.Errorf("status %d sent %d: the event is on its queue, so the request succeeded", resp.StatusCode, len(p.sent))
 	}
 }
 
@@ -247,14 +239,7 @@ func TestRejections(t *testing.T) {
 		{name: "bad signature", auth: fmt.Errorf("x: %w", signature.ErrBadSignature), status: 401, errorKey: "unauthorized"},
 		{name: "digest mismatch", auth: signature.ErrDigestMismatch, status: 401, errorKey: "unauthorized"},
 		{name: "keys unavailable", auth: errors.New("ssm: access denied"), status: 503, errorKey: "unavailable"},
-		{name: "not json", mutate: func(r *events.APIGatewayV2HTTPRequest) { r.Body = "hello" }, status: 400, errorKey: "bad_request"},
-		{name: "no payload", mutate: func(r *events.APIGatewayV2HTTPRequest) { r.Body = `{"events":[]}` }, status: 400, errorKey: "bad_request"},
-		{name: "payload not array", mutate: func(r *events.APIGatewayV2HTTPRequest) { r.Body = `{"payload":{}}` }, status: 400, errorKey: "bad_request"},
 		{name: "bad base64", mutate: func(r *events.APIGatewayV2HTTPRequest) { r.Body, r.IsBase64Encoded = "%%%", true }, status: 400, errorKey: "bad_request"},
-		{name: "too large", opts: Options{MaxBodyBytes: 10}, status: 413, errorKey: "payload_too_large"},
-		{name: "too large base64", opts: Options{MaxBodyBytes: 10}, mutate: func(r *events.APIGatewayV2HTTPRequest) {
-			r.Body, r.IsBase64Encoded = base64.StdEncoding.EncodeToString([]byte(valid)), true
-		}, status: 413, errorKey: "payload_too_large"},
 		{name: "wrong method", mutate: func(r *events.APIGatewayV2HTTPRequest) { r.RequestContext.HTTP.Method = "GET" }, status: 405, errorKey: "method_not_allowed"},
 		{name: "outside allowlist", sources: allowOnly("1.2.3.4"), status: 403, errorKey: "forbidden"},
 	}
@@ -280,8 +265,8 @@ func TestRejections(t *testing.T) {
 			if resp.Headers["content-type"] != "application/json" {
 				t.Errorf("content-type %q", resp.Headers["content-type"])
 			}
-			if len(l.records) != 0 {
-				t.Errorf("a rejected request stored %d records", len(l.records))
+			if keys := l.Keys(); len(keys) != 0 {
+				t.Errorf("a rejected request stored %v", keys)
 			}
 		})
 	}
@@ -326,5 +311,88 @@ func TestSignedPath(t *testing.T) {
 				t.Errorf("signed path %q, want %q", got, tt.want)
 			}
 		})
+	}
+}
+
+// An authentic body that is not an envelope can never succeed: it is kept
+// whole under its digest, answered 200, and a redelivery finds it kept.
+func TestAuthenticNonEnvelopesAreKeptWholeAndAnswered200(t *testing.T) {
+	bodies := map[string]string{
+		"empty body":        "",
+		"not json":          "hello",
+		"bare array":        `[` + event(orderID1, "ORDER.NEW", `{"id":"o-1"}`) + `]`,
+		"byte-order mark":   "\xef\xbb\xbf" + `{"payload":[]}`,
+		"trailing bytes":    `{"payload":[]}x`,
+		"no payload":        `{"events":[]}`,
+		"payload not array": `{"payload":{}}`,
+		"invalid utf-8":     "{\"payload\":[\xff",
+	}
+	for name, body := range bodies {
+		t.Run(name, func(t *testing.T) {
+			l, p := newFakeLedger(), &fakePublisher{}
+			s := newService(fakeAuth{}, l, p, Options{})
+			for delivery, want := range []Summary{{Parked: 1}, {Duplicates: 1}} {
+				resp, _ := s.Handle(context.Background(), request(body))
+				if resp.StatusCode != http.StatusOK {
+					t.Fatalf("delivery %d: status %d %s, want 200", delivery+1, resp.StatusCode, resp.Body)
+				}
+				if got := decode[Summary](t, resp.Body); got != want {
+					t.Errorf("delivery %d: %+v, want %+v", delivery+1, got, want)
+				}
+			}
+			keys, _ := l.Parked(context.Background(), ledger.RequestsPartition)
+			if len(keys) != 1 || !strings.HasPrefix(keys[0], RequestKeyPrefix) {
+				t.Fatalf("kept requests %v", keys)
+			}
+			kept := read(t, l, keys[0])
+			if string(kept.Raw) != body || kept.Kind != ledger.KindRequest || kept.Status != ledger.Parked || kept.Reason == "" {
+				t.Errorf("kept %+v", kept)
+			}
+			if len(p.sent) != 0 {
+				t.Errorf("sent %d messages for a body with no events", len(p.sent))
+			}
+		})
+	}
+}
+
+// Events that can never be processed are parked one by one, with their exact
+// bytes; the rest of their request goes through.
+func TestEventsThatCanNeverSucceedAreParkedAlone(t *testing.T) {
+	deep := `{"id":"` + badObj + `","object":` + strings.Repeat(`{"a":`, 20_000) + `1` + strings.Repeat(`}`, 20_000) + `}`
+	notUTF8 := event("55555555-5555-4555-8555-555555555555", "ORDER.NEW", "{\"id\":\"o-\xff\"}")
+	longID := event(strings.Repeat("9", 100_000), "ORDER.NEW", `{"id":"o-3"}`)
+	nonChars := event(orderID2, "ORDER.NEW", "{\"id\":\"o-2\",\"note\":\"\uFFFE\uFFFF \U0001F680\"}")
+	good := event(orderID1, "ORDER.NEW", `{"id":"o-1"}`)
+	body := `{"payload":[` + strings.Join([]string{deep, notUTF8, good, longID, nonChars}, ",") + `]}`
+
+	l, p := newFakeLedger(), &fakePublisher{}
+	s := newService(fakeAuth{}, l, p, Options{})
+	resp, _ := s.Handle(context.Background(), request(body))
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %d %s", resp.StatusCode, resp.Body)
+	}
+	if got := decode[Summary](t, resp.Body); got != (Summary{Received: 2, Parked: 3, Enqueued: 2}) {
+		t.Errorf("summary %+v", got)
+	}
+	sent := map[string]string{}
+	for _, m := range p.sent {
+		sent[m.EventID] = string(m.Raw)
+	}
+	if sent[orderID1] != good || sent[orderID2] != nonChars {
+		t.Errorf("good events must go out byte for byte; sent %d", len(sent))
+	}
+	parked, _ := l.Parked(context.Background(), string(upvest.Orders))
+	parked2, _ := l.Parked(context.Background(), string(upvest.Unrouted))
+	kept := map[string]bool{}
+	for _, id := range append(parked, parked2...) {
+		kept[string(read(t, l, id).Raw)] = true
+		if r := read(t, l, id); len(id) > 100 || len(r.Reason) > 1000 || r.Reason == "" {
+			t.Errorf("parked %q: key or reason unbounded or empty (%q)", id[:20], r.Reason)
+		}
+	}
+	for name, raw := range map[string]string{"too deep": deep, "not UTF-8": notUTF8, "over-long id": longID} {
+		if !kept[raw] {
+			t.Errorf("%s event not kept with its exact bytes", name)
+		}
 	}
 }

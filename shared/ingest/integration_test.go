@@ -203,22 +203,33 @@ func TestSignedSamplesLandOnceInLedgerAndQueues(t *testing.T) {
 	if status != 200 || summary.Received != len(all) || summary.Enqueued != len(all) {
 		t.Fatalf("status %d summary %+v, want all %d received and enqueued", status, summary, len(all))
 	}
-	// The same request again adds nothing.
-	status, summary = h.post(t, body, false)
-	if status != 200 || summary.Duplicates != len(all) || summary.Enqueued != 0 {
-		t.Fatalf("redelivery: status %d summary %+v", status, summary)
-	}
-
 	for domain, ids := range byDomain {
 		for _, id := range ids {
-			if got := h.ledgerStatus(t, id); got != string(ledger.Enqueued) {
-				t.Errorf("%s: ledger status %q, want ENQUEUED", id, got)
+			if got := h.ledgerStatus(t, id); got != string(ledger.Received) {
+				t.Errorf("%s: ledger status %q, want RECEIVED until its worker's outcome", id, got)
 			}
 		}
 		got := h.queued(t, domain, len(ids))
 		if strings.Join(sortedCopy(got), ",") != strings.Join(sortedCopy(ids), ",") {
 			t.Errorf("%s queue holds %v, want each of %v once", domain, got, ids)
 		}
+	}
+	// Redelivered before any worker ran: RECEIVED is not trusted, all go out again.
+	if status, summary = h.post(t, body, false); status != 200 || summary.Refanned != len(all) {
+		t.Fatalf("redelivery before the workers: status %d summary %+v", status, summary)
+	}
+	// Once the workers recorded their outcomes, the same request adds nothing.
+	l := ledger.NewDynamo(h.env.DynamoDB, h.env.LedgerTable)
+	for _, ids := range byDomain {
+		for _, id := range ids {
+			if err := l.RecordOutcome(context.Background(), id, ledger.Applied, ""); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	status, summary = h.post(t, body, false)
+	if status != 200 || summary.Duplicates != len(all) || summary.Enqueued != 0 {
+		t.Fatalf("redelivery: status %d summary %+v", status, summary)
 	}
 	if n := h.ledgerCount(t); n != len(all) {
 		t.Errorf("ledger holds %d records, want %d", n, len(all))
@@ -269,8 +280,8 @@ func TestRedeliveryAfterFailedFanOutEnqueuesExactlyOnceMore(t *testing.T) {
 	if got := h.queued(t, upvest.Orders, 1); len(got) != 1 || got[0] != orderID {
 		t.Errorf("orders queue %v, want the order exactly once", got)
 	}
-	if got := h.ledgerStatus(t, positionID); got != string(ledger.Enqueued) {
-		t.Errorf("position status %q after redelivery, want ENQUEUED", got)
+	if got := h.ledgerStatus(t, positionID); got != string(ledger.Received) {
+		t.Errorf("position status %q after redelivery, want RECEIVED (until its worker's outcome)", got)
 	}
 }
 

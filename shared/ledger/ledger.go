@@ -1,18 +1,28 @@
 // Package ledger is the event log and the deduplication record: one item per
-// Upvest event id, with the status that tells what became of the event.
+// Upvest event id, with the status that tells what became of the event, and
+// the event's exact bytes. Authentic requests that are not Upvest envelopes are
+// kept here too, as request records.
 package ledger
 
-import "context"
+import (
+	"context"
 
-// Status is where an event stands. RECEIVED → ENQUEUED → APPLIED | SKIPPED_STALE
-// | DUPLICATE; PARKED at any point where the event can never be processed.
+	"github.com/upvest-webhooks/upvest-webhooks/events"
+)
+
+// Status is where an event stands. RECEIVED [→ ENQUEUED] → APPLIED |
+// SKIPPED_STALE | DUPLICATE; PARKED at any point where the event can never be
+// processed.
 type Status string
 
 const (
-	// Received: recorded, not yet known to be on its queue. Not trusted: a
-	// redelivery fans it out again, since the call that wrote it may have died.
+	// Received: recorded and handed to its queue, not yet applied. Not
+	// trusted: a redelivery fans it out again, since the call that wrote it
+	// may have died before its messages went out.
 	Received Status = "RECEIVED"
-	// Enqueued: on its domain queue.
+	// Enqueued: known to be on its queue. Ingest marks it only for the events
+	// that went out when others of their request failed to, so that the
+	// redelivery sends just the failed ones; like Received, it is not settled.
 	Enqueued Status = "ENQUEUED"
 	// Parked: kept aside with a reason; it can never be processed as it is.
 	Parked Status = "PARKED"
@@ -27,7 +37,36 @@ const (
 // Settled reports whether nothing more will happen to an event in this status:
 // a redelivery of it is a plain duplicate.
 func (s Status) Settled() bool {
-	return s != Received
+	return s != Received && s != Enqueued
+}
+
+// Kind tells event records from request records.
+type Kind string
+
+const (
+	// KindEvent is one Upvest event, keyed by its id.
+	KindEvent Kind = ""
+	// KindRequest is a whole authentic request body that is not an Upvest
+	// envelope, keyed by its digest, parked in RequestsPartition.
+	KindRequest Kind = "request"
+)
+
+// RequestsPartition is the parked index partition that lists request records
+// (the others are domains).
+const RequestsPartition = "requests"
+
+// Store is the whole ledger: *Dynamo on DynamoDB, and ledgertest.Memory for
+// tests, both held to one contract (ledgertest.RunContract).
+type Store interface {
+	Claim(ctx context.Context, rec Record) (ClaimResult, Status, error)
+	MarkEnqueued(ctx context.Context, eventID string) error
+	OutcomeRecorder
+	RawEventReader
+	Read(ctx context.Context, key string) (Stored, error)
+	Reopen(ctx context.Context, eventID string, domain events.Domain, entityKey string) error
+	ResolveRequest(ctx context.Context, requestKey, note string) error
+	Parked(ctx context.Context, partition string) ([]string, error)
+	Unrouted(ctx context.Context) ([]string, error)
 }
 
 // OutcomeRecorder is what a worker needs from the ledger: recording what became

@@ -21,14 +21,15 @@ const Namespace = "UpvestWebhooks"
 // Metric names. Alarms and dashboards in infra/ refer to these.
 const (
 	MetricReceived        = "EventsReceived"        // new events recorded in the ledger
-	MetricDuplicate       = "EventsDuplicate"       // events already enqueued or done
+	MetricDuplicate       = "EventsDuplicate"       // events (or kept requests) already recorded and settled
 	MetricRefanned        = "EventsRefanned"        // RECEIVED records fanned out again
 	MetricEnqueued        = "EventsEnqueued"        // events sent to a domain queue
-	MetricParked          = "EventsParked"          // events kept aside as unusable
+	MetricParked          = "EventsParked"          // events kept aside as unusable (ingest or worker)
+	MetricRequestsParked  = "RequestsParked"        // authentic bodies that are not envelopes, kept whole
 	MetricUnrouted        = "EventsUnrouted"        // events of a category the routing table lacks
-	MetricUnauthorized    = "RequestsUnauthorized"  // 401 answers
-	MetricRejected        = "RequestsRejected"      // 400 and 413 answers
-	MetricFailed          = "RequestsFailed"        // 5xx answers
+	MetricUnauthorized    = "RequestsUnauthorized"  // 401 (bad signature) and 403 (source address) answers
+	MetricRejected        = "RequestsRejected"      // 405 (not POST) and 400 (body not base64) answers
+	MetricFailed          = "RequestsFailed"        // 500 and 503 answers: a dependency failed, Upvest retries
 	MetricApplied         = "EventsApplied"         // worker changed a state row
 	MetricSkippedStale    = "EventsSkippedStale"    // worker saw an older event than the row
 	MetricWorkerDuplicate = "EventsWorkerDuplicate" // worker saw an event already applied

@@ -69,7 +69,7 @@ func TestReplay(t *testing.T) {
 	record(t, l, inFlight, events.Orders, rawEvent(inFlight, "ORDER.NEW", `{"id":"o-2"}`), ledger.Enqueued)
 	record(t, l, parkedNew, events.Unrouted, rawEvent(parkedNew, "SPACESHIP.LAUNCHED", `{"id":"s-2"}`), ledger.Parked)
 
-	parked, err := l.Parked(ctx, events.Orders)
+	parked, err := l.Parked(ctx, string(events.Orders))
 	if err != nil || !slices.Equal(slices.Sorted(slices.Values(parked)), slices.Sorted(slices.Values([]string{fixed, broken}))) {
 		t.Fatalf("parked in orders: %v (err %v)", parked, err)
 	}
@@ -112,7 +112,8 @@ func TestReplay(t *testing.T) {
 	if st, _ := l.Read(ctx, broken); st.Status != ledger.Parked {
 		t.Errorf("a still unusable event left PARKED: %s", st.Status)
 	}
-	if again, _ := l.Parked(ctx, events.Orders); len(again) != 1 || again[0] != broken {
+	// A requeued event stays listed until its worker records an outcome.
+	if again, _ := l.Parked(ctx, string(events.Orders)); len(again) != 2 || !slices.Contains(again, broken) || !slices.Contains(again, fixed) {
 		t.Errorf("parked in orders after replay: %v", again)
 	}
 	for d, id := range map[events.Domain]string{events.Orders: fixed, events.Holdings: rerouted, events.Unrouted: parkedNew} {

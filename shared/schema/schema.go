@@ -9,27 +9,24 @@ import (
 	"github.com/upvest-webhooks/upvest-webhooks/events"
 )
 
-// Ledger table: one item per event id; the event log and the dedup record.
+// Ledger table: one item per event id (and per authentic request that is not
+// an envelope); the event log and the dedup record. Attribute names, for
+// expressions; shared/ledger's item type is the whole record.
 const (
 	LedgerPK = "event_id" // S, partition key
 
-	LedgerStatus     = "status"          // S, a ledger.Status
-	LedgerRaw        = "raw"             // S, the event exactly as Upvest sent it
-	LedgerRawGzip    = "raw_gzip"        // B, gzip of raw when raw is too large to keep as text
-	LedgerEventType  = "event_type"      // S
-	LedgerDomain     = "domain"          // S
-	LedgerEntityKey  = "entity_key"      // S
-	LedgerCreatedAt  = "created_at"      // S, the event's created_at
-	LedgerWebhookID  = "webhook_id"      // S
-	LedgerReceivedAt = "received_at"     // S, sortable UTC time of the first receipt
-	LedgerUpdatedAt  = "updated_at"      // S, sortable UTC time of the last status change
-	LedgerAttempts   = "fanout_attempts" // N, fan-outs tried for this event
-	LedgerLeaseUntil = "lease_until"     // N, unix seconds; a RECEIVED record past it was abandoned
-	LedgerReason     = "reason"          // S, why an event was parked or skipped
-	LedgerExpiresAt  = "expires_at"      // N, unix seconds; the table's TTL attribute
-	LedgerParked     = "parked"          // S, set only on parked events (sparse index key)
+	LedgerKind       = "kind"        // S, "request" for request records, absent for events
+	LedgerStatus     = "status"      // S, a ledger.Status
+	LedgerDomain     = "domain"      // S
+	LedgerEntityKey  = "entity_key"  // S
+	LedgerReceivedAt = "received_at" // S, sortable UTC time of the first receipt
+	LedgerUpdatedAt  = "updated_at"  // S, sortable UTC time of the last status change
+	LedgerLeaseUntil = "lease_until" // N, unix seconds; a RECEIVED record past it was abandoned
+	LedgerReason     = "reason"      // S, why it was parked or skipped (bounded)
+	LedgerExpiresAt  = "expires_at"  // N, unix seconds; the table's TTL attribute
+	LedgerParked     = "parked"      // S, set only while parked (sparse index key)
 
-	// LedgerParkedIndex lists parked events by domain, newest last: pk parked, sk received_at.
+	// LedgerParkedIndex lists parked records by domain (or "requests"), oldest first: pk parked, sk received_at.
 	LedgerParkedIndex = "parked"
 )
 

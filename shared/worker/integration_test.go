@@ -50,7 +50,7 @@ func newRig(t *testing.T, stateTable string) *rig {
 // message; large events travel as a claim check.
 func (r *rig) enqueue(t *testing.T, e events.Event, claimCheck bool) lambdaevents.SQSMessage {
 	t.Helper()
-	rec := ledger.Record{EventID: e.ID, EventType: e.Type, CreatedAt: e.CreatedAt, WebhookID: e.WebhookID, Raw: e.Raw, Status: ledger.Received}
+	rec := ledger.Record{EventID: e.ID, EventType: e.Type, Raw: e.Raw, Status: ledger.Received}
 	if route, err := events.Classify(e); err == nil {
 		rec.Domain, rec.EntityKey = route.Domain, route.EntityKey
 	}

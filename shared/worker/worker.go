@@ -7,13 +7,13 @@ package worker
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
 
 	lambdaevents "github.com/aws/aws-lambda-go/events"
+	"github.com/aws/smithy-go"
 
 	"github.com/upvest-webhooks/upvest-webhooks/events"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/ledger"
@@ -95,32 +95,28 @@ func (w *Worker) Handle(ctx context.Context, batch lambdaevents.SQSEvent) (lambd
 	return resp, nil
 }
 
-// process handles one message. A returned error means "retry this message".
+// process handles one message. A returned error means "retry this message";
+// everything that can never apply is parked instead.
 func (w *Worker) process(ctx context.Context, rec lambdaevents.SQSMessage) error {
 	eventID := attribute(rec, message.AttrEventID)
-	body := []byte(rec.Body)
-	if attribute(rec, message.AttrBodyRef) == message.BodyInLedger {
-		if eventID == "" {
-			eventID = claimCheckID(body)
-		}
-		if eventID == "" {
-			return errors.New("claim-check message names no event id")
-		}
-		raw, err := w.ledger.RawEvent(ctx, eventID)
-		if err != nil {
-			return fmt.Errorf("load claim-checked event: %w", err)
-		}
-		body = raw
-	}
-
-	e, err := events.ParseEvent(body)
+	carried, err := message.Decode(rec.Body, func(name string) string { return attribute(rec, name) })
 	if err != nil {
 		return w.park(ctx, eventID, rec, "", err.Error())
 	}
+	body := carried.Raw
+	if carried.InLedger {
+		if eventID == "" {
+			eventID = carried.LedgerEvent
+		}
+		if body, err = w.ledger.RawEvent(ctx, carried.LedgerEvent); err != nil {
+			return fmt.Errorf("load claim-checked event: %w", err)
+		}
+	}
+
+	e, r, err := events.ClassifyRaw(body)
 	if eventID == "" {
 		eventID = e.ID
 	}
-	r, err := events.Classify(e)
 	if err != nil {
 		return w.park(ctx, eventID, rec, e.Type, err.Error())
 	}
@@ -129,6 +125,9 @@ func (w *Worker) process(ctx context.Context, rec lambdaevents.SQSMessage) error
 	}
 
 	outcome, err := w.store.Apply(ctx, e, r)
+	if refused := refusal(err); refused != "" {
+		return w.park(ctx, eventID, rec, e.Type, "state table refused the event: "+refused)
+	}
 	if err != nil {
 		return err
 	}
@@ -156,6 +155,7 @@ func (w *Worker) park(ctx context.Context, eventID string, rec lambdaevents.SQSM
 	if eventType == "" {
 		eventType = attribute(rec, message.AttrEventType)
 	}
+	eventType = events.Truncate(eventType, 100)
 	if eventID == "" {
 		// Nothing to record it under: let it go to the dead-letter queue.
 		return fmt.Errorf("unusable message without event id: %s", reason)
@@ -164,7 +164,8 @@ func (w *Worker) park(ctx context.Context, eventID string, rec lambdaevents.SQSM
 		return fmt.Errorf("park event: %w", err)
 	}
 	w.metrics.Add(observability.MetricParked, 1)
-	w.log.Warn("event parked", "outcome", string(ledger.Parked), "event_id", eventID, "event_type", eventType, "reason", reason)
+	w.log.Error("event can never be applied as it is; parked", "outcome", string(ledger.Parked), "event_id", eventID,
+		"event_type", eventType, "reason", events.Truncate(reason, 300))
 	return nil
 }
 
@@ -175,11 +176,12 @@ func attribute(rec lambdaevents.SQSMessage, name string) string {
 	return ""
 }
 
-// claimCheckID reads the event id of a claim-check body {"id": "..."}.
-func claimCheckID(body []byte) string {
-	var ref struct {
-		ID string `json:"id"`
+// refusal returns DynamoDB's message when it refused a write as invalid (an
+// item or key over its limits): retrying cannot help. "" for any other error.
+func refusal(err error) string {
+	var apiErr smithy.APIError
+	if errors.As(err, &apiErr) && apiErr.ErrorCode() == "ValidationException" {
+		return apiErr.ErrorMessage()
 	}
-	_ = json.Unmarshal(body, &ref) // a body that is not a reference yields no id
-	return ref.ID
+	return ""
 }
