@@ -131,17 +131,6 @@ func Domains() []Domain {
 	return out
 }
 
-// CategoriesOf returns the names of the categories routed to d, in table order.
-func CategoriesOf(d Domain) []string {
-	var out []string
-	for _, c := range routingTable {
-		if c.Domain == d {
-			out = append(out, c.Name)
-		}
-	}
-	return out
-}
-
 // ParseDomain returns the domain with that name, or false if there is none.
 func ParseDomain(name string) (Domain, bool) {
 	for _, d := range Domains() {

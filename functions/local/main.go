@@ -66,8 +66,8 @@ func run(addr string, dynamoPort, sqsPort int, dir string) error {
 		Ready: func(url string) {
 			fmt.Printf("\nUpvest webhook endpoint: POST %s\n", url)
 			fmt.Println("Try, in another terminal (signed with the dev key):")
-			fmt.Println("  go run ./functions/send -generate 3                           # three ORDER lifecycles")
-			fmt.Println("  go run ./functions/send -fresh-ids ../shared/upvest/samples   # Upvest's samples, if you have them")
+			fmt.Println("  go run ./functions/send -generate 3                                 # three ORDER lifecycles")
+			fmt.Println("  go run ./functions/send -fresh-ids events/testdata/upvest/samples   # Upvest's example events")
 			fmt.Println("Ctrl-C here stops everything.")
 			fmt.Println("State changes appear below as they happen.")
 		},
