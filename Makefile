@@ -17,8 +17,9 @@ LAMBDA_BINARIES := $(LAMBDAS:%=bin/lambda/%/bootstrap)
 
 TOOLS_STAMP := infra/node_modules/.tools-stamp
 EMULATORS   := .local/bin/emulators
-# Runs a command with the emulators up on the test ports, then stops them.
-WITH_TEST_EMULATORS = $(EMULATORS) -dynamodb-port $(TEST_DYNAMODB_PORT) -sqs-port $(TEST_SQS_PORT) -log-dir .local/test-logs --
+# Runs a command with the emulators up on the test ports, then stops them. Tests
+# that need the servers fail when they are missing (plain `go test` skips them).
+WITH_TEST_EMULATORS = UPVEST_REQUIRE_LOCAL_SERVERS=1 $(EMULATORS) -dynamodb-port $(TEST_DYNAMODB_PORT) -sqs-port $(TEST_SQS_PORT) -log-dir .local/test-logs --
 
 
 .DEFAULT_GOAL := build
