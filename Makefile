@@ -3,10 +3,9 @@
 GO  ?= go
 NPM ?= npm
 
-# `make run` uses the usual emulator ports; `make test` and `make bench` use
-# their own so that they can run while `make run` is up.
-DYNAMODB_PORT      ?= 8000
-SQS_PORT           ?= 4566
+# `make run` reads LOCAL_ADDR, LOCAL_DYNAMODB_PORT, LOCAL_SQS_PORT (defaults in
+# shared/config/local.go); `make test` and `make bench` use their own ports so
+# that they can run while `make run` is up.
 TEST_DYNAMODB_PORT ?= 18000
 TEST_SQS_PORT      ?= 14566
 TEST_TIMEOUT       ?= 20m
@@ -62,7 +61,7 @@ test: tools $(EMULATORS)
 
 # functions/local starts the emulators itself (shared/localaws).
 run: tools
-	LOCAL_DYNAMODB_PORT=$(DYNAMODB_PORT) LOCAL_SQS_PORT=$(SQS_PORT) $(GO) run ./functions/local
+	$(GO) run ./functions/local
 
 bench: tools $(EMULATORS)
 	$(WITH_TEST_EMULATORS) $(GO) test -run '^$$' -bench . -benchmem ./...
