@@ -26,6 +26,7 @@ import (
 	upvest "github.com/upvest-webhooks/upvest-webhooks/events"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/config"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/localaws"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/observability"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/schema"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/streams"
 )
@@ -70,11 +71,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		StreamARNs:   arns,
 		FromStart:    *fromStart,
 		PollInterval: *poll,
-		Sink: func(_ context.Context, c streams.Change) error {
-			_, err := fmt.Fprintln(stdout, streams.FormatChange(c))
-			return err
-		},
-		Ready: func() { fmt.Fprintf(stderr, "tail: following %d state table(s); Ctrl-C to stop\n", len(arns)) },
+		Consumer:     &streams.Consumer{Sink: streams.FormatLines(stdout), Logger: observability.NewLogger(stderr, "tail")},
+		Ready:        func() { fmt.Fprintf(stderr, "tail: following %d state table(s); Ctrl-C to stop\n", len(arns)) },
 	}
 	if err := tailer.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
 		return err

@@ -45,6 +45,13 @@ func (r Resources) IngestEnv() map[string]string {
 	return env
 }
 
+// WorkerEnv is the environment a domain's worker Lambda reads its resources from.
+func (r Resources) WorkerEnv(d events.Domain) map[string]string {
+	return map[string]string{
+		schema.EnvDomain: string(d), schema.EnvStateTable: r.StateTables[d], schema.EnvLedgerTable: r.LedgerTable,
+	}
+}
+
 // ProvisionOption adjusts Provision.
 type ProvisionOption func(*provisionSettings)
 
