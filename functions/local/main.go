@@ -60,10 +60,19 @@ func run() error {
 	if err != nil {
 		return err
 	}
+	// Info and metric lines go to the log file; the terminal keeps state
+	// changes, warnings and errors.
+	logPath := filepath.Join(logDir, "local.log")
+	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return fmt.Errorf("open the log file: %w", err)
+	}
+	defer logFile.Close()
+	fmt.Printf("Logs and metrics in %s (warnings and errors show here too)\n", logPath)
 	return localrun.Run(ctx, localrun.Options{
 		AWS: awsCfg, Names: schema.LocalNames, Addr: cfg.Addr, JWKSFile: jwksFile,
 		VisibilityTimeout: localaws.DefaultVisibilityTimeout, MaxReceiveCount: localaws.DefaultMaxReceiveCount,
-		Workers: true, Changes: os.Stdout, Logs: os.Stderr,
+		Workers: true, Changes: os.Stdout, Logs: localrun.ConsoleLogs(os.Stderr, logFile),
 		Ready: func(url string) {
 			fmt.Printf("\nUpvest webhook endpoint: POST %s\n", url)
 			fmt.Println("Try, in another terminal (signed with the dev key):")
