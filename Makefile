@@ -3,10 +3,9 @@
 GO  ?= go
 NPM ?= npm
 
-# `make run` uses the usual emulator ports; `make test` and `make bench` use
-# their own so that they can run while `make run` is up.
-DYNAMODB_PORT      ?= 8000
-SQS_PORT           ?= 4566
+# `make run` reads LOCAL_ADDR, LOCAL_DYNAMODB_PORT, LOCAL_SQS_PORT (defaults in
+# shared/config/local.go); `make test` and `make bench` use their own ports so
+# that they can run while `make run` is up.
 TEST_DYNAMODB_PORT ?= 18000
 TEST_SQS_PORT      ?= 14566
 TEST_TIMEOUT       ?= 20m
@@ -17,8 +16,9 @@ LAMBDA_BINARIES := $(LAMBDAS:%=bin/lambda/%/bootstrap)
 
 TOOLS_STAMP := infra/node_modules/.tools-stamp
 EMULATORS   := .local/bin/emulators
-# Runs a command with the emulators up on the test ports, then stops them.
-WITH_TEST_EMULATORS = $(EMULATORS) -dynamodb-port $(TEST_DYNAMODB_PORT) -sqs-port $(TEST_SQS_PORT) -log-dir .local/test-logs --
+# Runs a command with the emulators up on the test ports, then stops them. Tests
+# that need the servers fail when they are missing (plain `go test` skips them).
+WITH_TEST_EMULATORS = UPVEST_REQUIRE_LOCAL_SERVERS=1 $(EMULATORS) -dynamodb-port $(TEST_DYNAMODB_PORT) -sqs-port $(TEST_SQS_PORT) -log-dir .local/test-logs --
 
 
 .DEFAULT_GOAL := build
@@ -61,7 +61,7 @@ test: tools $(EMULATORS)
 
 # functions/local starts the emulators itself (shared/localaws).
 run: tools
-	LOCAL_DYNAMODB_PORT=$(DYNAMODB_PORT) LOCAL_SQS_PORT=$(SQS_PORT) $(GO) run ./functions/local
+	$(GO) run ./functions/local
 
 bench: tools $(EMULATORS)
 	$(WITH_TEST_EMULATORS) $(GO) test -run '^$$' -bench . -benchmem ./...

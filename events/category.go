@@ -69,9 +69,6 @@ func (c Category) Rank(action string) int {
 	return 0
 }
 
-// Knows reports whether the catalogue lists this action for the category.
-func (c Category) Knows(action string) bool { return c.Rank(action) > 0 }
-
 // object is an event's object decoded one level deep, for key and field lookups.
 type object map[string]json.RawMessage
 

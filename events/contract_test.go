@@ -9,36 +9,16 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/upvest-webhooks/upvest-webhooks/events/upvesttest"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/golden"
 )
-
-// contractDir is Upvest's reference material, which CI checks out beside the repo.
-func contractDir(t *testing.T) string {
-	t.Helper()
-	dir := os.Getenv("UPVEST_CONTRACT_DIR")
-	if dir == "" {
-		dir = filepath.Join("..", "..", "shared", "upvest")
-	}
-	if _, err := os.Stat(filepath.Join(dir, "README.md")); err != nil {
-		t.Fatalf("Upvest contract not found at %s (set UPVEST_CONTRACT_DIR): %v", dir, err)
-	}
-	return dir
-}
 
 // TestSamplesGolden routes every official sample and compares the result with
 // testdata/routes/<sample>: category, domain, entity key, ordering, model.
 func TestSamplesGolden(t *testing.T) {
-	samples, err := filepath.Glob(filepath.Join(contractDir(t), "samples", "*.json"))
-	if err != nil || len(samples) == 0 {
-		t.Fatalf("no samples found: %v", err)
-	}
-	for _, path := range samples {
-		name := filepath.Base(path)
+	for _, sample := range upvesttest.Samples(t) {
+		name, raw := sample.Name+".json", sample.Raw
 		t.Run(name, func(t *testing.T) {
-			raw, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatal(err)
-			}
 			e, err := ParseEvent(raw)
 			if err != nil {
 				t.Fatal(err)
@@ -75,7 +55,7 @@ type schemaDoc struct {
 // it lists is in the catalogue, the envelope fields it requires are the ones
 // Validate requires, and the object fields our keys need are required by it.
 func TestSchemasAgreeWithCatalogue(t *testing.T) {
-	schemas, err := filepath.Glob(filepath.Join(contractDir(t), "schemas", "*.schema.json"))
+	schemas, err := filepath.Glob(filepath.Join(upvesttest.SchemasDir(t), "*.schema.json"))
 	if err != nil || len(schemas) == 0 {
 		t.Fatalf("no schemas found: %v", err)
 	}
@@ -106,7 +86,7 @@ func TestSchemasAgreeWithCatalogue(t *testing.T) {
 					t.Errorf("%s: category not in the routing table", typ)
 					continue
 				}
-				if !c.Knows(e.Action()) {
+				if c.Rank(e.Action()) == 0 {
 					t.Errorf("%s: action not in the catalogue", typ)
 				}
 				if len(required) == 0 {
@@ -127,41 +107,33 @@ func TestSchemasAgreeWithCatalogue(t *testing.T) {
 	}
 }
 
-// TestContractCategoriesAreRouted checks the category table of the contract's
-// README: every category and type it names is in the catalogue.
+// TestContractCategoriesAreRouted checks testdata/contract_categories.txt, the
+// categories and types Upvest documents: every one is in the catalogue.
 func TestContractCategoriesAreRouted(t *testing.T) {
-	readme, err := os.ReadFile(filepath.Join(contractDir(t), "README.md"))
+	list, err := os.ReadFile(filepath.Join("testdata", "contract_categories.txt"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	rows := 0
-	for _, line := range strings.Split(string(readme), "\n") {
-		cells := strings.Split(line, "|")
-		if len(cells) < 4 || strings.TrimSpace(cells[1]) == "category" || strings.HasPrefix(strings.TrimSpace(cells[1]), "---") {
-			continue
-		}
-		name := strings.TrimSpace(cells[1])
-		if name == "" || strings.ToUpper(name) != name {
+	for _, line := range strings.Split(string(list), "\n") {
+		name, types, _ := strings.Cut(strings.TrimSpace(line), " ")
+		if name == "" || strings.HasPrefix(name, "#") {
 			continue
 		}
 		rows++
 		c, known := Lookup(name)
 		if !known {
-			t.Errorf("contract category %s is not in the routing table", name)
+			t.Errorf("documented category %s is not in the routing table", name)
 			continue
 		}
-		for _, action := range strings.Split(cells[2], ",") {
-			action = strings.TrimSpace(action)
-			if i := strings.Index(action, " ("); i >= 0 {
-				action = action[:i]
-			}
-			if action != "" && !c.Knows(action) {
-				t.Errorf("%s.%s from the contract is not in the catalogue", name, action)
+		for _, action := range strings.Split(types, ",") {
+			if c.Rank(action) == 0 {
+				t.Errorf("documented type %s.%s is not in the catalogue", name, action)
 			}
 		}
 	}
-	if rows < 39 { // the contract lists 39 categories today
-		t.Errorf("read %d category rows from the contract, expected at least 39", rows)
+	if rows < 39 { // Upvest documents 39 categories today
+		t.Errorf("read %d categories from the list, expected at least 39", rows)
 	}
 }
 

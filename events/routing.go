@@ -36,11 +36,21 @@ const (
 	AppendOnly StateModel = "append_only"
 )
 
-// routingTable is THE routing table: one line per Upvest category. Types are
-// listed in lifecycle order; the order only breaks ties between events whose
-// ordering timestamps are equal. Adding a category is adding one line here
-// (and its state-model decision in statemodel_test.go; shared/state's package
-// doc says what each model does).
+// routingTable is THE routing table: one line per Upvest category, and adding
+// a category is adding one line. The line decides everything about it:
+//
+//   - the domain (queue, worker, state table);
+//   - the types, in lifecycle order (the order only breaks ties between events
+//     whose ordering timestamps are equal);
+//   - the state model, by its constructor: latest (LatestWins) for lifecycles,
+//     where an entity moves through statuses, and snapshots (POSITION,
+//     CASH_BALANCE: each event restates the whole value); appendOnly
+//     (AppendOnly) for facts written once (reports, valuations, returns, booked
+//     transactions): a second event for the entity is a redelivery and never
+//     overwrites. statemodel_test.go checks the choice fits (appendOnly needs a
+//     single one-shot type); shared/state's package doc says what each model does;
+//   - the entity key (keyedBy, keyForType; default the object's id) and a view
+//     on a parent row (viewOn).
 var routingTable = []Category{
 	latest("USER", Users, "CREATED ACTIVATED DATA_CHANGED DATA_CHANGE_FAILED OFFBOARDING_INITIATED DEACTIVATED OFFBOARDED").
 		keyForType("DATA_CHANGE_FAILED", "user_id"),
@@ -128,17 +138,6 @@ func Domains() []Domain {
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
-	return out
-}
-
-// CategoriesOf returns the names of the categories routed to d, in table order.
-func CategoriesOf(d Domain) []string {
-	var out []string
-	for _, c := range routingTable {
-		if c.Domain == d {
-			out = append(out, c.Name)
-		}
-	}
 	return out
 }
 

@@ -12,18 +12,24 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"strconv"
+	"path/filepath"
 	"syscall"
 
+	"github.com/upvest-webhooks/upvest-webhooks/shared/config"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/localaws"
 )
 
 func main() { os.Exit(run()) }
 
 func run() int {
-	dynamoPort := flag.Int("dynamodb-port", envInt("LOCALAWS_DYNAMODB_PORT", localaws.DefaultDynamoDBPort), "DynamoDB Local port (env LOCALAWS_DYNAMODB_PORT)")
-	sqsPort := flag.Int("sqs-port", envInt("LOCALAWS_SQS_PORT", localaws.DefaultSQSPort), "fauxqs (SQS) port (env LOCALAWS_SQS_PORT)")
-	logDir := flag.String("log-dir", envString("LOCALAWS_LOG_DIR", ".local/logs"), "server logs (env LOCALAWS_LOG_DIR)")
+	local, err := config.LoadLocal(os.Getenv)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "emulators:", err)
+		return 2
+	}
+	dynamoPort := flag.Int("dynamodb-port", local.DynamoDBPort, "DynamoDB Local port (env "+config.EnvLocalDynamoDBPort+")")
+	sqsPort := flag.Int("sqs-port", local.SQSPort, "fauxqs (SQS) port (env "+config.EnvLocalSQSPort+")")
+	logDir := flag.String("log-dir", filepath.Join(local.Dir, "logs"), "server logs (default under env "+config.EnvLocalDir+")")
 	toolsDir := flag.String("tools-dir", "", "npm-installed servers (default <repo>/infra/node_modules)")
 	flag.Parse()
 
@@ -57,24 +63,4 @@ func stopServers(s *localaws.Servers) {
 	if err := s.Stop(); err != nil {
 		fmt.Fprintln(os.Stderr, "emulators: stop:", err)
 	}
-}
-
-func envString(name, fallback string) string {
-	if v := os.Getenv(name); v != "" {
-		return v
-	}
-	return fallback
-}
-
-func envInt(name string, fallback int) int {
-	v := os.Getenv(name)
-	if v == "" {
-		return fallback
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "emulators: %s=%q is not a port number\n", name, v)
-		os.Exit(2)
-	}
-	return n
 }

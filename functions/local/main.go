@@ -1,16 +1,17 @@
 // Command local runs the whole pipeline on this machine (`make run`): DynamoDB
 // Local and the SQS server, the tables and queues, the ingest endpoint, a
 // worker per domain, and the state changes as they happen. Ctrl-C stops it all.
+//
+// Settings: LOCAL_ADDR, LOCAL_DYNAMODB_PORT, LOCAL_SQS_PORT, LOCAL_DIR
+// (shared/config.LoadLocal), UPVEST_JWKS_FILE, and the ingest variables.
 package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"os"
 	"os/signal"
 	"path/filepath"
-	"strconv"
 	"syscall"
 
 	"github.com/upvest-webhooks/upvest-webhooks/shared/config"
@@ -20,24 +21,23 @@ import (
 )
 
 func main() {
-	addr := flag.String("addr", envOr("LOCAL_ADDR", "127.0.0.1:8080"), "webhook endpoint address (env LOCAL_ADDR)")
-	dynamoPort := flag.Int("dynamodb-port", envInt("LOCAL_DYNAMODB_PORT", localaws.DefaultDynamoDBPort), "DynamoDB Local port (env LOCAL_DYNAMODB_PORT)")
-	sqsPort := flag.Int("sqs-port", envInt("LOCAL_SQS_PORT", localaws.DefaultSQSPort), "SQS server port (env LOCAL_SQS_PORT)")
-	stateDir := flag.String("dir", envOr("LOCAL_DIR", ".local"), "dev keys and server logs (env LOCAL_DIR)")
-	flag.Parse()
-	if err := run(*addr, *dynamoPort, *sqsPort, *stateDir); err != nil {
+	if err := run(); err != nil {
 		fmt.Fprintln(os.Stderr, "local:", err)
 		os.Exit(1)
 	}
 }
 
-func run(addr string, dynamoPort, sqsPort int, dir string) error {
+func run() error {
+	cfg, err := config.LoadLocal(os.Getenv)
+	if err != nil {
+		return err
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
 	jwksFile := os.Getenv(config.EnvJWKSFile)
 	if jwksFile == "" {
-		keys, err := localrun.EnsureDevKeys(dir)
+		keys, err := localrun.EnsureDevKeys(cfg.Dir)
 		if err != nil {
 			return err
 		}
@@ -49,7 +49,8 @@ func run(addr string, dynamoPort, sqsPort int, dir string) error {
 		fmt.Printf("%s dev signing key %s (kid %s); its JWKS is %s\n", verb, keys.PrivateKeyPath, keys.KeyID, keys.JWKSPath)
 	}
 
-	servers, err := localaws.Start(ctx, localaws.Options{DynamoDBPort: dynamoPort, SQSPort: sqsPort, LogDir: filepath.Join(dir, "logs")})
+	logDir := filepath.Join(cfg.Dir, "logs")
+	servers, err := localaws.Start(ctx, localaws.Options{DynamoDBPort: cfg.DynamoDBPort, SQSPort: cfg.SQSPort, LogDir: logDir})
 	if err != nil {
 		return err
 	}
@@ -59,31 +60,26 @@ func run(addr string, dynamoPort, sqsPort int, dir string) error {
 	if err != nil {
 		return err
 	}
+	// Info and metric lines go to the log file; the terminal keeps state
+	// changes, warnings and errors.
+	logPath := filepath.Join(logDir, "local.log")
+	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return fmt.Errorf("open the log file: %w", err)
+	}
+	defer logFile.Close()
+	fmt.Printf("Logs and metrics in %s (warnings and errors show here too)\n", logPath)
 	return localrun.Run(ctx, localrun.Options{
-		AWS: awsCfg, Names: schema.LocalNames, Addr: addr, JWKSFile: jwksFile,
+		AWS: awsCfg, Names: schema.LocalNames, Addr: cfg.Addr, JWKSFile: jwksFile,
 		VisibilityTimeout: localaws.DefaultVisibilityTimeout, MaxReceiveCount: localaws.DefaultMaxReceiveCount,
-		Workers: true, Changes: os.Stdout, Logs: os.Stderr,
+		Workers: true, Changes: os.Stdout, Logs: localrun.ConsoleLogs(os.Stderr, logFile),
 		Ready: func(url string) {
 			fmt.Printf("\nUpvest webhook endpoint: POST %s\n", url)
 			fmt.Println("Try, in another terminal (signed with the dev key):")
-			fmt.Println("  go run ./functions/send -generate 3                           # three ORDER lifecycles")
-			fmt.Println("  go run ./functions/send -fresh-ids ../shared/upvest/samples   # Upvest's samples, if you have them")
+			fmt.Println("  go run ./functions/send -generate 3                                 # three ORDER lifecycles")
+			fmt.Println("  go run ./functions/send -fresh-ids events/testdata/upvest/samples   # Upvest's example events")
 			fmt.Println("Ctrl-C here stops everything.")
 			fmt.Println("State changes appear below as they happen.")
 		},
 	})
-}
-
-func envOr(name, def string) string {
-	if v := os.Getenv(name); v != "" {
-		return v
-	}
-	return def
-}
-
-func envInt(name string, def int) int {
-	if n, err := strconv.Atoi(os.Getenv(name)); err == nil {
-		return n
-	}
-	return def
 }

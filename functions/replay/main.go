@@ -110,7 +110,11 @@ func resources(ctx context.Context, local bool) (target, error) {
 		}
 		return target{Replay: c, aws: awsCfg}, nil
 	}
-	awsCfg, err := localaws.Config(ctx, envOr(localaws.EnvDynamoDBEndpoint, "http://127.0.0.1:8000"), envOr(localaws.EnvSQSEndpoint, "http://127.0.0.1:4566"))
+	localCfg, err := config.LoadLocal(os.Getenv)
+	if err != nil {
+		return target{}, err
+	}
+	awsCfg, err := localaws.Config(ctx, localCfg.DynamoDBEndpoint, localCfg.SQSEndpoint)
 	if err != nil {
 		return target{}, err
 	}
@@ -120,11 +124,4 @@ func resources(ctx context.Context, local bool) (target, error) {
 		return target{}, fmt.Errorf("local tables and queues (is `make run` up?): %w", err)
 	}
 	return target{Replay: config.Replay{LedgerTable: res.LedgerTable, QueueURLs: res.QueueURLs}, aws: awsCfg}, nil
-}
-
-func envOr(name, def string) string {
-	if v := os.Getenv(name); v != "" {
-		return v
-	}
-	return def
 }

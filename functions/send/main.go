@@ -20,14 +20,11 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/upvest-webhooks/upvest-webhooks/shared/config"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/webhookclient"
 )
 
-const (
-	envURL     = "UPVEST_SEND_URL"
-	defaultURL = "http://127.0.0.1:8080/webhooks"
-	defaultDir = ".local"
-)
+const defaultDir = config.DefaultLocalDir
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
@@ -46,7 +43,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "usage: send [flags] <file-or-folder>... | send [flags] -generate N | send keygen [-dir .local]")
 		fs.PrintDefaults()
 	}
-	url := fs.String("url", envOr(envURL, defaultURL), "receiver URL (env "+envURL+")")
+	local, err := config.LoadLocal(os.Getenv)
+	if err != nil {
+		fmt.Fprintln(stderr, "send:", err)
+		return 2
+	}
+	url := fs.String("url", local.WebhookURL, "receiver URL (env "+config.EnvSendURL+", else the local endpoint at "+config.EnvLocalAddr+")")
 	keyPath := fs.String("key", filepath.Join(defaultDir, webhookclient.DevKeyFile), "private key PEM (P-521)")
 	kid := fs.String("kid", "", "key id (default: the only kid in -jwks)")
 	jwksPath := fs.String("jwks", filepath.Join(defaultDir, webhookclient.DevJWKSFile), "JWKS to read the kid from when -kid is not given")
@@ -135,11 +137,4 @@ func keygen(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintln(stdout, kid)
 	return 0
-}
-
-func envOr(name, def string) string {
-	if v := os.Getenv(name); v != "" {
-		return v
-	}
-	return def
 }

@@ -3,8 +3,8 @@
 //
 //	go run ./functions/tail [-domain orders] [-from-start]
 //
-// It reads DynamoDB Local's streams (AWS_ENDPOINT_URL_DYNAMODB, default
-// http://127.0.0.1:8000, which serves the Streams API too) and decodes them
+// It reads the streams of `make run`'s DynamoDB Local (AWS_ENDPOINT_URL_DYNAMODB,
+// else LOCAL_DYNAMODB_PORT, default 8000; see config.LoadLocal) and decodes them
 // with the code a stream-triggered Lambda uses.
 package main
 
@@ -24,7 +24,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
 
 	upvest "github.com/upvest-webhooks/upvest-webhooks/events"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/config"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/localaws"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/observability"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/schema"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/streams"
 )
@@ -69,11 +71,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		StreamARNs:   arns,
 		FromStart:    *fromStart,
 		PollInterval: *poll,
-		Sink: func(_ context.Context, c streams.Change) error {
-			_, err := fmt.Fprintln(stdout, streams.FormatChange(c))
-			return err
-		},
-		Ready: func() { fmt.Fprintf(stderr, "tail: following %d state table(s); Ctrl-C to stop\n", len(arns)) },
+		Consumer:     &streams.Consumer{Sink: streams.FormatLines(stdout), Logger: observability.NewLogger(stderr, "tail")},
+		Ready:        func() { fmt.Fprintf(stderr, "tail: following %d state table(s); Ctrl-C to stop\n", len(arns)) },
 	}
 	if err := tailer.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
 		return err
@@ -83,18 +82,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 // localConfig points the clients at DynamoDB Local, with the project's local
 // region and dummy credentials (localaws.Config), so no profile of the
-// developer can point the tail at a real account. Only DynamoDB is used; the
-// SQS endpoint is required by localaws.Config and left at its default.
+// developer can point the tail at a real account.
 func localConfig(ctx context.Context) (aws.Config, error) {
-	dynamo := os.Getenv(localaws.EnvDynamoDBEndpoint)
-	if dynamo == "" {
-		dynamo = fmt.Sprintf("http://127.0.0.1:%d", localaws.DefaultDynamoDBPort)
+	local, err := config.LoadLocal(os.Getenv)
+	if err != nil {
+		return aws.Config{}, err
 	}
-	sqs := os.Getenv(localaws.EnvSQSEndpoint)
-	if sqs == "" {
-		sqs = fmt.Sprintf("http://127.0.0.1:%d", localaws.DefaultSQSPort)
-	}
-	cfg, err := localaws.Config(ctx, dynamo, sqs)
+	cfg, err := localaws.Config(ctx, local.DynamoDBEndpoint, local.SQSEndpoint)
 	if err != nil {
 		return aws.Config{}, fmt.Errorf("local AWS config: %w", err)
 	}

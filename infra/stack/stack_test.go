@@ -175,9 +175,9 @@ func TestEveryDomainHasItsPipeline(t *testing.T) {
 					t.Errorf("stream %v", p["StreamSpecification"])
 				}
 				wantGSIs := []any{
-					gsi(schema.StateByUserIndex, schema.StateUserID, schema.StateOrderedAt),
-					gsi(schema.StateByAccountIndex, schema.StateAccountID, schema.StateOrderedAt),
-					gsi(schema.StateByAccountGroupIndex, schema.StateAccountGroupID, schema.StateOrderedAt),
+					gsi(schema.StateByUserIndex, schema.StateUserID, schema.StateOrderedAt, "KEYS_ONLY"),
+					gsi(schema.StateByAccountIndex, schema.StateAccountID, schema.StateOrderedAt, "KEYS_ONLY"),
+					gsi(schema.StateByAccountGroupIndex, schema.StateAccountGroupID, schema.StateOrderedAt, "KEYS_ONLY"),
 				}
 				if !reflect.DeepEqual(p["GlobalSecondaryIndexes"], wantGSIs) {
 					t.Errorf("state GSIs = %v", p["GlobalSecondaryIndexes"])
@@ -209,11 +209,11 @@ func keyElem(name, typ string) map[string]any {
 	return map[string]any{"AttributeName": name, "KeyType": typ}
 }
 
-func gsi(name, pk, sk string) map[string]any {
+func gsi(name, pk, sk, projection string) map[string]any {
 	return map[string]any{
 		"IndexName":  name,
 		"KeySchema":  []any{keyElem(pk, "HASH"), keyElem(sk, "RANGE")},
-		"Projection": map[string]any{"ProjectionType": "ALL"},
+		"Projection": map[string]any{"ProjectionType": projection},
 	}
 }
 
@@ -261,7 +261,7 @@ func TestLedgerTable(t *testing.T) {
 		if want := map[string]any{"AttributeName": schema.LedgerExpiresAt, "Enabled": true}; !reflect.DeepEqual(p["TimeToLiveSpecification"], want) {
 			t.Errorf("ledger TTL %v", p["TimeToLiveSpecification"])
 		}
-		if want := []any{gsi(schema.LedgerParkedIndex, schema.LedgerParked, schema.LedgerReceivedAt)}; !reflect.DeepEqual(p["GlobalSecondaryIndexes"], want) {
+		if want := []any{gsi(schema.LedgerParkedIndex, schema.LedgerParked, schema.LedgerReceivedAt, "ALL")}; !reflect.DeepEqual(p["GlobalSecondaryIndexes"], want) {
 			t.Errorf("ledger GSIs %v", p["GlobalSecondaryIndexes"])
 		}
 		if p["StreamSpecification"] != nil {

@@ -29,44 +29,34 @@ func str(name string) *awsdynamodb.Attribute {
 	return &awsdynamodb.Attribute{Name: jsii.String(name), Type: awsdynamodb.AttributeType_STRING}
 }
 
-// NewLedgerTable is the event log and dedup record: one item per event id,
-// expiring by TTL, with a sparse index of parked events.
-func NewLedgerTable(scope constructs.Construct, id string) awsdynamodb.Table {
-	t := dataTable(scope, id, &awsdynamodb.TableProps{
-		PartitionKey:        str(schema.LedgerPK),
-		TimeToLiveAttribute: jsii.String(schema.LedgerExpiresAt),
-	})
-	t.AddGlobalSecondaryIndex(&awsdynamodb.GlobalSecondaryIndexProps{
-		IndexName:      jsii.String(schema.LedgerParkedIndex),
-		PartitionKey:   str(schema.LedgerParked),
-		SortKey:        str(schema.LedgerReceivedAt),
-		ProjectionType: awsdynamodb.ProjectionType_ALL,
-	})
-	return t
-}
-
-// stateIndexes are the state tables' query indexes, in a fixed order so the
-// template does not change between synths.
-var stateIndexes = []struct{ name, key string }{
-	{schema.StateByUserIndex, schema.StateUserID},
-	{schema.StateByAccountIndex, schema.StateAccountID},
-	{schema.StateByAccountGroupIndex, schema.StateAccountGroupID},
-}
-
-// NewStateTable is one domain's current state: one item per entity, streamed
-// to downstream consumers with both images so they can see what changed.
-func NewStateTable(scope constructs.Construct, id string) awsdynamodb.Table {
-	t := dataTable(scope, id, &awsdynamodb.TableProps{
-		PartitionKey: str(schema.StatePK),
-		Stream:       awsdynamodb.StreamViewType_NEW_AND_OLD_IMAGES,
-	})
-	for _, gsi := range stateIndexes {
+// newTable builds the table from its one definition in shared/schema, which
+// the local provisioning uses too (tables_test.go checks they agree).
+func newTable(scope constructs.Construct, id string, def schema.Table) awsdynamodb.Table {
+	props := &awsdynamodb.TableProps{PartitionKey: str(def.PartitionKey)}
+	if def.TTLAttribute != "" {
+		props.TimeToLiveAttribute = jsii.String(def.TTLAttribute)
+	}
+	if def.StreamView != "" {
+		props.Stream = awsdynamodb.StreamViewType(def.StreamView)
+	}
+	t := dataTable(scope, id, props)
+	for _, ix := range def.Indexes {
 		t.AddGlobalSecondaryIndex(&awsdynamodb.GlobalSecondaryIndexProps{
-			IndexName:      jsii.String(gsi.name),
-			PartitionKey:   str(gsi.key),
-			SortKey:        str(schema.StateOrderedAt),
-			ProjectionType: awsdynamodb.ProjectionType_ALL,
+			IndexName:      jsii.String(ix.Name),
+			PartitionKey:   str(ix.PartitionKey),
+			SortKey:        str(ix.SortKey),
+			ProjectionType: awsdynamodb.ProjectionType(ix.Projection),
 		})
 	}
 	return t
+}
+
+// NewLedgerTable is the event log and dedup record (schema.LedgerTable).
+func NewLedgerTable(scope constructs.Construct, id string) awsdynamodb.Table {
+	return newTable(scope, id, schema.LedgerTable)
+}
+
+// NewStateTable is one domain's current state (schema.StateTable).
+func NewStateTable(scope constructs.Construct, id string) awsdynamodb.Table {
+	return newTable(scope, id, schema.StateTable)
 }

@@ -55,9 +55,6 @@ type config struct {
 	newTrace func(time.Time) string
 }
 
-// WithMaxBodyBytes caps the request body; a longer one gets 413.
-func WithMaxBodyBytes(n int64) Option { return func(c *config) { c.maxBody = n } }
-
 // WithRouteKey sets the route key reported in the event, e.g. "POST /webhooks".
 // By default it is the request's method and path, as for a route with no
 // path parameters.

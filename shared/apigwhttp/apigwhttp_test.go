@@ -208,6 +208,9 @@ func TestResponse(t *testing.T) {
 	}
 }
 
+// withMaxBodyBytes lowers the body cap (API Gateway's, DefaultMaxBodyBytes) for a test.
+func withMaxBodyBytes(n int64) Option { return func(c *config) { c.maxBody = n } }
+
 func TestMaxBodyBytes(t *testing.T) {
 	const limit = 16
 	for _, size := range []int{limit, limit + 1} {
@@ -217,7 +220,7 @@ func TestMaxBodyBytes(t *testing.T) {
 			h := Handler(func(ctx context.Context, e events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
 				called = true
 				return capture(&got)(ctx, e)
-			}, WithMaxBodyBytes(limit))
+			}, withMaxBodyBytes(limit))
 			w := httptest.NewRecorder()
 			h.ServeHTTP(w, httptest.NewRequest("POST", "/webhooks", strings.NewReader(strings.Repeat("x", size))))
 			if size <= limit {

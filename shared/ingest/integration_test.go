@@ -9,8 +9,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -24,6 +22,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	upvest "github.com/upvest-webhooks/upvest-webhooks/events"
+	"github.com/upvest-webhooks/upvest-webhooks/events/upvesttest"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/fanout"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/ingest"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/ledger"
@@ -126,26 +125,14 @@ func envelope(t testing.TB, events ...json.RawMessage) []byte {
 // samples repeat ids), by the domain each routes to.
 func samples(t *testing.T) (all []json.RawMessage, ids map[upvest.Domain][]string) {
 	t.Helper()
-	dir := os.Getenv("UPVEST_CONTRACT_DIR")
-	if dir == "" {
-		dir = filepath.Join("..", "..", "..", "shared", "upvest")
-	}
-	files, err := filepath.Glob(filepath.Join(dir, "samples", "*.json"))
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no Upvest samples under %s (set UPVEST_CONTRACT_DIR): %v", dir, err)
-	}
 	ids = map[upvest.Domain][]string{}
-	for _, f := range files {
-		raw, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		e, id := withFreshID(t, raw)
+	for _, sample := range upvesttest.Samples(t) {
+		e, id := withFreshID(t, sample.Raw)
 		all = append(all, e)
 		parsed, _ := upvest.ParseEvent(e)
 		route, err := upvest.Classify(parsed)
 		if err != nil {
-			t.Fatalf("%s: %v", f, err)
+			t.Fatalf("%s: %v", sample.Name, err)
 		}
 		ids[route.Domain] = append(ids[route.Domain], id)
 	}

@@ -11,14 +11,16 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
+
+	"github.com/upvest-webhooks/upvest-webhooks/shared/config"
 )
 
 // The SDK's own per-service endpoint variables. aws-sdk-go-v2's config loader
 // honours them, so a Lambda started with them set talks to the local servers
 // without any code of ours.
 const (
-	EnvDynamoDBEndpoint = "AWS_ENDPOINT_URL_DYNAMODB"
-	EnvSQSEndpoint      = "AWS_ENDPOINT_URL_SQS"
+	EnvDynamoDBEndpoint = config.EnvDynamoDBEndpoint
+	EnvSQSEndpoint      = config.EnvSQSEndpoint
 	EnvStreamsEndpoint  = "AWS_ENDPOINT_URL_DYNAMODB_STREAMS"
 )
 

@@ -45,6 +45,13 @@ func (r Resources) IngestEnv() map[string]string {
 	return env
 }
 
+// WorkerEnv is the environment a domain's worker Lambda reads its resources from.
+func (r Resources) WorkerEnv(d events.Domain) map[string]string {
+	return map[string]string{
+		schema.EnvDomain: string(d), schema.EnvStateTable: r.StateTables[d], schema.EnvLedgerTable: r.LedgerTable,
+	}
+}
+
 // ProvisionOption adjusts Provision.
 type ProvisionOption func(*provisionSettings)
 
@@ -145,59 +152,13 @@ func Teardown(ctx context.Context, cfg aws.Config, r Resources) error {
 }
 
 func ensureLedgerTable(ctx context.Context, db *dynamodb.Client, name string) error {
-	_, err := ensureTable(ctx, db, &dynamodb.CreateTableInput{
-		TableName:   aws.String(name),
-		BillingMode: ddbtypes.BillingModePayPerRequest,
-		AttributeDefinitions: []ddbtypes.AttributeDefinition{
-			stringAttr(schema.LedgerPK), stringAttr(schema.LedgerParked), stringAttr(schema.LedgerReceivedAt),
-		},
-		KeySchema: []ddbtypes.KeySchemaElement{hashKey(schema.LedgerPK)},
-		GlobalSecondaryIndexes: []ddbtypes.GlobalSecondaryIndex{
-			index(schema.LedgerParkedIndex, schema.LedgerParked, schema.LedgerReceivedAt),
-		},
-	})
-	if err != nil {
-		return err
-	}
-	ttl, err := db.DescribeTimeToLive(ctx, &dynamodb.DescribeTimeToLiveInput{TableName: aws.String(name)})
-	if err != nil {
-		return fmt.Errorf("describe TTL of %s: %w", name, err)
-	}
-	if d := ttl.TimeToLiveDescription; d != nil &&
-		(d.TimeToLiveStatus == ddbtypes.TimeToLiveStatusEnabled || d.TimeToLiveStatus == ddbtypes.TimeToLiveStatusEnabling) {
-		return nil
-	}
-	_, err = db.UpdateTimeToLive(ctx, &dynamodb.UpdateTimeToLiveInput{
-		TableName: aws.String(name),
-		TimeToLiveSpecification: &ddbtypes.TimeToLiveSpecification{
-			AttributeName: aws.String(schema.LedgerExpiresAt), Enabled: aws.Bool(true),
-		},
-	})
-	if err != nil {
-		return fmt.Errorf("enable TTL on %s: %w", name, err)
-	}
-	return nil
+	_, err := ensureTable(ctx, db, TableRequestsFor(name, schema.LedgerTable))
+	return err
 }
 
 // ensureStateTable creates a domain's state table and returns its stream ARN.
 func ensureStateTable(ctx context.Context, db *dynamodb.Client, name string) (string, error) {
-	desc, err := ensureTable(ctx, db, &dynamodb.CreateTableInput{
-		TableName:   aws.String(name),
-		BillingMode: ddbtypes.BillingModePayPerRequest,
-		AttributeDefinitions: []ddbtypes.AttributeDefinition{
-			stringAttr(schema.StatePK), stringAttr(schema.StateUserID), stringAttr(schema.StateAccountID),
-			stringAttr(schema.StateAccountGroupID), stringAttr(schema.StateOrderedAt),
-		},
-		KeySchema: []ddbtypes.KeySchemaElement{hashKey(schema.StatePK)},
-		GlobalSecondaryIndexes: []ddbtypes.GlobalSecondaryIndex{
-			index(schema.StateByUserIndex, schema.StateUserID, schema.StateOrderedAt),
-			index(schema.StateByAccountIndex, schema.StateAccountID, schema.StateOrderedAt),
-			index(schema.StateByAccountGroupIndex, schema.StateAccountGroupID, schema.StateOrderedAt),
-		},
-		StreamSpecification: &ddbtypes.StreamSpecification{
-			StreamEnabled: aws.Bool(true), StreamViewType: ddbtypes.StreamViewTypeNewAndOldImages,
-		},
-	})
+	desc, err := ensureTable(ctx, db, TableRequestsFor(name, schema.StateTable))
 	if err != nil {
 		return "", err
 	}
@@ -207,9 +168,72 @@ func ensureStateTable(ctx context.Context, db *dynamodb.Client, name string) (st
 	return *desc.LatestStreamArn, nil
 }
 
-// ensureTable creates the table unless it exists, and waits until it and its
+// TableRequests are the calls that make a table of a schema.Table definition.
+type TableRequests struct {
+	Create *dynamodb.CreateTableInput
+	TTL    *dynamodb.UpdateTimeToLiveInput // nil: no TTL
+}
+
+// TableRequestsFor builds the requests for table def under name, on demand.
+func TableRequestsFor(name string, def schema.Table) TableRequests {
+	in := &dynamodb.CreateTableInput{
+		TableName:   aws.String(name),
+		BillingMode: ddbtypes.BillingModePayPerRequest,
+		KeySchema:   []ddbtypes.KeySchemaElement{key(def.PartitionKey, ddbtypes.KeyTypeHash)},
+	}
+	for _, attr := range def.KeyAttributes() {
+		in.AttributeDefinitions = append(in.AttributeDefinitions,
+			ddbtypes.AttributeDefinition{AttributeName: aws.String(attr), AttributeType: ddbtypes.ScalarAttributeTypeS})
+	}
+	for _, ix := range def.Indexes {
+		in.GlobalSecondaryIndexes = append(in.GlobalSecondaryIndexes, ddbtypes.GlobalSecondaryIndex{
+			IndexName:  aws.String(ix.Name),
+			KeySchema:  []ddbtypes.KeySchemaElement{key(ix.PartitionKey, ddbtypes.KeyTypeHash), key(ix.SortKey, ddbtypes.KeyTypeRange)},
+			Projection: &ddbtypes.Projection{ProjectionType: ddbtypes.ProjectionType(ix.Projection)},
+		})
+	}
+	if def.StreamView != "" {
+		in.StreamSpecification = &ddbtypes.StreamSpecification{
+			StreamEnabled: aws.Bool(true), StreamViewType: ddbtypes.StreamViewType(def.StreamView),
+		}
+	}
+	req := TableRequests{Create: in}
+	if def.TTLAttribute != "" {
+		req.TTL = &dynamodb.UpdateTimeToLiveInput{
+			TableName: aws.String(name),
+			TimeToLiveSpecification: &ddbtypes.TimeToLiveSpecification{
+				AttributeName: aws.String(def.TTLAttribute), Enabled: aws.Bool(true),
+			},
+		}
+	}
+	return req
+}
+
+// ensureTable creates the table unless it exists, waits until it and its
+// indexes are ACTIVE, and enables its TTL if it has one and it is not on yet.
+func ensureTable(ctx context.Context, db *dynamodb.Client, req TableRequests) (*ddbtypes.TableDescription, error) {
+	desc, err := ensureCreated(ctx, db, req.Create)
+	if err != nil || req.TTL == nil {
+		return desc, err
+	}
+	name := aws.ToString(req.Create.TableName)
+	ttl, err := db.DescribeTimeToLive(ctx, &dynamodb.DescribeTimeToLiveInput{TableName: req.TTL.TableName})
+	if err != nil {
+		return nil, fmt.Errorf("describe TTL of %s: %w", name, err)
+	}
+	if d := ttl.TimeToLiveDescription; d != nil &&
+		(d.TimeToLiveStatus == ddbtypes.TimeToLiveStatusEnabled || d.TimeToLiveStatus == ddbtypes.TimeToLiveStatusEnabling) {
+		return desc, nil
+	}
+	if _, err := db.UpdateTimeToLive(ctx, req.TTL); err != nil {
+		return nil, fmt.Errorf("enable TTL on %s: %w", name, err)
+	}
+	return desc, nil
+}
+
+// ensureCreated creates the table unless it exists, and waits until it and its
 // indexes are ACTIVE.
-func ensureTable(ctx context.Context, db *dynamodb.Client, in *dynamodb.CreateTableInput) (*ddbtypes.TableDescription, error) {
+func ensureCreated(ctx context.Context, db *dynamodb.Client, in *dynamodb.CreateTableInput) (*ddbtypes.TableDescription, error) {
 	name := aws.ToString(in.TableName)
 	if _, err := db.CreateTable(ctx, in); err != nil && !isErr[*ddbtypes.ResourceInUseException](err) {
 		return nil, fmt.Errorf("create table %s: %w", name, err)
@@ -315,22 +339,8 @@ func forEach(domains []events.Domain, fn func(events.Domain) error) error {
 	return errors.Join(errs...)
 }
 
-func stringAttr(name string) ddbtypes.AttributeDefinition {
-	return ddbtypes.AttributeDefinition{AttributeName: aws.String(name), AttributeType: ddbtypes.ScalarAttributeTypeS}
-}
-
-func hashKey(name string) ddbtypes.KeySchemaElement {
-	return ddbtypes.KeySchemaElement{AttributeName: aws.String(name), KeyType: ddbtypes.KeyTypeHash}
-}
-
-func index(name, pk, sk string) ddbtypes.GlobalSecondaryIndex {
-	return ddbtypes.GlobalSecondaryIndex{
-		IndexName: aws.String(name),
-		KeySchema: []ddbtypes.KeySchemaElement{
-			hashKey(pk), {AttributeName: aws.String(sk), KeyType: ddbtypes.KeyTypeRange},
-		},
-		Projection: &ddbtypes.Projection{ProjectionType: ddbtypes.ProjectionTypeAll},
-	}
+func key(name string, typ ddbtypes.KeyType) ddbtypes.KeySchemaElement {
+	return ddbtypes.KeySchemaElement{AttributeName: aws.String(name), KeyType: typ}
 }
 
 func isErr[T error](err error) bool {

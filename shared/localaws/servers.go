@@ -20,18 +20,14 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
-)
 
-// Default ports: the ones AWS tooling conventionally uses for these emulators.
-const (
-	DefaultDynamoDBPort = 8000
-	DefaultSQSPort      = 4566
+	"github.com/upvest-webhooks/upvest-webhooks/shared/config"
 )
 
 // Options configure Start. The zero value is usable.
 type Options struct {
-	DynamoDBPort int // default DefaultDynamoDBPort
-	SQSPort      int // default DefaultSQSPort
+	DynamoDBPort int // default config.DefaultLocalDynamoDBPort
+	SQSPort      int // default config.DefaultLocalSQSPort
 
 	// ToolsDir holds the npm-installed servers; default <repo>/infra/node_modules,
 	// <repo> being the nearest directory above the working directory with a go.mod.
@@ -231,10 +227,10 @@ func (p *process) stop() error {
 
 func (o Options) withDefaults() (Options, error) {
 	if o.DynamoDBPort == 0 {
-		o.DynamoDBPort = DefaultDynamoDBPort
+		o.DynamoDBPort = config.DefaultLocalDynamoDBPort
 	}
 	if o.SQSPort == 0 {
-		o.SQSPort = DefaultSQSPort
+		o.SQSPort = config.DefaultLocalSQSPort
 	}
 	for _, p := range []int{o.DynamoDBPort, o.SQSPort} {
 		if p < 1 || p > 65535 {

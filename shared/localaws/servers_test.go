@@ -15,9 +15,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/upvest-webhooks/upvest-webhooks/shared/localaws"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/localaws/awstest"
 )
 
 func TestStartServesBothAPIsAndStopFreesThePorts(t *testing.T) {
+	awstest.RequireServers(t) // where the servers are configured, `make tools` has installed them
 	dynamoPort, sqsPort := freePort(t), freePort(t)
 	logDir := t.TempDir()
 	ctx := context.Background()
@@ -68,6 +70,7 @@ func TestStartServesBothAPIsAndStopFreesThePorts(t *testing.T) {
 }
 
 func TestStartRefusesABusyPort(t *testing.T) {
+	awstest.RequireServers(t) // Start looks for the installed servers before it tries the ports
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -82,10 +85,7 @@ func TestStartRefusesABusyPort(t *testing.T) {
 
 // A compatible server already on the port is not reused: its data is not ours.
 func TestStartRefusesARunningDynamoDB(t *testing.T) {
-	dynamo, _, err := localaws.EndpointsFromEnv()
-	if err != nil {
-		t.Fatalf("integration tests need the local servers: run `make test` (%v)", err)
-	}
+	dynamo, _ := awstest.RequireServers(t)
 	u, err := url.Parse(dynamo)
 	if err != nil {
 		t.Fatal(err)

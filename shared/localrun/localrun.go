@@ -86,6 +86,15 @@ func Run(ctx context.Context, opts Options) error {
 		return err
 	}
 
+	// The worker Lambda's own loader, fed the environment the stack sets.
+	workerCfgs := map[events.Domain]config.Worker{}
+	for _, d := range events.Domains() {
+		env := res.WorkerEnv(d)
+		if workerCfgs[d], err = config.LoadWorker(func(name string) string { return env[name] }); err != nil {
+			return err
+		}
+	}
+
 	listener, err := net.Listen("tcp", opts.Addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", opts.Addr, err)
@@ -116,7 +125,7 @@ func Run(ctx context.Context, opts Options) error {
 	if opts.Workers {
 		queues := sqs.NewFromConfig(opts.AWS)
 		for _, d := range events.Domains() {
-			w := app.Worker(config.Worker{Domain: d, StateTable: res.StateTables[d], LedgerTable: res.LedgerTable}, opts.AWS, opts.Logs)
+			w := app.Worker(workerCfgs[d], opts.AWS, opts.Logs)
 			poller := &sqspoller.Poller{Client: queues, QueueURL: res.QueueURLs[d], Handler: w.Handle,
 				Logger: observability.NewLogger(opts.Logs, "poller-"+string(d))}
 			background("worker "+string(d), func() error { return poller.Run(ctx) })
@@ -127,15 +136,12 @@ func Run(ctx context.Context, opts Options) error {
 		for d, arn := range res.StateStreamARNs {
 			arns[string(d)] = arn
 		}
-		out := opts.Changes
 		// From the start of the streams: the local tables are new, so this is
 		// every change of this run, including any made before the tail is up.
+		// The records go through the stream Lambda's handler, failures included.
 		tailer := &streams.Tailer{
 			Client: dynamodbstreams.NewFromConfig(opts.AWS), StreamARNs: arns, FromStart: true,
-			Sink: func(_ context.Context, c streams.Change) error {
-				_, err := fmt.Fprintln(out, streams.FormatChange(c))
-				return err
-			},
+			Consumer: &streams.Consumer{Sink: streams.FormatLines(opts.Changes), Logger: observability.NewLogger(opts.Logs, "stream-tail")},
 		}
 		background("stream tail", func() error { return tailer.Run(ctx) })
 	}

@@ -6,8 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -19,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	upvest "github.com/upvest-webhooks/upvest-webhooks/events"
+	"github.com/upvest-webhooks/upvest-webhooks/events/upvesttest"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/localaws/awstest"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/localrun"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/message"
@@ -105,13 +104,10 @@ func (p *pipeline) post(t *testing.T, evs []json.RawMessage, batch int) []webhoo
 
 func officialSamples(t *testing.T) []json.RawMessage {
 	t.Helper()
-	dir := os.Getenv("UPVEST_CONTRACT_DIR")
-	if dir == "" {
-		dir = filepath.Join("..", "..", "..", "shared", "upvest")
-	}
-	evs, err := webhookclient.LoadEvents(filepath.Join(dir, "samples"))
+	dir := upvesttest.SamplesDir(t)
+	evs, err := webhookclient.LoadEvents(dir)
 	if err != nil || len(evs) == 0 {
-		t.Fatalf("Upvest samples under %s (set UPVEST_CONTRACT_DIR): %v", dir, err)
+		t.Fatalf("Upvest samples under %s: %v", dir, err)
 	}
 	fresh, err := webhookclient.WithFreshIDs(evs)
 	if err != nil {

@@ -84,8 +84,8 @@ func TestHeaderComponentsRejects(t *testing.T) {
 }
 
 // The signature base for a request with every kind of header, checked
-// against testdata/signature_base.golden, written out by hand from the
-// contract: covered headers in name order (excluded prefixes left out), then
+// against testdata/signature_base.golden, written out by hand from Upvest's
+// v6 signing rules (see the package doc): covered headers in name order (excluded prefixes left out), then
 // @method, @path (decoded), digest, @query; names unquoted; no trailing newline.
 func TestSignatureBaseGolden(t *testing.T) {
 	req := Request{
@@ -118,7 +118,7 @@ func TestSignatureBaseGolden(t *testing.T) {
 	if string(base) != string(want) {
 		t.Fatalf("signature base:\n%s\n--- want:\n%s", base, want)
 	}
-	// The contract's digest test vector.
+	// The digest of {"hello": "world"}, as Upvest's docs give it.
 	if got := added.Get("Digest"); got != "SHA-256=X48E9qOokqqrvdts8nOJRJN3OWDUoyWxBf7kbu9DBPE=" {
 		t.Errorf("Digest = %q", got)
 	}

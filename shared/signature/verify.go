@@ -26,8 +26,8 @@ type Options struct {
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 	// AllowMissingDigest accepts a non-empty body without a digest header.
-	// The zero value requires it (the brief's RequireDigest, default true,
-	// inverted so that the zero value is the safe one). Never set it for
+	// The zero value requires it (inverted so that the zero value is the
+	// safe one). Never set it for
 	// Upvest traffic: without a digest the signature does not cover the body.
 	AllowMissingDigest bool
 }

@@ -37,8 +37,9 @@
 // # Watching the stream locally
 //
 // DynamoDB Local has streams but no Lambda triggers. Tailer reads the
-// streams through the DynamoDB Streams API, converts each record to the
-// Lambda event shape and decodes it with the same Decode, so what
-// `go run ./functions/tail` prints (FormatChange) is what the Lambda consumer
-// would see. TailTables and StateStreamARNs let the local runner do the same.
+// streams through the DynamoDB Streams API, converts each batch of records to
+// the Lambda event shape and hands it to Consumer.Handle, retrying a record
+// Handle reports as failed as Lambda would; so what `make run` and
+// `go run ./functions/tail` print (FormatLines) is what the Lambda consumer
+// sees. StateStreamARNs finds the local state tables' streams.
 package streams

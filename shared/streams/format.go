@@ -1,7 +1,9 @@
 package streams
 
 import (
+	"context"
 	"fmt"
+	"io"
 	"sort"
 	"strings"
 
@@ -100,4 +102,14 @@ func shortKey(key string) string {
 		}
 	}
 	return strings.Join(parts, "#")
+}
+
+// FormatLines returns a sink that writes each change as FormatChange's line.
+func FormatLines(w io.Writer) Sink {
+	return func(_ context.Context, c Change) error {
+		if _, err := fmt.Fprintln(w, FormatChange(c)); err != nil {
+			return fmt.Errorf("write change %s: %w", c.Key, err)
+		}
+		return nil
+	}
 }

@@ -130,7 +130,7 @@ func TestIntegrationTailerSeesInsertThenModify(t *testing.T) {
 	put(before, "NEW", "1", "ORDER.NEW") // before the tailer starts: LATEST must skip it
 
 	log := newChangeLog()
-	runTailer(t, &Tailer{Client: env.Streams, StreamARNs: arns, Sink: log.sink})
+	runTailer(t, &Tailer{Client: env.Streams, StreamARNs: arns, Consumer: &Consumer{Sink: log.sink}})
 
 	key := "ORDER#" + uuid(t)
 	put(key, "NEW", "1", "ORDER.NEW")
@@ -201,7 +201,7 @@ func TestIntegrationTailerReadsStateWriterChanges(t *testing.T) {
 	apply(order("ORDER.FILLED", "FILLED", "2021-07-21T14:12:00.00Z"))
 
 	log := newChangeLog()
-	runTailer(t, &Tailer{Client: env.Streams, StreamARNs: map[string]string{"orders": env.StateStreamARNs[upvest.Orders]}, FromStart: true, Sink: log.sink})
+	runTailer(t, &Tailer{Client: env.Streams, StreamARNs: map[string]string{"orders": env.StateStreamARNs[upvest.Orders]}, FromStart: true, Consumer: &Consumer{Sink: log.sink}})
 
 	lines := func(cs []Change) string {
 		var out []string

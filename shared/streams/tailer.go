@@ -4,13 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"sync"
 	"time"
 
+	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams/types"
+
+	"github.com/upvest-webhooks/upvest-webhooks/shared/schema"
 )
 
 // StreamsAPI is the part of the DynamoDB Streams client the Tailer uses.
@@ -23,12 +27,14 @@ type StreamsAPI interface {
 var _ StreamsAPI = (*dynamodbstreams.Client)(nil)
 
 // Tailer follows state-table streams through the DynamoDB Streams API and hands
-// every change to Sink. It is the local stand-in for a Lambda stream trigger
-// (DynamoDB Local has no Lambda): records are converted to the Lambda shape and
-// decoded by the same Decode. Within a shard, and from a parent shard to its
-// children, changes reach the sink in stream order; the sink is never called
-// concurrently. It is a viewer, not a delivery guarantee: a sink or decode
-// error stops it.
+// every batch of records to Consumer.Handle. It is the local stand-in for a
+// Lambda stream trigger (DynamoDB Local has no Lambda): records are converted
+// to the Lambda event shape, and a record Handle reports as failed is retried,
+// with the records after it, as Lambda does with ReportBatchItemFailures.
+// Within a shard, and from a parent shard to its children, changes reach the
+// sink in stream order; the consumer is never called concurrently. It is a
+// viewer, not a delivery guarantee: a record still failing after a few retries
+// stops it.
 type Tailer struct {
 	Client StreamsAPI
 	// StreamARNs are the streams to follow, by a label used in error messages.
@@ -36,7 +42,7 @@ type Tailer struct {
 	// FromStart reads each stream from its oldest retained record (TRIM_HORIZON);
 	// otherwise only changes made after Run starts are read (LATEST).
 	FromStart bool
-	Sink      Sink
+	Consumer  *Consumer
 
 	PollInterval     time.Duration // pause after an empty read of a shard; default 1 s
 	DescribeInterval time.Duration // how often to look for new shards; default 10 s
@@ -51,18 +57,11 @@ const (
 	apiAttempts             = 5 // tries of one Streams API call before the tailer gives up
 )
 
-// TailTables follows the given streams (label → stream ARN) until ctx is
-// cancelled, passing each change to sink. See Tailer.
-func TailTables(ctx context.Context, client StreamsAPI, streamARNs map[string]string, fromStart bool, sink Sink) error {
-	t := &Tailer{Client: client, StreamARNs: streamARNs, FromStart: fromStart, Sink: sink}
-	return t.Run(ctx)
-}
-
 // Run follows the streams until ctx is cancelled (then it returns nil) or
 // until an error stops it.
 func (t *Tailer) Run(ctx context.Context) error {
-	if t.Client == nil || t.Sink == nil {
-		return errors.New("streams: Tailer needs a Client and a Sink")
+	if t.Client == nil || t.Consumer == nil {
+		return errors.New("streams: Tailer needs a Client and a Consumer")
 	}
 	if len(t.StreamARNs) == 0 {
 		return errors.New("streams: Tailer needs at least one stream ARN")
@@ -312,14 +311,12 @@ func (s *stream) read(shardID string, from types.ShardIteratorType, iter *string
 		if out == nil { // a fresh iterator replaced an expired or trimmed one
 			continue
 		}
-		for _, rec := range out.Records {
-			if err := s.deliver(rec); err != nil {
-				s.run.fail(err)
-				return
-			}
-			if rec.Dynamodb != nil {
-				lastSeq = aws.ToString(rec.Dynamodb.SequenceNumber)
-			}
+		if err := s.deliver(out.Records); err != nil {
+			s.run.fail(err)
+			return
+		}
+		if n := len(out.Records); n > 0 && out.Records[n-1].Dynamodb != nil {
+			lastSeq = aws.ToString(out.Records[n-1].Dynamodb.SequenceNumber)
 		}
 		iter = out.NextShardIterator
 		if iter != nil && len(out.Records) == 0 && !s.run.sleep(s.run.pollInterval()) {
@@ -336,19 +333,51 @@ func (s *stream) read(shardID string, from types.ShardIteratorType, iter *string
 	}
 }
 
-func (s *stream) deliver(rec types.Record) error {
-	lr, err := lambdaRecord(s.arn, rec)
-	if err != nil {
-		return fmt.Errorf("stream %s record %s: %w", s.label, aws.ToString(rec.EventID), err)
+// deliver hands the records to the consumer as one Lambda batch. When the
+// consumer reports a failed record, that record and the ones after it are
+// handed over again, after a pause, up to apiAttempts times.
+func (s *stream) deliver(recs []types.Record) error {
+	if len(recs) == 0 {
+		return nil
 	}
-	change, err := Decode(lr)
-	if err != nil {
-		return fmt.Errorf("stream %s: %w", s.label, err)
+	batch := make([]events.DynamoDBEventRecord, len(recs))
+	for i, rec := range recs {
+		lr, err := lambdaRecord(s.arn, rec)
+		if err != nil {
+			return fmt.Errorf("stream %s record %s: %w", s.label, aws.ToString(rec.EventID), err)
+		}
+		batch[i] = lr
 	}
-	s.run.sinkMu.Lock()
-	defer s.run.sinkMu.Unlock()
-	if err := s.run.t.Sink(s.run.ctx, change); err != nil {
-		return fmt.Errorf("stream %s: sink %s: %w", s.label, change.Key, err)
+	for attempt := 1; ; attempt++ {
+		s.run.sinkMu.Lock()
+		resp, err := s.run.t.Consumer.Handle(s.run.ctx, events.DynamoDBEvent{Records: batch})
+		s.run.sinkMu.Unlock()
+		if err != nil {
+			return fmt.Errorf("stream %s: %w", s.label, err)
+		}
+		if len(resp.BatchItemFailures) == 0 {
+			return nil
+		}
+		failed := resp.BatchItemFailures[0].ItemIdentifier
+		i := slices.IndexFunc(batch, func(r events.DynamoDBEventRecord) bool { return r.Change.SequenceNumber == failed })
+		if i < 0 {
+			return fmt.Errorf("stream %s: the consumer reported record %s, which is not in the batch", s.label, failed)
+		}
+		if attempt == apiAttempts {
+			return fmt.Errorf("stream %s: record %s (%s) still failed after %d attempts (the consumer's log says why)",
+				s.label, failed, recordKey(batch[i]), attempt)
+		}
+		batch = batch[i:]
+		if !s.run.sleep(time.Duration(attempt) * s.run.pollInterval()) {
+			return nil
+		}
 	}
-	return nil
+}
+
+// recordKey is the record's state-table key, for error messages.
+func recordKey(r events.DynamoDBEventRecord) string {
+	if k, ok := r.Change.Keys[schema.StatePK]; ok && k.DataType() == events.DataTypeString {
+		return k.String()
+	}
+	return "?"
 }

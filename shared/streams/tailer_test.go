@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -160,16 +161,22 @@ func (f *fakeStreams) iteratorCalls() []string {
 	return append([]string(nil), f.iters...)
 }
 
-// collector is a sink that publishes each change's "key:status" and can be told to fail.
+// collector is a sink that publishes each change's "key:status" and can be
+// told to refuse one key (failTimes times, or always when 0).
 type collector struct {
-	ch      chan string
-	failKey string
+	ch        chan string
+	failKey   string
+	failTimes int
+	calls     map[string]int // the consumer is never called concurrently
 }
 
-func newCollector() *collector { return &collector{ch: make(chan string, 100)} }
+func newCollector() *collector {
+	return &collector{ch: make(chan string, 100), calls: map[string]int{}}
+}
 
 func (c *collector) sink(_ context.Context, ch Change) error {
-	if ch.Key == c.failKey {
+	c.calls[ch.Key]++
+	if ch.Key == c.failKey && (c.failTimes == 0 || c.calls[ch.Key] <= c.failTimes) {
 		return errors.New("refused")
 	}
 	c.ch <- ch.Key + ":" + ch.NewStatus
@@ -230,7 +237,7 @@ func TestTailerFollowsShardLineageFromStart(t *testing.T) {
 	f.put(arnA, "orphan", "ORDER#o", "O0")
 
 	c := newCollector()
-	_, stop := startTailer(t, &Tailer{Client: f, StreamARNs: map[string]string{"orders": arnA}, FromStart: true, Sink: c.sink})
+	_, stop := startTailer(t, &Tailer{Client: f, StreamARNs: map[string]string{"orders": arnA}, FromStart: true, Consumer: &Consumer{Sink: c.sink}})
 	got := c.next(t, 4)
 	// The orphan may come at any point; the parent's records come in order and the child's not at all yet.
 	if want := "ORDER#p:P0 ORDER#p:P1 ORDER#p:P2"; strings.Join(without(got, "ORDER#o:O0"), " ") != want {
@@ -268,7 +275,7 @@ func TestTailerLatestSkipsHistory(t *testing.T) {
 	f.put(arnA, "open", "ORDER#1", "BEFORE")
 
 	c := newCollector()
-	ready, _ := startTailer(t, &Tailer{Client: f, StreamARNs: map[string]string{"orders": arnA}, Sink: c.sink})
+	ready, _ := startTailer(t, &Tailer{Client: f, StreamARNs: map[string]string{"orders": arnA}, Consumer: &Consumer{Sink: c.sink}})
 	<-ready
 	f.put(arnA, "open", "ORDER#1", "AFTER")
 	if got := c.next(t, 1); got[0] != "ORDER#1:AFTER" {
@@ -292,7 +299,7 @@ func TestTailerRecoversFromExpiredAndTrimmedIterators(t *testing.T) {
 	f.addShard(arnA, "s1", "")
 	f.put(arnA, "s1", "ORDER#1", "A")
 	c := newCollector()
-	ready, _ := startTailer(t, &Tailer{Client: f, StreamARNs: map[string]string{"orders": arnA}, FromStart: true, Sink: c.sink})
+	ready, _ := startTailer(t, &Tailer{Client: f, StreamARNs: map[string]string{"orders": arnA}, FromStart: true, Consumer: &Consumer{Sink: c.sink}})
 	<-ready
 	c.next(t, 1)
 
@@ -320,7 +327,7 @@ func TestTailerRetriesTransientErrors(t *testing.T) {
 	f.put(arnA, "s1", "ORDER#1", "A")
 	f.fault("s1", errors.New("throttled"))
 	c := newCollector()
-	_, stop := startTailer(t, &Tailer{Client: f, StreamARNs: map[string]string{"orders": arnA}, FromStart: true, Sink: c.sink})
+	_, stop := startTailer(t, &Tailer{Client: f, StreamARNs: map[string]string{"orders": arnA}, FromStart: true, Consumer: &Consumer{Sink: c.sink}})
 	if got := c.next(t, 1); got[0] != "ORDER#1:A" {
 		t.Fatalf("got %v", got)
 	}
@@ -329,21 +336,50 @@ func TestTailerRetriesTransientErrors(t *testing.T) {
 	}
 }
 
-func TestTailerStopsOnSinkError(t *testing.T) {
+func TestTailerStopsWhenARecordKeepsFailing(t *testing.T) {
 	f := newFakeStreams()
 	f.addShard(arnA, "s1", "")
-	f.put(arnA, "s1", "ORDER#bad", "A")
+	f.put(arnA, "s1", "ORDER#good", "A")
+	f.put(arnA, "s1", "ORDER#bad", "B")
 	c := newCollector()
 	c.failKey = "ORDER#bad"
-	err := (&Tailer{Client: f, StreamARNs: map[string]string{"orders": arnA}, FromStart: true, Sink: c.sink,
+	err := (&Tailer{Client: f, StreamARNs: map[string]string{"orders": arnA}, FromStart: true, Consumer: &Consumer{Sink: c.sink},
 		PollInterval: time.Millisecond}).Run(context.Background())
-	if err == nil || !strings.Contains(err.Error(), "refused") || !strings.Contains(err.Error(), "ORDER#bad") {
-		t.Errorf("Run = %v, want the sink's error naming the key", err)
+	if err == nil || !strings.Contains(err.Error(), "ORDER#bad") || !strings.Contains(err.Error(), "after 5 attempts") {
+		t.Errorf("Run = %v, want an error naming the key after 5 attempts", err)
+	}
+	if got := c.next(t, 1); got[0] != "ORDER#good:A" || len(c.ch) != 0 {
+		t.Errorf("changes %v (+%d more), want ORDER#good once: a record before the failed one is not handed over again", got, len(c.ch))
+	}
+	if c.calls["ORDER#bad"] != 5 {
+		t.Errorf("the failing record was handed over %d times, want 5", c.calls["ORDER#bad"])
+	}
+}
+
+// A record the consumer reports as failed is retried from that record on, as
+// Lambda does with ReportBatchItemFailures, and the tail goes on once it passes.
+func TestTailerRetriesAReportedRecord(t *testing.T) {
+	f := newFakeStreams()
+	f.addShard(arnA, "s1", "")
+	for _, k := range []string{"ORDER#1", "ORDER#2", "ORDER#3"} {
+		f.put(arnA, "s1", k, "A")
+	}
+	c := newCollector()
+	c.failKey, c.failTimes = "ORDER#2", 2
+	_, stop := startTailer(t, &Tailer{Client: f, StreamARNs: map[string]string{"orders": arnA}, FromStart: true, Consumer: &Consumer{Sink: c.sink}})
+	if got := c.next(t, 3); !slices.Equal(got, []string{"ORDER#1:A", "ORDER#2:A", "ORDER#3:A"}) {
+		t.Errorf("changes %v", got)
+	}
+	if c.calls["ORDER#2"] != 3 || c.calls["ORDER#1"] != 1 {
+		t.Errorf("calls %v, want ORDER#2 three times and ORDER#1 once", c.calls)
+	}
+	if err := stop(); err != nil {
+		t.Errorf("Run = %v", err)
 	}
 }
 
 func TestTailerFailsOnUnknownStream(t *testing.T) {
-	err := TailTables(context.Background(), newFakeStreams(), map[string]string{"orders": "arn:missing"}, false, newCollector().sink)
+	err := (&Tailer{Client: newFakeStreams(), StreamARNs: map[string]string{"orders": "arn:missing"}, Consumer: &Consumer{Sink: newCollector().sink}}).Run(context.Background())
 	var missing *types.ResourceNotFoundException
 	if !errors.As(err, &missing) || !strings.Contains(err.Error(), "orders") {
 		t.Errorf("Run = %v, want ResourceNotFoundException naming the stream", err)
@@ -353,9 +389,9 @@ func TestTailerFailsOnUnknownStream(t *testing.T) {
 func TestTailerConfig(t *testing.T) {
 	sink := newCollector().sink
 	for _, tl := range []*Tailer{
-		{StreamARNs: map[string]string{"a": arnA}, Sink: sink},
+		{StreamARNs: map[string]string{"a": arnA}, Consumer: &Consumer{Sink: sink}},
 		{Client: newFakeStreams(), StreamARNs: map[string]string{"a": arnA}},
-		{Client: newFakeStreams(), Sink: sink},
+		{Client: newFakeStreams(), Consumer: &Consumer{Sink: sink}},
 	} {
 		if err := tl.Run(context.Background()); err == nil {
 			t.Errorf("Run(%+v) = nil, want a configuration error", tl)

@@ -8,6 +8,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -27,6 +28,30 @@ const (
 	DefaultVisibilityTimeout = 2 * time.Second
 	DefaultMaxReceiveCount   = 3
 )
+
+// EnvRequireServers, set to 1 by `make test`, makes a test that needs the local
+// servers fail, instead of skip, when they are not configured.
+const EnvRequireServers = "UPVEST_REQUIRE_LOCAL_SERVERS"
+
+// RequireServers returns the local servers' endpoints from the SDK's variables
+// (AWS_ENDPOINT_URL_DYNAMODB, AWS_ENDPOINT_URL_SQS), which `make test` sets. With
+// neither set, it skips the test, so that plain `go test ./...` passes on a bare
+// clone; unless UPVEST_REQUIRE_LOCAL_SERVERS=1, where it fails. With only one
+// set, the setup is broken and the test fails.
+func RequireServers(t testing.TB) (dynamoEndpoint, sqsEndpoint string) {
+	t.Helper()
+	dynamoEndpoint, sqsEndpoint, err := localaws.EndpointsFromEnv()
+	switch {
+	case err == nil:
+		return dynamoEndpoint, sqsEndpoint
+	case dynamoEndpoint == "" && sqsEndpoint == "" && os.Getenv(EnvRequireServers) != "1":
+		t.Skipf("needs DynamoDB Local and the SQS server: run `make test` (%s and %s unset)",
+			localaws.EnvDynamoDBEndpoint, localaws.EnvSQSEndpoint)
+	default:
+		t.Fatalf("integration tests need the local servers: run `make test` (%v)", err)
+	}
+	return "", ""
+}
 
 // Environment is one test's private slice of the local servers.
 type Environment struct {
@@ -49,7 +74,8 @@ var (
 
 // Env provisions a fresh ledger table, state tables and queues under a unique
 // prefix, registers their deletion with t.Cleanup, and returns them with
-// clients. It fails the test when the endpoint variables are missing.
+// clients. Without the local servers it skips or fails the test, as
+// RequireServers says.
 func Env(t testing.TB, opts ...Option) Environment {
 	t.Helper()
 	// Test defaults first, so that the caller's options win.
@@ -92,12 +118,8 @@ var (
 // sharedClients builds the config and clients once per test binary.
 func sharedClients(t testing.TB) clients {
 	t.Helper()
+	dynamo, queue := RequireServers(t)
 	clientsOnce.Do(func() {
-		dynamo, queue, err := localaws.EndpointsFromEnv()
-		if err != nil {
-			shared.err = err
-			return
-		}
 		cfg, err := localaws.Config(context.Background(), dynamo, queue)
 		if err != nil {
 			shared.err = err
@@ -109,7 +131,7 @@ func sharedClients(t testing.TB) clients {
 		}
 	})
 	if shared.err != nil {
-		t.Fatalf("integration tests need the local servers: run `make test` (%v)", shared.err)
+		t.Fatalf("local servers' SDK config: %v", shared.err)
 	}
 	return shared
 }

@@ -1,21 +1,18 @@
 // Package statetest builds Upvest events for tests of the state store and the
-// workers: official samples (copied from Upvest's documentation into
-// testdata/samples) or minimal objects for any category, always with fresh ids.
+// workers: Upvest's official samples (events/testdata/upvest) or minimal
+// objects for any category, always with fresh ids.
 package statetest
 
 import (
-	"embed"
 	"encoding/json"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/upvest-webhooks/upvest-webhooks/events"
+	"github.com/upvest-webhooks/upvest-webhooks/events/upvesttest"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/uuid"
 )
-
-//go:embed testdata/samples/*.json
-var samples embed.FS
 
 // UUID returns a random version-4 UUID.
 func UUID() string {
@@ -26,10 +23,7 @@ func UUID() string {
 // fresh copy the caller may change.
 func Sample(t testing.TB, name string) map[string]any {
 	t.Helper()
-	raw, err := samples.ReadFile("testdata/samples/" + name + ".json")
-	if err != nil {
-		t.Fatalf("sample %s: %v", name, err)
-	}
+	raw := upvesttest.ReadSample(t, name)
 	var e struct {
 		Object map[string]any `json:"object"`
 	}
