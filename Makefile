@@ -56,7 +56,8 @@ test: tools $(EMULATORS)
 	$(GO) vet ./...
 	$(WITH_TEST_EMULATORS) $(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) $$($(GO) list ./... | grep -v '/infra')
 	# No race detector for the CDK tests: jsii-runtime-go races on its own node process (not our code).
-	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./infra/...
+	# The emulators are up for the deploy rehearsal (infra/rehearsal), which runs the real bootstraps.
+	$(WITH_TEST_EMULATORS) $(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./infra/...
 	$(MAKE) synth-check
 
 # functions/local starts the emulators itself (shared/localaws).
