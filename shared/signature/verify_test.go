@@ -34,13 +34,18 @@ func TestSignThenVerify(t *testing.T) {
 			return r
 		}()},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			req := signed(t, tt.req, testKey, testKid, testNow)
-			if err := verifierAt(testNow).Verify(context.Background(), req); err != nil {
-				t.Fatalf("Verify: %v", err)
-			}
-		})
+	for _, draft := range []Draft{Draft06, Draft15} {
+		for _, tt := range tests {
+			t.Run(draft.String()+"/"+tt.name, func(t *testing.T) {
+				req := signedDraft(t, draft, tt.req, testKey, testKid, testNow)
+				if err := verifierAt(testNow).Verify(context.Background(), req); err != nil {
+					t.Fatalf("Verify: %v", err)
+				}
+				if _, got, err := rebuiltBase(req); err != nil || got != draft {
+					t.Fatalf("detected %s (%v), want %s", got, err, draft)
+				}
+			})
+		}
 	}
 }
 
