@@ -27,7 +27,9 @@ type signatureInput struct {
 
 // componentName: a derived component ("@method") or a lower-case header name,
 // optionally with Upvest's ":<key>" suffix for dictionary and inner-list parts.
-var componentName = regexp.MustCompile(`^(@[a-z][a-z-]*|[a-z0-9_.*-]+(:[a-z0-9_.*-]+)?)$`)
+// The key may be empty: Upvest's signer reads "==" as a dictionary with the
+// key "" (found by FuzzHeaderComponents).
+var componentName = regexp.MustCompile(`^(@[a-z][a-z-]*|[a-z0-9_.*-]+(:[a-z0-9_.*-]*)?)$`)
 
 var labelPattern = regexp.MustCompile(`^[a-z*][a-z0-9_.*-]*$`)
 
