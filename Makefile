@@ -59,10 +59,26 @@ test: tools $(EMULATORS)
 	# The emulators are up for the deploy rehearsal (infra/rehearsal), which runs the real bootstraps.
 	$(WITH_TEST_EMULATORS) $(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./infra/...
 	$(MAKE) synth-check
+	$(MAKE) fuzz FUZZTIME=$(FUZZTIME_SHORT)
 
 # functions/local starts the emulators itself (shared/localaws).
 run: tools
 	$(GO) run ./functions/local
+
+# Go native fuzz targets, one `go test -fuzz` per target (it takes only one):
+# `make fuzz` runs each for FUZZTIME, `make test` for FUZZTIME_SHORT. Inputs
+# that fail are written to the package's testdata/fuzz and then run by `go test`.
+FUZZ_PACKAGES  ?= ./events ./shared/signature
+FUZZTIME       ?= 60s
+FUZZTIME_SHORT ?= 4s
+.PHONY: fuzz
+fuzz:
+	@set -e; for pkg in $(FUZZ_PACKAGES); do \
+		for target in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+			echo "fuzz $$pkg $$target ($(FUZZTIME))"; \
+			$(GO) test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 1s $$pkg; \
+		done; \
+	done
 
 bench: tools $(EMULATORS)
 	$(WITH_TEST_EMULATORS) $(GO) test -run '^$$' -bench . -benchmem ./...

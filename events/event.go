@@ -93,12 +93,18 @@ func (e Event) Validate() error {
 }
 
 // ParseTime parses an RFC 3339 timestamp with any number of fractional digits.
+// Its UTC year must lie in 0000..9999 (an offset can push "9999-12-31T23:00:00-02:00"
+// out), so that SortableTime stays fixed-width and string order stays time order.
 func ParseTime(s string) (time.Time, error) {
 	t, err := time.Parse(time.RFC3339Nano, s)
 	if err != nil {
 		return time.Time{}, fmt.Errorf("%q is not an RFC 3339 timestamp", s)
 	}
-	return t.UTC(), nil
+	t = t.UTC()
+	if year := t.Year(); year < 0 || year > 9999 {
+		return time.Time{}, fmt.Errorf("%q is outside years 0000..9999 in UTC", s)
+	}
+	return t, nil
 }
 
 // SortableTime formats t so that string order equals time order (fixed width, UTC, nanoseconds).

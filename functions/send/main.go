@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/upvest-webhooks/upvest-webhooks/shared/config"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/signature"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/webhookclient"
 )
 
@@ -56,6 +57,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	freshIDs := fs.Bool("fresh-ids", false, "give every event a new id (samples repeat ids)")
 	tamper := fs.Bool("tamper", false, "flip a body byte after signing (the receiver must answer 401)")
 	generate := fs.Int("generate", 0, "also send N synthetic ORDER lifecycles (4 events each)")
+	draftFlag := fs.String("draft", "06", "signature draft: 06 (digest) or 15 (content-digest), as Upvest's signers make them")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -65,6 +67,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	if *batch < 1 {
 		fmt.Fprintln(stderr, "send: -batch must be at least 1")
+		return 2
+	}
+	draft, err := signature.ParseDraft(*draftFlag)
+	if err != nil {
+		fmt.Fprintln(stderr, "send: -draft:", err)
 		return 2
 	}
 
@@ -79,7 +86,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 
-	client := &webhookclient.Client{URL: *url, Key: key, KeyID: keyID, Tamper: *tamper}
+	client := &webhookclient.Client{URL: *url, Key: key, KeyID: keyID, Tamper: *tamper, Draft: draft}
 	n, failed := 0, 0
 	_, err = client.PostAll(ctx, evs, *batch, func(r webhookclient.Result) {
 		n++

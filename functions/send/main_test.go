@@ -31,7 +31,7 @@ func verifyingServer(t *testing.T, jwksPath string) *httptest.Server {
 		case err != nil:
 			http.Error(w, "internal", http.StatusInternalServerError)
 		default:
-			_, _ = io.WriteString(w, "ok")
+			_, _ = io.WriteString(w, "ok "+r.Header.Get("Upvest-Signature-Version"))
 		}
 	}))
 	t.Cleanup(srv.Close)
@@ -61,6 +61,8 @@ func TestKeygenThenSend(t *testing.T) {
 		{"files with fresh ids", []string{"-fresh-ids", "-batch", "1", "../../shared/webhookclient/testdata/folder"}, 0, "200 events=1 ok", 2},
 		{"generated in batches", []string{"-generate", "2", "-batch", "3"}, 0, "200 events=3 ok", 3},
 		{"tampered", []string{"-tamper", "-generate", "1"}, 1, "401 events=4 unauthenticated", 1},
+		{"draft 15", []string{"-draft", "15", "-generate", "1"}, 0, "200 events=4 ok 15", 1},
+		{"draft 15 tampered", []string{"-draft", "15", "-tamper", "-generate", "1"}, 1, "401 events=4 unauthenticated", 1},
 		{"explicit wrong kid", []string{"-kid", "nobody", "-generate", "1"}, 1, "401 events=4", 1},
 	}
 	for _, tt := range tests {
@@ -79,7 +81,7 @@ func TestKeygenThenSend(t *testing.T) {
 }
 
 func TestUsageErrors(t *testing.T) {
-	for _, args := range [][]string{{}, {"-batch", "0", "-generate", "1"}, {"-nope"}} {
+	for _, args := range [][]string{{}, {"-batch", "0", "-generate", "1"}, {"-nope"}, {"-draft", "7", "-generate", "1"}} {
 		var out, errs bytes.Buffer
 		if code := run(context.Background(), args, &out, &errs); code != 2 {
 			t.Errorf("run(%q) exit %d, want 2", args, code)

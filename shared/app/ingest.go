@@ -52,7 +52,7 @@ func Ingest(ctx context.Context, cfg config.Ingest, awsCfg aws.Config, out io.Wr
 // needs no redeploy) or from a file (local run).
 func verificationKeys(ctx context.Context, cfg config.Ingest, awsCfg aws.Config, log *slog.Logger) (signature.KeySource, error) {
 	if cfg.JWKSFile != "" {
-		keys, err := signature.FileKeys(cfg.JWKSFile)
+		keys, err := signature.FileKeys(cfg.JWKSFile, warnSkippedKey(log))
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", config.EnvJWKSFile, err)
 		}
@@ -61,6 +61,7 @@ func verificationKeys(ctx context.Context, cfg config.Ingest, awsCfg aws.Config,
 	loader := signature.SSMParameterLoader(ssm.NewFromConfig(awsCfg), cfg.JWKSParameter)
 	keys := signature.NewCachedKeys(loader, signature.CachedKeysOptions{
 		RefreshInterval: cfg.JWKSRefresh,
+		OnSkippedKey:    warnSkippedKey(log),
 		OnRefreshError: func(err error) {
 			log.Error("verification keys not refreshed; keeping the cached set", "error", err)
 		},
@@ -70,4 +71,12 @@ func verificationKeys(ctx context.Context, cfg config.Ingest, awsCfg aws.Config,
 		log.Error("verification keys not loaded at start", "parameter", cfg.JWKSParameter, "error", err)
 	}
 	return keys, nil
+}
+
+// warnSkippedKey logs a JWKS key that verification does not use (another
+// curve, say): a warning, since the keys that are used still work.
+func warnSkippedKey(log *slog.Logger) func(signature.SkippedKey) {
+	return func(s signature.SkippedKey) {
+		log.Warn("verification key skipped", "index", s.Index, "kid", s.Kid, "reason", s.Reason.Error())
+	}
 }

@@ -7,7 +7,7 @@ import (
 	"strings"
 )
 
-// Derived components Upvest's v6 signer covers.
+// Derived components Upvest's signers cover.
 const (
 	componentMethod = "@method"
 	componentPath   = "@path"
@@ -21,18 +21,28 @@ type component struct {
 }
 
 // signatureBase is the text that is signed: one "<name>: <value>" line per
-// covered component, names NOT quoted (an Upvest quirk), then the
-// "@signature-params" line; joined with "\n", no trailing newline.
-func signatureBase(components []component, params string) []byte {
+// covered component, then the "@signature-params" line; joined with "\n", no
+// trailing newline. Draft 06 leaves names unquoted (an Upvest quirk); draft 15
+// quotes them ("@method": POST). A base of one draft can never read as a base
+// of the other: its first and last lines start with a quote or do not.
+func signatureBase(draft Draft, components []component, params string) []byte {
 	var b strings.Builder
-	for _, c := range components {
-		b.WriteString(c.name)
+	writeName := func(name string) {
+		if draft == Draft15 {
+			b.WriteByte('"')
+			b.WriteString(name)
+			b.WriteByte('"')
+		} else {
+			b.WriteString(name)
+		}
 		b.WriteString(": ")
+	}
+	for _, c := range components {
+		writeName(c.name)
 		b.WriteString(c.value)
 		b.WriteByte('\n')
 	}
-	b.WriteString(componentParams)
-	b.WriteString(": ")
+	writeName(componentParams)
 	b.WriteString(params)
 	return []byte(b.String())
 }

@@ -107,7 +107,7 @@ func TestSignatureBaseGolden(t *testing.T) {
 		},
 		Body: []byte(`{"hello": "world"}`),
 	}
-	base, added, err := prepare(req, testKid, time.Unix(1_700_000_000, 0), "0123456789")
+	base, added, err := prepare(Draft06, req, testKid, time.Unix(1_700_000_000, 0), "0123456789")
 	if err != nil {
 		t.Fatalf("prepare: %v", err)
 	}

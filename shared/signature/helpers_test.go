@@ -57,7 +57,13 @@ func webhookRequest() Request {
 // signed returns a copy of req with the headers Sign adds.
 func signed(t *testing.T, req Request, key *ecdsa.PrivateKey, kid string, now time.Time) Request {
 	t.Helper()
-	added, err := Sign(req, key, kid, now, "1234567890")
+	return signedDraft(t, Draft06, req, key, kid, now)
+}
+
+// signedDraft is signed in the given draft.
+func signedDraft(t *testing.T, draft Draft, req Request, key *ecdsa.PrivateKey, kid string, now time.Time) Request {
+	t.Helper()
+	added, err := SignDraft(draft, req, key, kid, now, "1234567890")
 	if err != nil {
 		t.Fatalf("Sign: %v", err)
 	}

@@ -21,6 +21,7 @@ type jwk struct {
 	Kid string `json:"kid"`
 	Kty string `json:"kty"`
 	Crv string `json:"crv"`
+	Use string `json:"use,omitempty"`
 	X   string `json:"x"`
 	Y   string `json:"y"`
 }
@@ -29,30 +30,69 @@ type jwks struct {
 	Keys []jwk `json:"keys"`
 }
 
+// SkippedKey is a JWKS entry ParseJWKS could not use (another curve or key
+// type, a malformed key, an ambiguous kid). It is reported, not fatal: Upvest
+// may publish keys of other kinds next to its P-521 keys.
+type SkippedKey struct {
+	Index  int    // position in "keys"
+	Kid    string // empty when the entry has none
+	Reason error
+}
+
+func (s SkippedKey) Error() string {
+	return fmt.Sprintf("jwks key %d (kid %q) skipped: %v", s.Index, s.Kid, s.Reason)
+}
+
 // ParseJWKS parses Upvest's verification keys,
-// {"keys":[{"kid","kty":"EC","crv":"P-521","x","y"}]}. Every key must be a
-// valid P-521 point with a unique kid, and the set must not be empty: a bad
-// set is rejected whole, so that a broken key never hides among good ones.
-func ParseJWKS(data []byte) (KeySet, error) {
-	var doc jwks
+// {"keys":[{"kid","kty":"EC","crv":"P-521","x","y"}]}, and returns the usable
+// ones. Every other entry is skipped and listed in skipped: keys of another
+// type or curve, malformed entries, and every entry of a kid that names two
+// different keys. A document that is not a JWKS, or that holds no usable key
+// at all, is an error.
+func ParseJWKS(data []byte) (set KeySet, skipped []SkippedKey, err error) {
+	var doc struct {
+		Keys []json.RawMessage `json:"keys"`
+	}
 	if err := json.Unmarshal(data, &doc); err != nil {
-		return nil, fmt.Errorf("jwks: %w", err)
+		return nil, nil, fmt.Errorf("jwks: %w", err)
 	}
 	if len(doc.Keys) == 0 {
-		return nil, errors.New("jwks: no keys")
+		return nil, nil, errors.New("jwks: no keys")
 	}
-	set := make(KeySet, len(doc.Keys))
-	for i, k := range doc.Keys {
+	set = make(KeySet, len(doc.Keys))
+	ambiguous := map[string]bool{}
+	for i, raw := range doc.Keys {
+		var k jwk
+		if err := json.Unmarshal(raw, &k); err != nil {
+			skipped = append(skipped, SkippedKey{Index: i, Reason: fmt.Errorf("not a JWK: %w", err)})
+			continue
+		}
 		key, err := parseJWK(k)
 		if err != nil {
-			return nil, fmt.Errorf("jwks: key %d (kid %q): %w", i, k.Kid, err)
+			skipped = append(skipped, SkippedKey{Index: i, Kid: k.Kid, Reason: err})
+			continue
 		}
-		if _, dup := set[k.Kid]; dup {
-			return nil, fmt.Errorf("jwks: kid %q appears twice", k.Kid)
+		if prev, dup := set[k.Kid]; dup && !prev.Equal(key) || ambiguous[k.Kid] {
+			// Which of the two keys Upvest signs with cannot be told: use neither.
+			ambiguous[k.Kid] = true
+			delete(set, k.Kid)
+			skipped = append(skipped, SkippedKey{Index: i, Kid: k.Kid, Reason: errors.New("kid names two different keys; all keys of this kid are skipped")})
+			continue
 		}
 		set[k.Kid] = key
 	}
-	return set, nil
+	if len(set) == 0 {
+		return nil, skipped, fmt.Errorf("jwks: no usable P-521 key among %d (%w)", len(doc.Keys), errors.Join(skippedErrors(skipped)...))
+	}
+	return set, skipped, nil
+}
+
+func skippedErrors(skipped []SkippedKey) []error {
+	errs := make([]error, len(skipped))
+	for i, s := range skipped {
+		errs[i] = s
+	}
+	return errs
 }
 
 func parseJWK(k jwk) (*ecdsa.PublicKey, error) {
@@ -63,6 +103,8 @@ func parseJWK(k jwk) (*ecdsa.PublicKey, error) {
 		return nil, fmt.Errorf("kty %q is not EC", k.Kty)
 	case k.Crv != "P-521":
 		return nil, fmt.Errorf("crv %q is not P-521", k.Crv)
+	case k.Use != "" && k.Use != "sig":
+		return nil, fmt.Errorf("use %q is not sig", k.Use)
 	}
 	x, err := coordinate(k.X)
 	if err != nil {

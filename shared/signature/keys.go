@@ -35,15 +35,21 @@ func (s StaticKeys) Key(_ context.Context, kid string) (*ecdsa.PublicKey, error)
 	return nil, ErrUnknownKey
 }
 
-// FileKeys reads a JWKS file once, at start.
-func FileKeys(path string) (StaticKeys, error) {
+// FileKeys reads a JWKS file once, at start. Each onSkipped (optional) is
+// told about every key of the file that is not used (see ParseJWKS).
+func FileKeys(path string, onSkipped ...func(SkippedKey)) (StaticKeys, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("read keys: %w", err)
 	}
-	set, err := ParseJWKS(data)
+	set, skipped, err := ParseJWKS(data)
 	if err != nil {
 		return nil, fmt.Errorf("keys in %s: %w", path, err)
+	}
+	for _, report := range onSkipped {
+		for _, s := range skipped {
+			report(s)
+		}
 	}
 	return StaticKeys(set), nil
 }
@@ -64,6 +70,9 @@ type CachedKeysOptions struct {
 	// OnRefreshError is told when a refresh failed and the cached set was
 	// kept (optional).
 	OnRefreshError func(error)
+	// OnSkippedKey is told, once per successful read, about every key of the
+	// set that is not used: another curve or key type, or malformed (optional).
+	OnSkippedKey func(SkippedKey)
 }
 
 // Defaults for CachedKeysOptions.
@@ -153,9 +162,14 @@ func (c *CachedKeys) refresh(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("load verification keys: %w", err)
 	}
-	keys, err := ParseJWKS(data)
+	keys, skipped, err := ParseJWKS(data)
 	if err != nil {
 		return fmt.Errorf("load verification keys: %w", err)
+	}
+	if c.opts.OnSkippedKey != nil {
+		for _, s := range skipped {
+			c.opts.OnSkippedKey(s)
+		}
 	}
 	c.keys, c.loadedAt = keys, c.attemptedAt
 	return nil

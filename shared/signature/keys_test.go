@@ -234,3 +234,59 @@ func TestCachedKeysUnknownKidWhileSourceIsDown(t *testing.T) {
 		t.Fatal("known key lost")
 	}
 }
+
+// jwksWithForeignKey is a set with k1 (testKey) and an Ed25519 key.
+func jwksWithForeignKey(t *testing.T) []byte {
+	t.Helper()
+	return []byte(`{"keys":[` + jwkOf(t, "k1", &testKey.PublicKey) + `,` + foreignKeys(t)["Ed25519 key"] + `]}`)
+}
+
+// The local run reads a JWKS file: a foreign key in it is reported, not fatal.
+func TestFileKeysSkipsForeignKeys(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "jwks.json")
+	if err := os.WriteFile(path, jwksWithForeignKey(t), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var skipped []SkippedKey
+	keys, err := FileKeys(path, func(s SkippedKey) { skipped = append(skipped, s) })
+	if err != nil {
+		t.Fatalf("FileKeys: %v", err)
+	}
+	if !mustKey(t, keys, "k1").Equal(&testKey.PublicKey) {
+		t.Fatal("wrong key")
+	}
+	if len(skipped) != 1 || skipped[0].Kid != "ed" || skipped[0].Index != 1 {
+		t.Fatalf("skipped = %v, want the Ed25519 key once", skipped)
+	}
+	if _, err := FileKeys(path); err != nil { // no reporter: still fine
+		t.Fatalf("FileKeys without a reporter: %v", err)
+	}
+}
+
+// CachedKeys reports a skipped key once per read of the set, not per request.
+func TestCachedKeysReportsSkippedKeysOncePerLoad(t *testing.T) {
+	loader := &fakeLoader{doc: jwksWithForeignKey(t)}
+	clock := &fakeClock{now: testNow}
+	var skipped []SkippedKey
+	keys := NewCachedKeys(loader.load, CachedKeysOptions{
+		Now:          clock.Now,
+		OnSkippedKey: func(s SkippedKey) { skipped = append(skipped, s) },
+	})
+	if err := keys.Load(context.Background()); err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	for range 3 {
+		mustKey(t, keys, "k1")
+	}
+	if len(skipped) != 1 || skipped[0].Kid != "ed" {
+		t.Fatalf("after one read: skipped = %v, want the Ed25519 key once", skipped)
+	}
+	clock.advance(DefaultRefreshInterval)
+	mustKey(t, keys, "k1")
+	if loader.reads != 2 || len(skipped) != 2 {
+		t.Fatalf("after a refresh: reads %d, skipped %v; want 2 and 2", loader.reads, skipped)
+	}
+	if _, err := keys.Key(context.Background(), "ed"); !errors.Is(err, ErrUnknownKey) {
+		t.Fatalf("the skipped key is served: error = %v", err)
+	}
+}

@@ -27,7 +27,9 @@ type signatureInput struct {
 
 // componentName: a derived component ("@method") or a lower-case header name,
 // optionally with Upvest's ":<key>" suffix for dictionary and inner-list parts.
-var componentName = regexp.MustCompile(`^(@[a-z][a-z-]*|[a-z0-9_.*-]+(:[a-z0-9_.*-]+)?)$`)
+// The key may be empty: Upvest's signer reads "==" as a dictionary with the
+// key "" (found by FuzzHeaderComponents).
+var componentName = regexp.MustCompile(`^(@[a-z][a-z-]*|[a-z0-9_.*-]+(:[a-z0-9_.*-]*)?)$`)
 
 var labelPattern = regexp.MustCompile(`^[a-z*][a-z0-9_.*-]*$`)
 
@@ -67,14 +69,20 @@ func signatureBytes(header, label string) ([]byte, error) {
 	if !ok {
 		return nil, fmt.Errorf("%w: signature header has no %q (the label signature-input uses)", ErrMalformed, label)
 	}
-	if len(raw) < 2 || raw[0] != ':' || raw[len(raw)-1] != ':' {
+	sig, ok := byteSequence(raw)
+	if !ok || len(sig) == 0 {
 		return nil, fmt.Errorf("%w: signature %s is not a byte sequence :<base64>:", ErrMalformed, label)
 	}
-	sig, err := base64.StdEncoding.Strict().DecodeString(raw[1 : len(raw)-1])
-	if err != nil || len(sig) == 0 {
-		return nil, fmt.Errorf("%w: signature %s is not base64", ErrMalformed, label)
-	}
 	return sig, nil
+}
+
+// byteSequence decodes a structured-field byte sequence ":<base64>:".
+func byteSequence(raw string) ([]byte, bool) {
+	if len(raw) < 2 || raw[0] != ':' || raw[len(raw)-1] != ':' {
+		return nil, false
+	}
+	b, err := base64.StdEncoding.Strict().DecodeString(raw[1 : len(raw)-1])
+	return b, err == nil
 }
 
 // splitMembers splits a structured-field dictionary "a=<v>, b=<v>" into raw
@@ -135,7 +143,8 @@ func memberEnd(s string, i int) (int, error) {
 			}
 		case c == '"':
 			inQuotes = true
-		case c == ':':
+		case c == ':' && i > 0 && s[i-1] == '=':
+			// A byte sequence starts a value; a ":" elsewhere is part of a token.
 			inBytes = true
 		case c == '(':
 			depth++
@@ -201,16 +210,23 @@ func parseInputValue(raw string) (signatureInput, error) {
 			return in, fmt.Errorf("expected ; at %q", raw[i:])
 		}
 		i++
-		eq := strings.IndexByte(raw[i:], '=')
-		if eq <= 0 {
-			return in, fmt.Errorf("parameter without value at %q", raw[i:])
+		key := parameterKey(raw[i:])
+		if key == "" {
+			return in, fmt.Errorf("bad parameter name at %q", raw[i:])
 		}
-		key := raw[i : i+eq]
-		i += eq + 1
+		i += len(key)
 		if params[key] {
 			return in, fmt.Errorf("parameter %q given twice", key)
 		}
 		params[key] = true
+		if i >= len(raw) || raw[i] != '=' {
+			// A bare key is a boolean true; none of the parameters we read is one.
+			if knownParameter(key) {
+				return in, fmt.Errorf("parameter %q without value", key)
+			}
+			continue
+		}
+		i++
 		var n int
 		var err error
 		switch key {
@@ -226,7 +242,9 @@ func parseInputValue(raw string) (signatureInput, error) {
 			in.expires, n, err = parseInteger(raw[i:])
 			in.hasExpires = true
 		default:
-			return in, fmt.Errorf("unknown parameter %q", key)
+			// Another parameter (a newer signer's "tag", say) is accepted
+			// unread: @signature-params covers it as sent.
+			n, err = bareItemLength(raw[i:])
 		}
 		if err != nil {
 			return in, fmt.Errorf("parameter %s: %w", key, err)
@@ -288,4 +306,99 @@ func parseInteger(s string) (int64, int, error) {
 		return 0, 0, fmt.Errorf("not an integer: %w", err)
 	}
 	return v, n, nil
+}
+
+func knownParameter(key string) bool {
+	switch key {
+	case "keyid", "nonce", "alg", "created", "expires":
+		return true
+	}
+	return false
+}
+
+// parameterKey returns the structured-field key at the start of s:
+// lcalpha or "*", then lcalpha, digits, "_", "-", ".", "*".
+func parameterKey(s string) string {
+	if s == "" || !(s[0] == '*' || ('a' <= s[0] && s[0] <= 'z')) {
+		return ""
+	}
+	n := 1
+	for n < len(s) && isKeyChar(s[n]) {
+		n++
+	}
+	return s[:n]
+}
+
+// bareItemLength returns the length of the structured-field bare item at the
+// start of s (RFC 8941: string, integer or decimal, token, byte sequence,
+// boolean), so that a parameter we do not read can be stepped over exactly.
+func bareItemLength(s string) (int, error) {
+	if s == "" {
+		return 0, fmt.Errorf("missing value")
+	}
+	switch c := s[0]; {
+	case c == '"':
+		_, n, err := parseString(s)
+		return n, err
+	case c == '-' || ('0' <= c && c <= '9'):
+		return numberLength(s)
+	case c == '*' || ('a' <= c && c <= 'z') || ('A' <= c && c <= 'Z'):
+		n := 1
+		for n < len(s) && isTokenChar(s[n]) {
+			n++
+		}
+		return n, nil
+	case c == ':':
+		end := strings.IndexByte(s[1:], ':')
+		if end < 0 {
+			return 0, fmt.Errorf("byte sequence not closed")
+		}
+		if _, err := base64.StdEncoding.DecodeString(s[1 : 1+end]); err != nil {
+			return 0, fmt.Errorf("byte sequence is not base64")
+		}
+		return end + 2, nil
+	case c == '?':
+		if len(s) < 2 || (s[1] != '0' && s[1] != '1') {
+			return 0, fmt.Errorf("bad boolean")
+		}
+		return 2, nil
+	}
+	return 0, fmt.Errorf("not a structured-field value")
+}
+
+// numberLength: an integer of at most 15 digits or a decimal of at most 12
+// integer and 3 fractional digits, optionally negative.
+func numberLength(s string) (int, error) {
+	i := 0
+	if s[0] == '-' {
+		i++
+	}
+	start := i
+	for i < len(s) && '0' <= s[i] && s[i] <= '9' {
+		i++
+	}
+	whole := i - start
+	if whole == 0 || whole > 15 {
+		return 0, fmt.Errorf("not a number")
+	}
+	if i == len(s) || s[i] != '.' {
+		return i, nil
+	}
+	i++
+	fracStart := i
+	for i < len(s) && '0' <= s[i] && s[i] <= '9' {
+		i++
+	}
+	if whole > 12 || i == fracStart || i-fracStart > 3 {
+		return 0, fmt.Errorf("not a decimal")
+	}
+	return i, nil
+}
+
+// isTokenChar: tchar, ":" and "/" (RFC 8941 sf-token).
+func isTokenChar(c byte) bool {
+	if ('a' <= c && c <= 'z') || ('A' <= c && c <= 'Z') || ('0' <= c && c <= '9') {
+		return true
+	}
+	return strings.IndexByte("!#$%&'*+-.^_`|~:/", c) >= 0
 }

@@ -1,11 +1,15 @@
 // Package signature verifies and makes the HTTP message signatures Upvest puts
 // on webhook requests: draft-ietf-httpbis-message-signatures-06 as Upvest
-// implements it ("v6"), ECDSA P-521 with SHA-512, plus the keys (JWKS) and the
-// egress-IP allowlist that go with it.
+// implements it ("v6", body covered by digest) and draft 15 as Upvest's newer
+// signer implements it ("v15", quoted names, body covered by content-digest),
+// ECDSA P-521 with SHA-512, plus the keys (JWKS) and the egress-IP allowlist
+// that go with them.
 package signature
 
 import (
+	"fmt"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -25,10 +29,64 @@ type Request struct {
 
 // Header names with a meaning of their own.
 const (
-	headerDigest         = "digest"
-	headerSignature      = "signature"
-	headerSignatureInput = "signature-input"
+	headerDigest           = "digest"
+	headerContentDigest    = "content-digest"
+	headerSignature        = "signature"
+	headerSignatureInput   = "signature-input"
+	headerSignatureVersion = "upvest-signature-version"
 )
+
+// Draft is the version of the signature scheme a request is signed with.
+type Draft int
+
+// The drafts Upvest's signers implement.
+const (
+	Draft06 Draft = 6  // names unquoted in the base; body covered by digest (SHA-256)
+	Draft15 Draft = 15 // names quoted; body covered by content-digest (SHA-512)
+)
+
+func (d Draft) String() string {
+	switch d {
+	case Draft06:
+		return "draft-06"
+	case Draft15:
+		return "draft-15"
+	}
+	return fmt.Sprintf("draft-%d", int(d))
+}
+
+// ParseDraft reads "6", "06" or "15" (a command-line flag, say).
+func ParseDraft(s string) (Draft, error) {
+	switch strings.TrimSpace(s) {
+	case "6", "06":
+		return Draft06, nil
+	case "15":
+		return Draft15, nil
+	}
+	return 0, fmt.Errorf("signature draft %q: want 06 or 15", s)
+}
+
+// bodyDigestHeader is the header through which a draft covers the body.
+func (d Draft) bodyDigestHeader() string {
+	if d == Draft15 {
+		return headerContentDigest
+	}
+	return headerDigest
+}
+
+// draftOf tells which draft a request is signed with: draft 15 when it says so
+// in Upvest-Signature-Version (added after signing, so not covered) or covers
+// content-digest, else draft 06. Nothing here is trusted: the wrong guess only
+// rebuilds a base the signature does not verify.
+func draftOf(headers headerIndex, covered []string) Draft {
+	if version, ok := headers.joined(headerSignatureVersion); ok && version == "15" {
+		return Draft15
+	}
+	if slices.Contains(covered, headerContentDigest) {
+		return Draft15
+	}
+	return Draft06
+}
 
 // headerIndex holds a request's headers under lower-case names.
 type headerIndex map[string][]string

@@ -16,10 +16,10 @@ import (
 	"time"
 )
 
-// SignatureLifetime is how long Upvest's v6 signer makes a signature valid.
+// SignatureLifetime is how long Upvest's signers make a signature valid.
 const SignatureLifetime = 60 * time.Second
 
-// excludedHeaderPrefixes are the headers Upvest's v6 signer never covers.
+// excludedHeaderPrefixes are the headers Upvest's signers never cover.
 var excludedHeaderPrefixes = []string{"cf-", "cdn-", "cookie", "x-"}
 
 // Sign signs req the way Upvest's v6 signer does and returns the headers to
@@ -29,6 +29,18 @@ var excludedHeaderPrefixes = []string{"cf-", "cdn-", "cookie", "x-"}
 // @query (when there is one); expires is created + 60 s. Headers come in
 // name order (Upvest's order is random). An empty nonce gets 10 random digits.
 func Sign(req Request, key *ecdsa.PrivateKey, keyID string, now time.Time, nonce string) (http.Header, error) {
+	return SignDraft(Draft06, req, key, keyID, now, nonce)
+}
+
+// SignDraft signs req as Sign does, in the given draft. Draft 15 is what
+// Upvest's newer signer (httpsignature-proxy v1.3.9 and later) makes: names
+// quoted in the base, the body covered by Content-Digest
+// "sha-512=:<base64>:" in place of Digest, and Upvest-Signature-Version: 15
+// added after signing (not covered).
+func SignDraft(draft Draft, req Request, key *ecdsa.PrivateKey, keyID string, now time.Time, nonce string) (http.Header, error) {
+	if draft != Draft06 && draft != Draft15 {
+		return nil, fmt.Errorf("sign: %s is not a draft Upvest signs with", draft)
+	}
 	if key == nil || key.Curve != elliptic.P521() {
 		return nil, errors.New("sign: the key must be an ECDSA P-521 private key")
 	}
@@ -38,7 +50,7 @@ func Sign(req Request, key *ecdsa.PrivateKey, keyID string, now time.Time, nonce
 			return nil, fmt.Errorf("sign: nonce: %w", err)
 		}
 	}
-	base, added, err := prepare(req, keyID, now, nonce)
+	base, added, err := prepare(draft, req, keyID, now, nonce)
 	if err != nil {
 		return nil, fmt.Errorf("sign: %w", err)
 	}
@@ -48,18 +60,21 @@ func Sign(req Request, key *ecdsa.PrivateKey, keyID string, now time.Time, nonce
 		return nil, fmt.Errorf("sign: %w", err)
 	}
 	added.Set(headerSignature, defaultLabel+"=:"+base64.StdEncoding.EncodeToString(sig)+":")
+	if draft == Draft15 {
+		added.Set(headerSignatureVersion, "15")
+	}
 	return added, nil
 }
 
 // prepare builds the signature base and the headers to add except Signature.
-func prepare(req Request, keyID string, now time.Time, nonce string) ([]byte, http.Header, error) {
+func prepare(draft Draft, req Request, keyID string, now time.Time, nonce string) ([]byte, http.Header, error) {
 	if err := checkParamString(keyID); err != nil {
 		return nil, nil, fmt.Errorf("key id: %w", err)
 	}
 	if err := checkParamString(nonce); err != nil {
 		return nil, nil, fmt.Errorf("nonce: %w", err)
 	}
-	lines, err := coveredHeaders(req.Header)
+	lines, err := coveredHeaders(draft, req.Header)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -69,10 +84,9 @@ func prepare(req Request, keyID string, now time.Time, nonce string) ([]byte, ht
 	}
 	added := http.Header{}
 	if len(req.Body) > 0 {
-		sum := sha256.Sum256(req.Body)
-		digest := "SHA-256=" + base64.StdEncoding.EncodeToString(sum[:])
-		added.Set(headerDigest, digest)
-		lines = append(lines, component{headerDigest, digest})
+		digest := bodyDigest(draft, req.Body)
+		added.Set(draft.bodyDigestHeader(), digest)
+		lines = append(lines, component{draft.bodyDigestHeader(), digest})
 	}
 	if req.RawQuery != "" {
 		lines = append(lines, component{componentQuery, "?" + req.RawQuery})
@@ -86,16 +100,26 @@ func prepare(req Request, keyID string, now time.Time, nonce string) ([]byte, ht
 	params := fmt.Sprintf(`(%s);keyid="%s";created=%d;nonce="%s";expires=%d`,
 		strings.Join(names, " "), keyID, created, nonce, created+int64(SignatureLifetime/time.Second))
 	added.Set(headerSignatureInput, defaultLabel+"="+params)
-	return signatureBase(lines, params), added, nil
+	return signatureBase(draft, lines, params), added, nil
+}
+
+// bodyDigest is the value of the draft's digest header for body.
+func bodyDigest(draft Draft, body []byte) string {
+	if draft == Draft15 {
+		sum := sha512.Sum512(body)
+		return "sha-512=:" + base64.StdEncoding.EncodeToString(sum[:]) + ":"
+	}
+	sum := sha256.Sum256(body)
+	return "SHA-256=" + base64.StdEncoding.EncodeToString(sum[:])
 }
 
 // coveredHeaders lists the components Upvest's signer derives from the
 // request's headers, in header-name order.
-func coveredHeaders(h http.Header) ([]component, error) {
+func coveredHeaders(draft Draft, h http.Header) ([]component, error) {
 	headers := indexHeaders(h)
 	names := make([]string, 0, len(headers))
 	for name := range headers {
-		if coverable(name) {
+		if coverable(draft, name) {
 			names = append(names, name)
 		}
 	}
@@ -111,9 +135,13 @@ func coveredHeaders(h http.Header) ([]component, error) {
 	return lines, nil
 }
 
-func coverable(name string) bool {
-	// The digest is added after @path, from the body, as Upvest's signer does.
-	if name == headerSignature || name == headerSignatureInput || name == headerDigest {
+func coverable(draft Draft, name string) bool {
+	// The body's digest is added after @path, from the body, as Upvest's
+	// signers do; draft 15's version header is added after signing.
+	switch {
+	case name == headerSignature || name == headerSignatureInput || name == draft.bodyDigestHeader():
+		return false
+	case draft == Draft15 && name == headerSignatureVersion:
 		return false
 	}
 	for _, prefix := range excludedHeaderPrefixes {

@@ -38,7 +38,8 @@ const (
 	DefaultMaxAge    = 5 * time.Minute
 )
 
-// Verifier checks Upvest's v6 signatures. It is safe for concurrent use.
+// Verifier checks Upvest's signatures, draft 06 and draft 15, telling them
+// apart per request. It is safe for concurrent use.
 type Verifier struct {
 	keys KeySource
 	opts Options
@@ -81,24 +82,30 @@ func (v *Verifier) Verify(ctx context.Context, req Request) error {
 		return err
 	}
 
-	digest, hasDigest := headers.joined(headerDigest)
+	draft := draftOf(headers, input.components)
+	digestName := draft.bodyDigestHeader()
+	digest, hasDigest := headers.joined(digestName)
 	switch {
+	case hasDigest && draft == Draft15:
+		if err := checkContentDigest(digest, req.Body); err != nil {
+			return err
+		}
 	case hasDigest:
 		if err := checkDigest(digest, req.Body); err != nil {
 			return err
 		}
 	case len(req.Body) > 0 && !v.opts.AllowMissingDigest:
-		return fmt.Errorf("%w: digest (the body is not empty)", ErrMissingHeader)
+		return fmt.Errorf("%w: %s (the body is not empty; %s)", ErrMissingHeader, digestName, draft)
 	}
 	// Past this point a non-empty body has a digest unless AllowMissingDigest.
-	if err := checkCoverage(input.components, req, hasDigest); err != nil {
+	if err := checkCoverage(input.components, req, digestName, hasDigest); err != nil {
 		return err
 	}
 	if err := v.checkTimes(input); err != nil {
 		return err
 	}
 
-	lines, err := rebuild(input.components, req, headers)
+	lines, err := rebuild(draft, input.components, req, headers)
 	if err != nil {
 		return err
 	}
@@ -112,9 +119,9 @@ func (v *Verifier) Verify(ctx context.Context, req Request) error {
 	if key == nil || key.Curve != elliptic.P521() {
 		return fmt.Errorf("verification key %q is not a P-521 key", input.keyID)
 	}
-	hash := sha512.Sum512(signatureBase(lines, input.params))
+	hash := sha512.Sum512(signatureBase(draft, lines, input.params))
 	if !ecdsa.VerifyASN1(key, hash[:], sig) {
-		return fmt.Errorf("%w: keyid %q", ErrBadSignature, input.keyID)
+		return fmt.Errorf("%w: keyid %q (%s)", ErrBadSignature, input.keyID, draft)
 	}
 	return nil
 }
@@ -136,12 +143,49 @@ func checkDigest(header string, body []byte) error {
 	return nil
 }
 
+// checkContentDigest checks an RFC 9530 content-digest, a dictionary such as
+// "sha-512=:<base64>:", against the body, in constant time. Every sha-512 and
+// sha-256 member must match and one must be there; other algorithms are
+// ignored, as RFC 9530 asks.
+func checkContentDigest(header string, body []byte) error {
+	members, err := splitMembers(header)
+	if err != nil {
+		return fmt.Errorf("%w: content-digest: %v", ErrMalformed, err)
+	}
+	checked := 0
+	for alg, value := range members {
+		var actual []byte
+		switch alg {
+		case "sha-512":
+			sum := sha512.Sum512(body)
+			actual = sum[:]
+		case "sha-256":
+			sum := sha256.Sum256(body)
+			actual = sum[:]
+		default:
+			continue
+		}
+		claimed, ok := byteSequence(value)
+		if !ok || len(claimed) != len(actual) {
+			return fmt.Errorf("%w: content-digest %s is not :<base64>: of %d bytes", ErrMalformed, alg, len(actual))
+		}
+		if subtle.ConstantTimeCompare(claimed, actual) != 1 {
+			return ErrDigestMismatch
+		}
+		checked++
+	}
+	if checked == 0 {
+		return fmt.Errorf("%w: content-digest has neither sha-512 nor sha-256", ErrMalformed)
+	}
+	return nil
+}
+
 // checkCoverage insists that the signature protects what the request is:
-// method, path, body (through the digest) and query.
-func checkCoverage(covered []string, req Request, digest bool) error {
+// method, path, body (through the draft's digest header) and query.
+func checkCoverage(covered []string, req Request, digestName string, digest bool) error {
 	required := []string{componentMethod, componentPath}
 	if digest {
-		required = append(required, headerDigest)
+		required = append(required, digestName)
 	}
 	if req.RawQuery != "" {
 		required = append(required, componentQuery)
@@ -173,10 +217,10 @@ func (v *Verifier) checkTimes(in signatureInput) error {
 // rebuild recomputes each covered component from the request, in the order
 // signature-input lists them. A component it cannot rebuild is an error, never
 // a guess.
-func rebuild(covered []string, req Request, headers headerIndex) ([]component, error) {
+func rebuild(draft Draft, covered []string, req Request, headers headerIndex) ([]component, error) {
 	lines := make([]component, 0, len(covered))
 	for _, name := range covered {
-		value, err := componentValue(name, req, headers)
+		value, err := componentValue(draft, name, req, headers)
 		if err != nil {
 			return nil, err
 		}
@@ -185,7 +229,7 @@ func rebuild(covered []string, req Request, headers headerIndex) ([]component, e
 	return lines, nil
 }
 
-func componentValue(name string, req Request, headers headerIndex) (string, error) {
+func componentValue(draft Draft, name string, req Request, headers headerIndex) (string, error) {
 	switch name {
 	case componentMethod:
 		return strings.ToUpper(req.Method), nil
@@ -199,11 +243,11 @@ func componentValue(name string, req Request, headers headerIndex) (string, erro
 			return "", fmt.Errorf("%w: @query is covered but the request has no query", ErrMalformed)
 		}
 		return "?" + req.RawQuery, nil
-	case headerDigest:
-		// Upvest's signer adds the digest as it computed it, without field rules.
-		value, ok := headers.joined(headerDigest)
+	case draft.bodyDigestHeader():
+		// Upvest's signers add the body's digest as they computed it, without field rules.
+		value, ok := headers.joined(name)
 		if !ok {
-			return "", fmt.Errorf("%w: covered header digest", ErrMissingHeader)
+			return "", fmt.Errorf("%w: covered header %s", ErrMissingHeader, name)
 		}
 		return value, nil
 	case headerSignature, headerSignatureInput:

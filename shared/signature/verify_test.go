@@ -34,13 +34,18 @@ func TestSignThenVerify(t *testing.T) {
 			return r
 		}()},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			req := signed(t, tt.req, testKey, testKid, testNow)
-			if err := verifierAt(testNow).Verify(context.Background(), req); err != nil {
-				t.Fatalf("Verify: %v", err)
-			}
-		})
+	for _, draft := range []Draft{Draft06, Draft15} {
+		for _, tt := range tests {
+			t.Run(draft.String()+"/"+tt.name, func(t *testing.T) {
+				req := signedDraft(t, draft, tt.req, testKey, testKid, testNow)
+				if err := verifierAt(testNow).Verify(context.Background(), req); err != nil {
+					t.Fatalf("Verify: %v", err)
+				}
+				if _, got, err := rebuiltBase(req); err != nil || got != draft {
+					t.Fatalf("detected %s (%v), want %s", got, err, draft)
+				}
+			})
+		}
 	}
 }
 
@@ -245,8 +250,17 @@ func TestVerifyRejectsMalformedSignatureInput(t *testing.T) {
 		"non-integer expires":      `sig1=("@method");` + kid + `;created=1700000000;expires=soon`,
 		"expires before created":   `sig1=("@method");` + kid + `;created=1700000000;expires=1699999999`,
 		"unquoted nonce":           `sig1=("@method");` + kid + `;created=1700000000;nonce=123`,
-		"unknown parameter":        `sig1=("@method");` + kid + `;created=1700000000;tag="x"`,
-		"boolean parameter":        `sig1=("@method");` + kid + `;created=1700000000;alg`,
+		"alg without value":        `sig1=("@method");` + kid + `;created=1700000000;alg`,
+		"keyid without value":      `sig1=("@method");keyid;created=1700000000`,
+		"unknown parameter empty":  `sig1=("@method");` + kid + `;created=1700000000;tag=`,
+		"unknown parameter open":   `sig1=("@method");` + kid + `;created=1700000000;tag="x`,
+		"unknown inner list":       `sig1=("@method");` + kid + `;created=1700000000;tag=(a b)`,
+		"unknown long decimal":     `sig1=("@method");` + kid + `;created=1700000000;tag=1.2345`,
+		"unknown bad boolean":      `sig1=("@method");` + kid + `;created=1700000000;tag=?2`,
+		"unknown open bytes":       `sig1=("@method");` + kid + `;created=1700000000;tag=:YWJj`,
+		"unknown bad bytes":        `sig1=("@method");` + kid + `;created=1700000000;tag=:*:`,
+		"upper-case parameter":     `sig1=("@method");` + kid + `;created=1700000000;Tag="x"`,
+		"duplicate unknown":        `sig1=("@method");` + kid + `;created=1700000000;tag="x";tag="y"`,
 		"non-ECDSA alg":            `sig1=("@method");` + kid + `;created=1700000000;alg="hmac-sha256"`,
 		"space before parameter":   `sig1=("@method"); ` + kid + `;created=1700000000`,
 		"unclosed list":            `sig1=("@method";` + kid + `;created=1700000000`,
@@ -331,5 +345,43 @@ func TestVerifyPlainHeaderIsCutAtFirstComma(t *testing.T) {
 	req.Header.Add("Content-Type", "text/plain")
 	if err := verifierAt(testNow).Verify(context.Background(), req); err != nil {
 		t.Fatalf("Verify: %v", err)
+	}
+}
+
+// A newer signer may add parameters: they are accepted unread, since
+// @signature-params covers them exactly as sent.
+func TestVerifyAcceptsUnknownParameters(t *testing.T) {
+	req := webhookRequest()
+	req.Header.Set("Digest", digestOf(req.Body))
+	lines := []string{"content-type: application/json", "@method: POST", "@path: /webhooks", "digest: " + digestOf(req.Body)}
+	base := fmt.Sprintf(`("content-type" "@method" "@path" "digest");keyid="%s";created=%d`, testKid, testNow.Unix())
+	for name, extra := range map[string]string{
+		"tag string":      `;tag="upvest-webhooks"`,
+		"alg ECDSA":       `;alg="ecdsa-p521-sha512"`,
+		"tag first":       `;tag="x";nonce="1"`,
+		"boolean key":     `;flag`,
+		"boolean ?1":      `;flag=?1`,
+		"token":           `;kind=ecdsa/p521:x`,
+		"negative int":    `;n=-42`,
+		"decimal":         `;d=12.345`,
+		"byte sequence":   `;b=:YWJj:`,
+		"star key":        `;*x="y"`,
+		"several unknown": `;tag="a";zz=1;yy=?0`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			params := base + extra
+			if name == "tag first" {
+				params = fmt.Sprintf(`("content-type" "@method" "@path" "digest");tag="x";keyid="%s";created=%d;nonce="1"`, testKid, testNow.Unix())
+			}
+			got := handSigned(t, req, testKey, lines, params)
+			if err := verifierAt(testNow).Verify(context.Background(), got); err != nil {
+				t.Fatalf("Verify(%s): %v", params, err)
+			}
+			// Covered as sent: the same request with the parameter dropped fails.
+			got.Header.Set("Signature-Input", "sig1="+base)
+			if err := verifierAt(testNow).Verify(context.Background(), got); !errors.Is(err, ErrBadSignature) {
+				t.Fatalf("parameter dropped after signing: error = %v, want ErrBadSignature", err)
+			}
+		})
 	}
 }

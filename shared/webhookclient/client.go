@@ -27,6 +27,8 @@ type Client struct {
 	Now func() time.Time
 	// Tamper flips one body byte after signing, so the receiver must refuse it.
 	Tamper bool
+	// Draft is the signature draft, as Upvest's signers make it (default draft 06).
+	Draft signature.Draft
 }
 
 // Result is the receiver's answer to one request.
@@ -62,7 +64,11 @@ func (c *Client) Post(ctx context.Context, evs []json.RawMessage) (Result, error
 	if c.Now != nil {
 		now = c.Now
 	}
-	added, err := signature.Sign(signature.Request{
+	draft := c.Draft
+	if draft == 0 {
+		draft = signature.Draft06
+	}
+	added, err := signature.SignDraft(draft, signature.Request{
 		Method:   http.MethodPost,
 		Path:     path,
 		RawQuery: target.RawQuery,
