@@ -28,8 +28,10 @@ import (
 // HandlerFunc is the Lambda handler signature for HTTP API events.
 type HandlerFunc func(context.Context, events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error)
 
-// DefaultMaxBodyBytes is API Gateway HTTP API's payload limit (10 MB).
-const DefaultMaxBodyBytes = 10 * 1000 * 1000
+// DefaultMaxBodyBytes is the largest body that reaches a Lambda at all: its
+// 6 MB invocation payload (API Gateway itself takes 10 MB). Larger bodies get
+// 413 here, as the deployed API refuses them before the function runs.
+const DefaultMaxBodyBytes = 6 * 1000 * 1000
 
 // What API Gateway sends when it does not pass the Lambda's answer through.
 const (

@@ -47,7 +47,7 @@ type Options struct {
 	Changes io.Writer // where state changes are printed; nil: not tailed
 
 	// Getenv supplies the ingest settings a user may override (PUBLIC_PATH,
-	// MAX_BODY_BYTES, ...); resource names always come from provisioning.
+	// SIGNATURE_CLOCK_SKEW, ...); resource names always come from provisioning.
 	Getenv func(string) string
 	// Logs receives every component's JSON log lines.
 	Logs io.Writer
