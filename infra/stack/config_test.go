@@ -1,47 +1,24 @@
 package stack
 
 import (
-	"os"
-	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 )
-
-// writeFakeAssets fills dir with a dummy bootstrap per Lambda.
-func writeFakeAssets(dir string) error {
-	for _, name := range []string{AssetIngest, AssetWorker, AssetStreamConsumer} {
-		if err := os.MkdirAll(filepath.Join(dir, name), 0o755); err != nil {
-			return err
-		}
-		if err := os.WriteFile(filepath.Join(dir, name, "bootstrap"), []byte("not a real binary: "+name), 0o755); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func fakeAssets(t testing.TB, dir string) string {
-	t.Helper()
-	if err := writeFakeAssets(dir); err != nil {
-		t.Fatal(err)
-	}
-	return dir
-}
 
 func contextOf(m map[string]any) func(string) any {
 	return func(k string) any { return m[k] }
 }
 
 func TestLoadDefaults(t *testing.T) {
-	assets := fakeAssets(t, t.TempDir())
 	for _, env := range []Environment{Sandbox, Live} {
-		c, err := Load(contextOf(map[string]any{"env": string(env)}), assets)
+		c, err := Load(contextOf(map[string]any{"env": string(env)}))
 		if err != nil {
 			t.Fatalf("%s: %v", env, err)
 		}
 		want := Config{
-			Env: env, StackName: "upvest-webhooks-" + string(env), AssetsDir: assets,
+			Env: env, StackName: "upvest-webhooks-" + string(env),
 			JWKSParameter: "/upvest-webhooks/" + string(env) + "/jwks", JWKSRefresh: "5m",
 			IPAllowlist: string(env), SignatureClockSkew: "60s", MaxBodyBytes: 4 << 20,
 			LedgerRetention: 400, LogLevel: "info", LogRetentionDays: 90,
@@ -57,14 +34,13 @@ func TestLoadDefaults(t *testing.T) {
 		}
 	}
 	// No env at all is a sandbox deployment, never a live one by accident.
-	c, err := Load(contextOf(nil), assets)
+	c, err := Load(contextOf(nil))
 	if err != nil || c.Env != Sandbox || c.IPAllowlist != "sandbox" {
 		t.Fatalf("no context: %+v, %v", c, err)
 	}
 }
 
 func TestLoadOverrides(t *testing.T) {
-	assets := fakeAssets(t, t.TempDir())
 	// -c values arrive as strings, cdk.json values as JSON types: both are accepted.
 	c, err := Load(contextOf(map[string]any{
 		"env": "live", "stackName": "webhooks-prod", "ipAllowlist": "off",
@@ -72,7 +48,7 @@ func TestLoadOverrides(t *testing.T) {
 		"maxReceiveCount": "3", "workerBatchWindowSeconds": 0.0, "exampleStreamConsumer": "true",
 		"domainName": "hooks.example.com", "certificateArn": "arn:aws:acm:eu-central-1:111111111111:certificate/x",
 		"basePath": "upvest", "alarmEmail": "ops@example.com", "logLevel": "debug", "logRetentionDays": "30",
-	}), assets)
+	}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,6 +65,27 @@ func TestLoadOverrides(t *testing.T) {
 	}
 }
 
+func TestAllowlistTakesExtraCIDRs(t *testing.T) {
+	for env, spec := range map[Environment]string{
+		Live:    "live,203.0.113.0/24",
+		Sandbox: "sandbox, 198.51.100.7 ,2001:db8::/32",
+		"":      "203.0.113.0/24", // only your own addresses (a proxy in front, say)
+	} {
+		ctx := map[string]any{"ipAllowlist": spec}
+		if env != "" {
+			ctx["env"] = string(env)
+		}
+		c, err := Load(contextOf(ctx))
+		if err != nil {
+			t.Errorf("%s %q: %v", env, spec, err)
+			continue
+		}
+		if c.IPAllowlist != strings.TrimSpace(spec) {
+			t.Errorf("%s: allowlist %q, want %q passed to ingest as given", env, c.IPAllowlist, spec)
+		}
+	}
+}
+
 func TestQueueVisibilityTimeoutCoversWorkerAndWindow(t *testing.T) {
 	for _, window := range []int{0, 1, 20, 300} {
 		c := Config{WorkerBatchWindow: window}
@@ -99,14 +96,17 @@ func TestQueueVisibilityTimeoutCoversWorkerAndWindow(t *testing.T) {
 }
 
 func TestLoadRejects(t *testing.T) {
-	assets := fakeAssets(t, t.TempDir())
 	tests := []struct {
 		name    string
 		context map[string]any
 		wantErr []string // every fragment must appear in the one error
 	}{
 		{"unknown env", map[string]any{"env": "prod"}, []string{`env: "prod"`}},
-		{"other environment's allowlist", map[string]any{"env": "live", "ipAllowlist": "sandbox"}, []string{"ipAllowlist", "for env live"}},
+		{"other environment's allowlist", map[string]any{"env": "live", "ipAllowlist": "sandbox"}, []string{"ipAllowlist", "env is live"}},
+		{"other environment's list among CIDRs", map[string]any{"env": "sandbox", "ipAllowlist": "203.0.113.0/24,live"}, []string{"ipAllowlist", "env is sandbox"}},
+		{"bad CIDR", map[string]any{"ipAllowlist": "sandbox,203.0.113.0/33"}, []string{"ipAllowlist", "203.0.113.0/33"}},
+		{"off with more", map[string]any{"ipAllowlist": "off,203.0.113.7"}, []string{"ipAllowlist", "off cannot be combined"}},
+		{"empty entry", map[string]any{"ipAllowlist": "sandbox,,203.0.113.7"}, []string{"ipAllowlist", "empty entry"}},
 		{"domain without certificate", map[string]any{"domainName": "a.example.com"}, []string{"domainName and certificateArn go together"}},
 		{"certificate not an ARN", map[string]any{"domainName": "a.example.com", "certificateArn": "cert"}, []string{"not an ARN"}},
 		{"base path without domain", map[string]any{"basePath": "x"}, []string{"basePath"}},
@@ -128,7 +128,7 @@ func TestLoadRejects(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := Load(contextOf(tt.context), assets)
+			_, err := Load(contextOf(tt.context))
 			if err == nil {
 				t.Fatal("accepted")
 			}
@@ -141,23 +141,12 @@ func TestLoadRejects(t *testing.T) {
 	}
 }
 
-func TestLoadNeedsBuiltLambdas(t *testing.T) {
-	empty := t.TempDir()
-	_, err := Load(contextOf(nil), empty)
-	if err == nil || !strings.Contains(err.Error(), "make build") || !strings.Contains(err.Error(), filepath.Join(empty, "ingest", "bootstrap")) {
-		t.Fatalf("missing binaries: %v", err)
+func TestAssetsFollowTheConsumerSwitch(t *testing.T) {
+	if got := (Config{}).Assets(); !slices.Equal(got, []string{AssetIngest, AssetWorker}) {
+		t.Errorf("without consumer: %v", got)
 	}
-	// The stream consumer binary is only needed when the example consumer is deployed.
-	dir := t.TempDir()
-	for _, name := range []string{AssetIngest, AssetWorker} {
-		os.MkdirAll(filepath.Join(dir, name), 0o755)
-		os.WriteFile(filepath.Join(dir, name, "bootstrap"), []byte("x"), 0o755)
-	}
-	if _, err := Load(contextOf(nil), dir); err != nil {
-		t.Fatalf("without consumer: %v", err)
-	}
-	if _, err := Load(contextOf(map[string]any{"exampleStreamConsumer": true}), dir); err == nil || !strings.Contains(err.Error(), AssetStreamConsumer) {
-		t.Fatalf("consumer without its binary: %v", err)
+	if got := (Config{ExampleStreamConsumer: true}).Assets(); !slices.Equal(got, []string{AssetIngest, AssetWorker, AssetStreamConsumer}) {
+		t.Errorf("with consumer: %v", got)
 	}
 }
 
