@@ -155,10 +155,12 @@ func TestEveryDomainHasItsPipeline(t *testing.T) {
 				if min := 6*WorkerTimeout.Seconds() + dig(esm, "MaximumBatchingWindowInSeconds").(float64); vis < min {
 					t.Errorf("visibility timeout %vs < 6 × worker timeout + batching window = %vs", vis, min)
 				}
-				for _, id := range []string{w.queue[d], w.dlq[d]} {
+				// SQS keeps the original enqueue time in the DLQ: its retention must be longer.
+				retention := map[string]float64{w.queue[d]: 7 * 24 * 3600, w.dlq[d]: 14 * 24 * 3600}
+				for id, want := range retention {
 					p := tp.Resources[id].Properties
-					if p["SqsManagedSseEnabled"] != true || p["MessageRetentionPeriod"] != 14*24*3600.0 {
-						t.Errorf("queue %s: SSE %v, retention %v", id, p["SqsManagedSseEnabled"], p["MessageRetentionPeriod"])
+					if p["SqsManagedSseEnabled"] != true || p["MessageRetentionPeriod"] != want {
+						t.Errorf("queue %s: SSE %v, retention %v, want %v", id, p["SqsManagedSseEnabled"], p["MessageRetentionPeriod"], want)
 					}
 					if !deniesInsecureTransport(tp, id) {
 						t.Errorf("queue %s: no policy denying non-TLS access", id)
@@ -221,14 +223,16 @@ func gsi(name, pk, sk string) map[string]any {
 func checkDataTable(t *testing.T, r resource) {
 	t.Helper()
 	p := r.Properties
-	if p["BillingMode"] != "PAY_PER_REQUEST" || p["DeletionProtectionEnabled"] != true ||
+	// Deletion protection would make the rollback of a failed first deploy fail (and leave the table behind).
+	if p["BillingMode"] != "PAY_PER_REQUEST" || p["DeletionProtectionEnabled"] != false ||
 		dig(p, "PointInTimeRecoverySpecification", "PointInTimeRecoveryEnabled") != true ||
 		dig(p, "SSESpecification", "SSEEnabled") != true || p["TableName"] != nil {
 		t.Errorf("table billing/protection/PITR/SSE/name: %v %v %v %v %v", p["BillingMode"], p["DeletionProtectionEnabled"],
 			p["PointInTimeRecoverySpecification"], p["SSESpecification"], p["TableName"])
 	}
-	if r.DeletionPolicy != "Retain" || r.UpdateReplace != "Retain" {
-		t.Errorf("table deletion %q, replace %q: want Retain", r.DeletionPolicy, r.UpdateReplace)
+	// Kept on stack deletion and replacement; deleted only by the rollback of the deploy that created it.
+	if r.DeletionPolicy != "RetainExceptOnCreate" || r.UpdateReplace != "Retain" {
+		t.Errorf("table deletion %q, replace %q: want RetainExceptOnCreate, Retain", r.DeletionPolicy, r.UpdateReplace)
 	}
 }
 
@@ -485,6 +489,9 @@ func TestStreamConsumer(t *testing.T) {
 		}
 		if !deniesInsecureTransport(tp, failures) {
 			t.Error("failure queue accepts non-TLS requests")
+		}
+		if got := tp.Resources[failures].Properties["MessageRetentionPeriod"]; got != 14*24*3600.0 {
+			t.Errorf("failure queue retention %v, want 14 days", got)
 		}
 		for _, d := range events.Domains() {
 			found := 0
