@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
 )
 
 func contextOf(m map[string]any) func(string) any {
@@ -82,6 +84,17 @@ func TestAllowlistTakesExtraCIDRs(t *testing.T) {
 		}
 		if c.IPAllowlist != strings.TrimSpace(spec) {
 			t.Errorf("%s: allowlist %q, want %q passed to ingest as given", env, c.IPAllowlist, spec)
+		}
+	}
+}
+
+func TestLambdaLogLevelPassesMetrics(t *testing.T) {
+	for level, want := range map[string]awslambda.ApplicationLogLevel{
+		"debug": awslambda.ApplicationLogLevel_DEBUG, "info": awslambda.ApplicationLogLevel_INFO,
+		"warn": awslambda.ApplicationLogLevel_INFO, "error": awslambda.ApplicationLogLevel_INFO,
+	} {
+		if got := LambdaApplicationLogLevel(level); got != want {
+			t.Errorf("logLevel %s: Lambda filters at %s, want %s", level, got, want)
 		}
 	}
 }

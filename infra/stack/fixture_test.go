@@ -57,6 +57,7 @@ var fixtureContext = map[Environment]map[string]any{
 	Live: { // strings, as `cdk -c key=value` passes them
 		"env": "live", "domainName": liveDomain, "certificateArn": liveCert, "basePath": "upvest",
 		"alarmEmail": liveEmail, "exampleStreamConsumer": "true", "maxReceiveCount": "7",
+		"logLevel": "warn", "ipAllowlist": "live,203.0.113.0/24",
 	},
 }
 

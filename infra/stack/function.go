@@ -31,6 +31,16 @@ var retentionDays = map[int]awslogs.RetentionDays{
 // EnvLogLevel is read by observability.NewLogger in every function.
 const EnvLogLevel = "LOG_LEVEL"
 
+// LambdaApplicationLogLevel is the level Lambda filters application logs at:
+// the configured level when it is more verbose than INFO, otherwise INFO, so
+// that metrics are never dropped (warn and error are applied in-process).
+func LambdaApplicationLogLevel(logLevel string) awslambda.ApplicationLogLevel {
+	if strings.EqualFold(logLevel, "debug") {
+		return awslambda.ApplicationLogLevel_DEBUG
+	}
+	return awslambda.ApplicationLogLevel_INFO
+}
+
 // GoFunctionProps describes one Go Lambda built by `make build`.
 type GoFunctionProps struct {
 	Config      Config
@@ -74,9 +84,11 @@ func NewGoFunction(scope constructs.Construct, id string, p GoFunctionProps) *Go
 		Timeout:      awscdk.Duration_Seconds(jsii.Number(p.Timeout.Seconds())),
 		Role:         role,
 		LogGroup:     logGroup,
-		// The functions log slog JSON with a "level" field; Lambda filters on it.
+		// The functions log slog JSON with a "level" field and filter it
+		// themselves (LOG_LEVEL). Lambda's own filter must let INFO through:
+		// it counts a line without "level", such as an EMF metric line, as INFO.
 		LoggingFormat:         awslambda.LoggingFormat_JSON,
-		ApplicationLogLevelV2: awslambda.ApplicationLogLevel(strings.ToUpper(p.Config.LogLevel)),
+		ApplicationLogLevelV2: LambdaApplicationLogLevel(p.Config.LogLevel),
 		SystemLogLevelV2:      awslambda.SystemLogLevel_INFO,
 		Tracing:               awslambda.Tracing_ACTIVE,
 	})

@@ -101,8 +101,14 @@ func checkGoFunction(t *testing.T, s *synthesized, id string, memory, timeout fl
 			t.Errorf("%s %s = %v, want %v", id, key, p[key], want)
 		}
 	}
-	if dig(p, "LoggingConfig", "LogFormat") != "JSON" || dig(p, "LoggingConfig", "ApplicationLogLevel") != strings.ToUpper(s.cfg.LogLevel) {
-		t.Errorf("%s logging %v", id, p["LoggingConfig"])
+	// EMF metric lines carry no "level", which Lambda reads as INFO: its filter
+	// must pass INFO, whatever LOG_LEVEL (applied in-process) says.
+	passesInfo := map[any]bool{"TRACE": true, "DEBUG": true, "INFO": true}
+	if dig(p, "LoggingConfig", "LogFormat") != "JSON" || !passesInfo[dig(p, "LoggingConfig", "ApplicationLogLevel")] {
+		t.Errorf("%s logging %v: must pass INFO, where Lambda puts EMF lines", id, p["LoggingConfig"])
+	}
+	if got := dig(p, "Environment", "Variables", EnvLogLevel); got != s.cfg.LogLevel {
+		t.Errorf("%s %s = %v, want %s", id, EnvLogLevel, got, s.cfg.LogLevel)
 	}
 	logs := refID(dig(p, "LoggingConfig", "LogGroup"))
 	if got := dig(s.tp.get(t, logs, "AWS::Logs::LogGroup").Properties, "RetentionInDays"); got != float64(s.cfg.LogRetentionDays) {
@@ -125,7 +131,7 @@ func TestEveryDomainHasItsPipeline(t *testing.T) {
 					schema.EnvDomain:      string(d),
 					schema.EnvStateTable:  map[string]any{"Ref": w.table[d]},
 					schema.EnvLedgerTable: map[string]any{"Ref": w.ledger},
-					"LOG_LEVEL":           "info",
+					"LOG_LEVEL":           s.cfg.LogLevel,
 				}
 				if !reflect.DeepEqual(env, wantEnv) {
 					t.Errorf("worker env = %v, want %v", env, wantEnv)
@@ -282,7 +288,7 @@ func TestIngestFunctionAndAPI(t *testing.T) {
 		env := dig(tp.Resources[w.ingest].Properties, "Environment", "Variables").(map[string]any)
 		publicPath, allowlist := "/webhooks", "sandbox"
 		if s.cfg.Env == Live {
-			publicPath, allowlist = "/upvest/webhooks", "live" // the fixture maps the API under /upvest
+			publicPath, allowlist = "/upvest/webhooks", "live,203.0.113.0/24" // the fixture maps the API under /upvest
 		}
 		want := map[string]any{
 			schema.EnvLedgerTable:       map[string]any{"Ref": w.ledger},
@@ -293,7 +299,7 @@ func TestIngestFunctionAndAPI(t *testing.T) {
 			"SIGNATURE_CLOCK_SKEW":      "60s",
 			"MAX_BODY_BYTES":            "4194304",
 			"LEDGER_RETENTION_DAYS":     "400",
-			"LOG_LEVEL":                 "info",
+			"LOG_LEVEL":                 s.cfg.LogLevel,
 		}
 		for _, d := range events.Domains() {
 			want[schema.QueueURLEnv(d)] = map[string]any{"Ref": w.queue[d]}
@@ -484,7 +490,7 @@ func TestStreamConsumer(t *testing.T) {
 		}
 		fn, failures := consumerIDs(t, tp)
 		checkGoFunction(t, s, fn, ConsumerMemory, ConsumerTimeout.Seconds())
-		if env := dig(tp.Resources[fn].Properties, "Environment", "Variables"); !reflect.DeepEqual(env, map[string]any{"LOG_LEVEL": "info"}) {
+		if env := dig(tp.Resources[fn].Properties, "Environment", "Variables"); !reflect.DeepEqual(env, map[string]any{"LOG_LEVEL": s.cfg.LogLevel}) {
 			t.Errorf("consumer env %v", env)
 		}
 		if !deniesInsecureTransport(tp, failures) {
