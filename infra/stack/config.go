@@ -55,8 +55,13 @@ type Config struct {
 	CertificateARN string
 	BasePath       string
 
+	// Stage throttling applies to every caller, Upvest included: set far above
+	// Upvest's rate so only a flood (which pages) can push Upvest into 429s.
 	ThrottleRate  int // requests per second at the default stage
 	ThrottleBurst int
+	// Concurrency reserved for ingest: the workers cannot take it away, and
+	// ingest cannot take more than this from the account.
+	IngestReservedConcurrency int
 
 	MaxReceiveCount      int // deliveries before a message goes to its domain's DLQ
 	WorkerBatchSize      int
@@ -65,7 +70,6 @@ type Config struct {
 
 	AlarmEmail            string // optional: SNS email subscription for every alarm
 	QueueAgeAlarm         int    // seconds a message may wait on a domain queue before alarming
-	UnauthorizedAlarm     int    // 401 answers per 5 minutes that raise an alarm
 	ExampleStreamConsumer bool
 }
 
@@ -116,15 +120,15 @@ func Load(get func(key string) any) (Config, error) {
 	c.DomainName = r.str("domainName", "")
 	c.CertificateARN = r.str("certificateArn", "")
 	c.BasePath = r.str("basePath", "")
-	c.ThrottleRate = r.integer("throttleRate", 50, 1, 10000)
-	c.ThrottleBurst = r.integer("throttleBurst", 100, 1, 5000)
+	c.ThrottleRate = r.integer("throttleRate", 1000, 1, 10000)
+	c.ThrottleBurst = r.integer("throttleBurst", 2000, 1, 5000)
+	c.IngestReservedConcurrency = r.integer("ingestReservedConcurrency", 50, 1, 1000)
 	c.MaxReceiveCount = r.integer("maxReceiveCount", schema.DefaultMaxReceiveCount, 1, 1000)
 	c.WorkerBatchSize = r.integer("workerBatchSize", 10, 1, 10000)
 	c.WorkerBatchWindow = r.integer("workerBatchWindowSeconds", int(schema.DefaultBatchWindow.Seconds()), 0, 300)
 	c.WorkerMaxConcurrency = r.integer("workerMaxConcurrency", 5, 2, 1000) // SQS mappings need ≥ 2
 	c.AlarmEmail = r.str("alarmEmail", "")
 	c.QueueAgeAlarm = r.integer("queueAgeAlarmSeconds", 900, 60, 14*24*3600)
-	c.UnauthorizedAlarm = r.integer("unauthorizedAlarmThreshold", 5, 1, 100000)
 	c.ExampleStreamConsumer = r.boolean("exampleStreamConsumer", false)
 
 	if err := errors.Join(append(r.errs, c.Validate())...); err != nil {

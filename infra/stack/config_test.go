@@ -24,9 +24,9 @@ func TestLoadDefaults(t *testing.T) {
 			JWKSParameter: "/upvest-webhooks/" + string(env) + "/jwks", JWKSRefresh: "5m",
 			IPAllowlist: string(env), SignatureClockSkew: "60s", MaxBodyBytes: 4 << 20,
 			LedgerRetention: 400, LogLevel: "info", LogRetentionDays: 90,
-			ThrottleRate: 50, ThrottleBurst: 100, MaxReceiveCount: 5,
+			ThrottleRate: 1000, ThrottleBurst: 2000, IngestReservedConcurrency: 50, MaxReceiveCount: 5,
 			WorkerBatchSize: 10, WorkerBatchWindow: 1, WorkerMaxConcurrency: 5,
-			QueueAgeAlarm: 900, UnauthorizedAlarm: 5,
+			QueueAgeAlarm: 900,
 		}
 		if c != want {
 			t.Errorf("%s:\n got %+v\nwant %+v", env, c, want)
@@ -47,7 +47,7 @@ func TestLoadOverrides(t *testing.T) {
 	c, err := Load(contextOf(map[string]any{
 		"env": "live", "stackName": "webhooks-prod", "ipAllowlist": "off",
 		"jwksParameter": "/custom/jwks", "throttleRate": "200", "throttleBurst": 400.0,
-		"maxReceiveCount": "3", "workerBatchWindowSeconds": 0.0, "exampleStreamConsumer": "true",
+		"maxReceiveCount": "3", "workerBatchWindowSeconds": 0.0, "exampleStreamConsumer": "true", "ingestReservedConcurrency": "20",
 		"domainName": "hooks.example.com", "certificateArn": "arn:aws:acm:eu-central-1:111111111111:certificate/x",
 		"basePath": "upvest", "alarmEmail": "ops@example.com", "logLevel": "debug", "logRetentionDays": "30",
 	}))
@@ -55,7 +55,7 @@ func TestLoadOverrides(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.Env != Live || c.StackName != "webhooks-prod" || c.IPAllowlist != "off" || c.JWKSParameter != "/custom/jwks" ||
-		c.ThrottleRate != 200 || c.ThrottleBurst != 400 || c.MaxReceiveCount != 3 || c.WorkerBatchWindow != 0 ||
+		c.ThrottleRate != 200 || c.ThrottleBurst != 400 || c.IngestReservedConcurrency != 20 || c.MaxReceiveCount != 3 || c.WorkerBatchWindow != 0 ||
 		!c.ExampleStreamConsumer || c.AlarmEmail != "ops@example.com" || c.LogLevel != "debug" || c.LogRetentionDays != 30 {
 		t.Errorf("overrides not applied: %+v", c)
 	}
@@ -127,6 +127,7 @@ func TestLoadRejects(t *testing.T) {
 		{"not a number", map[string]any{"throttleRate": "fast"}, []string{"throttleRate: want a whole number"}},
 		{"fraction", map[string]any{"maxReceiveCount": 2.5}, []string{"maxReceiveCount: want a whole number"}},
 		{"out of range", map[string]any{"workerMaxConcurrency": "1"}, []string{"workerMaxConcurrency: 1 is outside"}},
+		{"no reserved concurrency", map[string]any{"ingestReservedConcurrency": "0"}, []string{"ingestReservedConcurrency: 0 is outside"}},
 		{"body over Lambda's limit", map[string]any{"maxBodyBytes": "10000000"}, []string{"maxBodyBytes"}},
 		{"big batch without window", map[string]any{"workerBatchSize": "50", "workerBatchWindowSeconds": "0"}, []string{"workerBatchSize: 50 needs"}},
 		{"bad bool", map[string]any{"exampleStreamConsumer": "yes please"}, []string{"exampleStreamConsumer"}},
