@@ -1,8 +1,10 @@
 // Command infra is the CDK app: `cdk synth|deploy -c env=sandbox|live`.
-// It only reads the configuration and wires the stack (see package stack).
+// It reads the configuration, builds the Lambda binaries of the checkout and
+// wires the stack (see package stack).
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -26,8 +28,18 @@ func run() error {
 	app := awscdk.NewApp(nil)
 	get := func(key string) any { return app.Node().TryGetContext(jsii.String(key)) }
 
-	cfg, err := stack.Load(get, defaultAssetsDir())
+	cfg, err := stack.Load(get)
 	if err != nil {
+		return err
+	}
+	// The assets are always this checkout's code, built now for linux/arm64,
+	// whether the CLI was started by make, by npx or globally installed.
+	ctx := context.Background()
+	root, err := stack.RepoRoot(ctx)
+	if err != nil {
+		return err
+	}
+	if cfg.AssetsDir, err = stack.BuildLambdas(ctx, root, filepath.Join(*app.Outdir(), "lambda-build"), cfg.Assets()); err != nil {
 		return err
 	}
 
@@ -46,22 +58,4 @@ func run() error {
 	}
 	app.Synth(nil)
 	return nil
-}
-
-// defaultAssetsDir is <repo>/bin/lambda, where `make build` puts the Lambda
-// binaries; the repository root is the nearest directory above with a go.mod.
-// Outside the repository it falls back to ../bin/lambda (the CLI runs in infra/).
-func defaultAssetsDir() string {
-	dir, err := os.Getwd()
-	for err == nil {
-		if _, statErr := os.Stat(filepath.Join(dir, "go.mod")); statErr == nil {
-			return filepath.Join(dir, "bin", "lambda")
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			break
-		}
-		dir = parent
-	}
-	return filepath.Join("..", "bin", "lambda")
 }

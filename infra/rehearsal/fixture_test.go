@@ -90,15 +90,16 @@ func build() built {
 
 // synth builds the stack in-process, as infra/main.go does, and returns its template.
 func synth(assets string) (stack.Config, *template, error) {
-	appContext := map[string]any{"assetsDir": assets}
+	appContext := map[string]any{}
 	for k, v := range synthContext {
 		appContext[k] = v
 	}
 	app := awscdk.NewApp(&awscdk.AppProps{Context: &appContext, Outdir: jsii.String(filepath.Join(workDir, "cdk.out"))})
-	cfg, err := stack.Load(func(key string) any { return app.Node().TryGetContext(jsii.String(key)) }, assets)
+	cfg, err := stack.Load(func(key string) any { return app.Node().TryGetContext(jsii.String(key)) })
 	if err != nil {
 		return cfg, nil, err
 	}
+	cfg.AssetsDir = assets // host binaries, built above: the rehearsal runs them here
 	stk := stack.NewUpvestWebhooksStack(app, cfg.StackName, &stack.UpvestWebhooksStackProps{Config: cfg})
 	raw := assertions.Template_FromStack(stk, nil).ToJSON()
 	data, err := json.Marshal(raw)

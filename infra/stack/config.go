@@ -4,14 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"net/mail"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/upvest-webhooks/upvest-webhooks/shared/schema"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/signature"
 )
 
 // Environment is the Upvest environment a deployment receives webhooks from.
@@ -28,7 +27,7 @@ const AllowlistOff = "off"
 // WebhookPath is the API route Upvest posts to.
 const WebhookPath = "/webhooks"
 
-// Lambda asset names: bin/lambda/<name>/bootstrap, built by `make build`.
+// Lambda asset names: ./functions/<name>, built by BuildLambdas into <dir>/<name>/bootstrap.
 const (
 	AssetIngest         = "ingest"
 	AssetWorker         = "worker"
@@ -40,11 +39,11 @@ const (
 type Config struct {
 	Env       Environment
 	StackName string
-	AssetsDir string // holds <asset>/bootstrap for every Lambda
+	AssetsDir string // holds <asset>/bootstrap for every Lambda; set by the app after BuildLambdas, not by context
 
 	JWKSParameter      string // SSM String parameter holding Upvest's JWKS, loaded by the operator
 	JWKSRefresh        string // Go duration, how often ingest re-reads the JWKS
-	IPAllowlist        string // sandbox | live | off
+	IPAllowlist        string // off, or the environment's name and/or IPs/CIDRs, comma-separated
 	SignatureClockSkew string // Go duration
 	LedgerRetention    int    // days an event stays in the ledger (TTL)
 	LogLevel           string
@@ -55,8 +54,13 @@ type Config struct {
 	CertificateARN string
 	BasePath       string
 
+	// Stage throttling applies to every caller, Upvest included: set far above
+	// Upvest's rate so only a flood (which pages) can push Upvest into 429s.
 	ThrottleRate  int // requests per second at the default stage
 	ThrottleBurst int
+	// Concurrency reserved for ingest: the workers cannot take it away, and
+	// ingest cannot take more than this from the account.
+	IngestReservedConcurrency int
 
 	MaxReceiveCount      int // deliveries before a message goes to its domain's DLQ
 	WorkerBatchSize      int
@@ -65,7 +69,6 @@ type Config struct {
 
 	AlarmEmail            string // optional: SNS email subscription for every alarm
 	QueueAgeAlarm         int    // seconds a message may wait on a domain queue before alarming
-	UnauthorizedAlarm     int    // 401 answers per 5 minutes that raise an alarm
 	ExampleStreamConsumer bool
 }
 
@@ -98,15 +101,13 @@ func (c Config) QueueVisibilityTimeout() time.Duration {
 
 // Load reads the configuration from context. get returns a context value (a
 // string from -c, a string/number/bool from cdk.json) or nil when unset.
-// assetsDefault is used when the context has no assetsDir.
-func Load(get func(key string) any, assetsDefault string) (Config, error) {
+func Load(get func(key string) any) (Config, error) {
 	r := reader{get: get}
 	c := Config{Env: Environment(r.str("env", string(Sandbox)))}
 	if c.Env != Sandbox && c.Env != Live {
 		r.fail("env: %q is neither %q nor %q", c.Env, Sandbox, Live)
 	}
 	c.StackName = r.str("stackName", "upvest-webhooks-"+string(c.Env))
-	c.AssetsDir = r.str("assetsDir", assetsDefault)
 	c.JWKSParameter = r.str("jwksParameter", "/upvest-webhooks/"+string(c.Env)+"/jwks")
 	c.JWKSRefresh = r.duration("jwksRefresh", "5m")
 	c.IPAllowlist = r.str("ipAllowlist", string(c.Env))
@@ -117,15 +118,15 @@ func Load(get func(key string) any, assetsDefault string) (Config, error) {
 	c.DomainName = r.str("domainName", "")
 	c.CertificateARN = r.str("certificateArn", "")
 	c.BasePath = r.str("basePath", "")
-	c.ThrottleRate = r.integer("throttleRate", 50, 1, 10000)
-	c.ThrottleBurst = r.integer("throttleBurst", 100, 1, 5000)
+	c.ThrottleRate = r.integer("throttleRate", 1000, 1, 10000)
+	c.ThrottleBurst = r.integer("throttleBurst", 2000, 1, 5000)
+	c.IngestReservedConcurrency = r.integer("ingestReservedConcurrency", 50, 1, 1000)
 	c.MaxReceiveCount = r.integer("maxReceiveCount", schema.DefaultMaxReceiveCount, 1, 1000)
 	c.WorkerBatchSize = r.integer("workerBatchSize", 10, 1, 10000)
 	c.WorkerBatchWindow = r.integer("workerBatchWindowSeconds", int(schema.DefaultBatchWindow.Seconds()), 0, 300)
 	c.WorkerMaxConcurrency = r.integer("workerMaxConcurrency", 5, 2, 1000) // SQS mappings need ≥ 2
 	c.AlarmEmail = r.str("alarmEmail", "")
 	c.QueueAgeAlarm = r.integer("queueAgeAlarmSeconds", 900, 60, 14*24*3600)
-	c.UnauthorizedAlarm = r.integer("unauthorizedAlarmThreshold", 5, 1, 100000)
 	c.ExampleStreamConsumer = r.boolean("exampleStreamConsumer", false)
 
 	if err := errors.Join(append(r.errs, c.Validate())...); err != nil {
@@ -140,16 +141,21 @@ var (
 	logLevels = map[string]bool{"debug": true, "info": true, "warn": true, "error": true}
 )
 
-// Validate checks the combination of values and that the Lambda binaries exist.
+// Assets are the functions this configuration deploys, for BuildLambdas.
+func (c Config) Assets() []string {
+	if c.ExampleStreamConsumer {
+		return []string{AssetIngest, AssetWorker, AssetStreamConsumer}
+	}
+	return []string{AssetIngest, AssetWorker}
+}
+
+// Validate checks the combination of values.
 func (c Config) Validate() error {
 	var errs []error
 	fail := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
 
-	switch c.IPAllowlist {
-	case AllowlistOff, string(c.Env):
-	default:
-		// The other environment's list would reject every real delivery.
-		fail("ipAllowlist: %q must be %q or %q for env %s", c.IPAllowlist, c.Env, AllowlistOff, c.Env)
+	if err := c.validateAllowlist(); err != nil {
+		fail("ipAllowlist: %v", err)
 	}
 	if !strings.HasPrefix(c.JWKSParameter, "/") {
 		fail("jwksParameter: %q must be a path-style name starting with /", c.JWKSParameter)
@@ -180,17 +186,24 @@ func (c Config) Validate() error {
 	if c.StackName == "" {
 		fail("stackName: empty")
 	}
-	assets := []string{AssetIngest, AssetWorker}
-	if c.ExampleStreamConsumer {
-		assets = append(assets, AssetStreamConsumer)
+	return errors.Join(errs...)
+}
+
+// validateAllowlist accepts what ingest's IP_ALLOWLIST accepts (off, a named
+// list, IPs and CIDRs, comma-separated), except the other environment's named
+// list, which would reject every real delivery.
+func (c Config) validateAllowlist() error {
+	if _, err := signature.ParseAllowlist(c.IPAllowlist); err != nil {
+		return err
 	}
-	for _, name := range assets {
-		path := filepath.Join(c.AssetsDir, name, "bootstrap")
-		if info, err := os.Stat(path); err != nil || info.IsDir() {
-			fail("assetsDir: %s is missing (run `make build` first, or set -c assetsDir=...)", path)
+	for _, token := range strings.Split(c.IPAllowlist, ",") {
+		token = strings.ToLower(strings.TrimSpace(token))
+		if (token == string(Sandbox) || token == string(Live)) && token != string(c.Env) {
+			return fmt.Errorf("%q names the %s list, but env is %s (use %q, %q, or IPs/CIDRs, comma-separated)",
+				c.IPAllowlist, token, c.Env, c.Env, AllowlistOff)
 		}
 	}
-	return errors.Join(errs...)
+	return nil
 }
 
 // reader converts context values, collecting every error so one run reports them all.

@@ -1,53 +1,32 @@
 package stack
 
 import (
-	"os"
-	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
 )
-
-// writeFakeAssets fills dir with a dummy bootstrap per Lambda.
-func writeFakeAssets(dir string) error {
-	for _, name := range []string{AssetIngest, AssetWorker, AssetStreamConsumer} {
-		if err := os.MkdirAll(filepath.Join(dir, name), 0o755); err != nil {
-			return err
-		}
-		if err := os.WriteFile(filepath.Join(dir, name, "bootstrap"), []byte("not a real binary: "+name), 0o755); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func fakeAssets(t testing.TB, dir string) string {
-	t.Helper()
-	if err := writeFakeAssets(dir); err != nil {
-		t.Fatal(err)
-	}
-	return dir
-}
 
 func contextOf(m map[string]any) func(string) any {
 	return func(k string) any { return m[k] }
 }
 
 func TestLoadDefaults(t *testing.T) {
-	assets := fakeAssets(t, t.TempDir())
 	for _, env := range []Environment{Sandbox, Live} {
-		c, err := Load(contextOf(map[string]any{"env": string(env)}), assets)
+		c, err := Load(contextOf(map[string]any{"env": string(env)}))
 		if err != nil {
 			t.Fatalf("%s: %v", env, err)
 		}
 		want := Config{
-			Env: env, StackName: "upvest-webhooks-" + string(env), AssetsDir: assets,
+			Env: env, StackName: "upvest-webhooks-" + string(env),
 			JWKSParameter: "/upvest-webhooks/" + string(env) + "/jwks", JWKSRefresh: "5m",
 			IPAllowlist: string(env), SignatureClockSkew: "60s",
 			LedgerRetention: 400, LogLevel: "info", LogRetentionDays: 90,
-			ThrottleRate: 50, ThrottleBurst: 100, MaxReceiveCount: 5,
+			ThrottleRate: 1000, ThrottleBurst: 2000, IngestReservedConcurrency: 50, MaxReceiveCount: 5,
 			WorkerBatchSize: 10, WorkerBatchWindow: 1, WorkerMaxConcurrency: 5,
-			QueueAgeAlarm: 900, UnauthorizedAlarm: 5,
+			QueueAgeAlarm: 900,
 		}
 		if c != want {
 			t.Errorf("%s:\n got %+v\nwant %+v", env, c, want)
@@ -57,27 +36,26 @@ func TestLoadDefaults(t *testing.T) {
 		}
 	}
 	// No env at all is a sandbox deployment, never a live one by accident.
-	c, err := Load(contextOf(nil), assets)
+	c, err := Load(contextOf(nil))
 	if err != nil || c.Env != Sandbox || c.IPAllowlist != "sandbox" {
 		t.Fatalf("no context: %+v, %v", c, err)
 	}
 }
 
 func TestLoadOverrides(t *testing.T) {
-	assets := fakeAssets(t, t.TempDir())
 	// -c values arrive as strings, cdk.json values as JSON types: both are accepted.
 	c, err := Load(contextOf(map[string]any{
 		"env": "live", "stackName": "webhooks-prod", "ipAllowlist": "off",
 		"jwksParameter": "/custom/jwks", "throttleRate": "200", "throttleBurst": 400.0,
-		"maxReceiveCount": "3", "workerBatchWindowSeconds": 0.0, "exampleStreamConsumer": "true",
+		"maxReceiveCount": "3", "workerBatchWindowSeconds": 0.0, "exampleStreamConsumer": "true", "ingestReservedConcurrency": "20",
 		"domainName": "hooks.example.com", "certificateArn": "arn:aws:acm:eu-central-1:111111111111:certificate/x",
 		"basePath": "upvest", "alarmEmail": "ops@example.com", "logLevel": "debug", "logRetentionDays": "30",
-	}), assets)
+	}))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if c.Env != Live || c.StackName != "webhooks-prod" || c.IPAllowlist != "off" || c.JWKSParameter != "/custom/jwks" ||
-		c.ThrottleRate != 200 || c.ThrottleBurst != 400 || c.MaxReceiveCount != 3 || c.WorkerBatchWindow != 0 ||
+		c.ThrottleRate != 200 || c.ThrottleBurst != 400 || c.IngestReservedConcurrency != 20 || c.MaxReceiveCount != 3 || c.WorkerBatchWindow != 0 ||
 		!c.ExampleStreamConsumer || c.AlarmEmail != "ops@example.com" || c.LogLevel != "debug" || c.LogRetentionDays != 30 {
 		t.Errorf("overrides not applied: %+v", c)
 	}
@@ -86,6 +64,38 @@ func TestLoadOverrides(t *testing.T) {
 	}
 	if got := c.QueueVisibilityTimeout(); got != 6*WorkerTimeout {
 		t.Errorf("visibility with no batching window: %v", got)
+	}
+}
+
+func TestAllowlistTakesExtraCIDRs(t *testing.T) {
+	for env, spec := range map[Environment]string{
+		Live:    "live,203.0.113.0/24",
+		Sandbox: "sandbox, 198.51.100.7 ,2001:db8::/32",
+		"":      "203.0.113.0/24", // only your own addresses (a proxy in front, say)
+	} {
+		ctx := map[string]any{"ipAllowlist": spec}
+		if env != "" {
+			ctx["env"] = string(env)
+		}
+		c, err := Load(contextOf(ctx))
+		if err != nil {
+			t.Errorf("%s %q: %v", env, spec, err)
+			continue
+		}
+		if c.IPAllowlist != strings.TrimSpace(spec) {
+			t.Errorf("%s: allowlist %q, want %q passed to ingest as given", env, c.IPAllowlist, spec)
+		}
+	}
+}
+
+func TestLambdaLogLevelPassesMetrics(t *testing.T) {
+	for level, want := range map[string]awslambda.ApplicationLogLevel{
+		"debug": awslambda.ApplicationLogLevel_DEBUG, "info": awslambda.ApplicationLogLevel_INFO,
+		"warn": awslambda.ApplicationLogLevel_INFO, "error": awslambda.ApplicationLogLevel_INFO,
+	} {
+		if got := LambdaApplicationLogLevel(level); got != want {
+			t.Errorf("logLevel %s: Lambda filters at %s, want %s", level, got, want)
+		}
 	}
 }
 
@@ -99,14 +109,17 @@ func TestQueueVisibilityTimeoutCoversWorkerAndWindow(t *testing.T) {
 }
 
 func TestLoadRejects(t *testing.T) {
-	assets := fakeAssets(t, t.TempDir())
 	tests := []struct {
 		name    string
 		context map[string]any
 		wantErr []string // every fragment must appear in the one error
 	}{
 		{"unknown env", map[string]any{"env": "prod"}, []string{`env: "prod"`}},
-		{"other environment's allowlist", map[string]any{"env": "live", "ipAllowlist": "sandbox"}, []string{"ipAllowlist", "for env live"}},
+		{"other environment's allowlist", map[string]any{"env": "live", "ipAllowlist": "sandbox"}, []string{"ipAllowlist", "env is live"}},
+		{"other environment's list among CIDRs", map[string]any{"env": "sandbox", "ipAllowlist": "203.0.113.0/24,live"}, []string{"ipAllowlist", "env is sandbox"}},
+		{"bad CIDR", map[string]any{"ipAllowlist": "sandbox,203.0.113.0/33"}, []string{"ipAllowlist", "203.0.113.0/33"}},
+		{"off with more", map[string]any{"ipAllowlist": "off,203.0.113.7"}, []string{"ipAllowlist", "off cannot be combined"}},
+		{"empty entry", map[string]any{"ipAllowlist": "sandbox,,203.0.113.7"}, []string{"ipAllowlist", "empty entry"}},
 		{"domain without certificate", map[string]any{"domainName": "a.example.com"}, []string{"domainName and certificateArn go together"}},
 		{"certificate not an ARN", map[string]any{"domainName": "a.example.com", "certificateArn": "cert"}, []string{"not an ARN"}},
 		{"base path without domain", map[string]any{"basePath": "x"}, []string{"basePath"}},
@@ -114,6 +127,7 @@ func TestLoadRejects(t *testing.T) {
 		{"not a number", map[string]any{"throttleRate": "fast"}, []string{"throttleRate: want a whole number"}},
 		{"fraction", map[string]any{"maxReceiveCount": 2.5}, []string{"maxReceiveCount: want a whole number"}},
 		{"out of range", map[string]any{"workerMaxConcurrency": "1"}, []string{"workerMaxConcurrency: 1 is outside"}},
+		{"no reserved concurrency", map[string]any{"ingestReservedConcurrency": "0"}, []string{"ingestReservedConcurrency: 0 is outside"}},
 		{"body over Lambda's limit", map[string]any{"maxBodyBytes": "10000000"}, []string{"maxBodyBytes"}},
 		{"big batch without window", map[string]any{"workerBatchSize": "50", "workerBatchWindowSeconds": "0"}, []string{"workerBatchSize: 50 needs"}},
 		{"bad bool", map[string]any{"exampleStreamConsumer": "yes please"}, []string{"exampleStreamConsumer"}},
@@ -128,7 +142,7 @@ func TestLoadRejects(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := Load(contextOf(tt.context), assets)
+			_, err := Load(contextOf(tt.context))
 			if err == nil {
 				t.Fatal("accepted")
 			}
@@ -141,23 +155,12 @@ func TestLoadRejects(t *testing.T) {
 	}
 }
 
-func TestLoadNeedsBuiltLambdas(t *testing.T) {
-	empty := t.TempDir()
-	_, err := Load(contextOf(nil), empty)
-	if err == nil || !strings.Contains(err.Error(), "make build") || !strings.Contains(err.Error(), filepath.Join(empty, "ingest", "bootstrap")) {
-		t.Fatalf("missing binaries: %v", err)
+func TestAssetsFollowTheConsumerSwitch(t *testing.T) {
+	if got := (Config{}).Assets(); !slices.Equal(got, []string{AssetIngest, AssetWorker}) {
+		t.Errorf("without consumer: %v", got)
 	}
-	// The stream consumer binary is only needed when the example consumer is deployed.
-	dir := t.TempDir()
-	for _, name := range []string{AssetIngest, AssetWorker} {
-		os.MkdirAll(filepath.Join(dir, name), 0o755)
-		os.WriteFile(filepath.Join(dir, name, "bootstrap"), []byte("x"), 0o755)
-	}
-	if _, err := Load(contextOf(nil), dir); err != nil {
-		t.Fatalf("without consumer: %v", err)
-	}
-	if _, err := Load(contextOf(map[string]any{"exampleStreamConsumer": true}), dir); err == nil || !strings.Contains(err.Error(), AssetStreamConsumer) {
-		t.Fatalf("consumer without its binary: %v", err)
+	if got := (Config{ExampleStreamConsumer: true}).Assets(); !slices.Equal(got, []string{AssetIngest, AssetWorker, AssetStreamConsumer}) {
+		t.Errorf("with consumer: %v", got)
 	}
 }
 

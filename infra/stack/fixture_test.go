@@ -1,6 +1,7 @@
 package stack
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -15,7 +16,9 @@ import (
 // Synthesizing goes through jsii and takes seconds, so each environment is
 // synthesized once and every test reads the same template.
 
-var assetsDir string // dummy Lambda binaries shared by all synths
+// assetsDir holds the Lambda binaries of this checkout, built once by
+// TestMain as the CDK app builds them, and shared by all synths.
+var assetsDir string
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "infra-assets-")
@@ -23,14 +26,20 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	if err := writeFakeAssets(dir); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	assetsDir = dir
-	code := m.Run()
+	code := func() int {
+		defer os.RemoveAll(dir)
+		ctx := context.Background()
+		root, err := RepoRoot(ctx)
+		if err == nil {
+			assetsDir, err = BuildLambdas(ctx, root, dir, []string{AssetIngest, AssetWorker, AssetStreamConsumer})
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		return m.Run()
+	}()
 	jsii.Close()
-	os.RemoveAll(dir)
 	os.Exit(code)
 }
 
@@ -48,11 +57,13 @@ var fixtureContext = map[Environment]map[string]any{
 	Live: { // strings, as `cdk -c key=value` passes them
 		"env": "live", "domainName": liveDomain, "certificateArn": liveCert, "basePath": "upvest",
 		"alarmEmail": liveEmail, "exampleStreamConsumer": "true", "maxReceiveCount": "7",
+		"logLevel": "warn", "ipAllowlist": "live,203.0.113.0/24",
 	},
 }
 
 type synthesized struct {
 	cfg      Config
+	outdir   string // the app's cloud assembly, with the staged assets
 	tp       *template
 	errors   []string // unsuppressed cdk-nag errors
 	warnings []string // unsuppressed cdk-nag warnings
@@ -97,13 +108,13 @@ func doSynth(t *testing.T, env Environment) *synthesized {
 	for k, v := range fixtureContext[env] {
 		ctx[k] = v
 	}
-	ctx["assetsDir"] = assetsDir
 
 	app := awscdk.NewApp(&awscdk.AppProps{Context: &ctx})
-	cfg, err := Load(func(k string) any { return app.Node().TryGetContext(jsii.String(k)) }, "unused")
+	cfg, err := Load(func(k string) any { return app.Node().TryGetContext(jsii.String(k)) })
 	if err != nil {
 		return &synthesized{err: err}
 	}
+	cfg.AssetsDir = assetsDir
 	if cfg.Env != env {
 		return &synthesized{err: fmt.Errorf("fixture for %s loaded env %s", env, cfg.Env)}
 	}
@@ -114,7 +125,7 @@ func doSynth(t *testing.T, env Environment) *synthesized {
 	st := NewUpvestWebhooksStack(app, cfg.StackName, &UpvestWebhooksStackProps{StackProps: props, Config: cfg})
 	CheckWithNag(app)
 
-	s := &synthesized{cfg: cfg}
+	s := &synthesized{cfg: cfg, outdir: *app.Outdir()}
 	s.tp = parseTemplate(t, *assertions.Template_FromStack(st, nil).ToJSON())
 	ann := assertions.Annotations_FromStack(st)
 	nag := assertions.Match_StringLikeRegexp(jsii.String("AwsSolutions-.*"))

@@ -31,6 +31,16 @@ var retentionDays = map[int]awslogs.RetentionDays{
 // EnvLogLevel is read by observability.NewLogger in every function.
 const EnvLogLevel = "LOG_LEVEL"
 
+// LambdaApplicationLogLevel is the level Lambda filters application logs at:
+// the configured level when it is more verbose than INFO, otherwise INFO, so
+// that metrics are never dropped (warn and error are applied in-process).
+func LambdaApplicationLogLevel(logLevel string) awslambda.ApplicationLogLevel {
+	if strings.EqualFold(logLevel, "debug") {
+		return awslambda.ApplicationLogLevel_DEBUG
+	}
+	return awslambda.ApplicationLogLevel_INFO
+}
+
 // GoFunctionProps describes one Go Lambda built by `make build`.
 type GoFunctionProps struct {
 	Config      Config
@@ -39,6 +49,8 @@ type GoFunctionProps struct {
 	MemoryMB    int
 	Timeout     time.Duration
 	Environment map[string]string
+	// ReservedConcurrency, when above 0, is set aside for this function alone.
+	ReservedConcurrency int
 }
 
 // GoFunction is a Go Lambda with its own role and log group. The role starts
@@ -64,22 +76,30 @@ func NewGoFunction(scope constructs.Construct, id string, p GoFunctionProps) *Go
 	})
 	logGroup.GrantWrite(role)
 
+	var reserved *float64
+	if p.ReservedConcurrency > 0 {
+		reserved = jsii.Number(float64(p.ReservedConcurrency))
+	}
 	fn := awslambda.NewFunction(s, jsii.String("Function"), &awslambda.FunctionProps{
-		Description:  jsii.String(p.Description),
-		Runtime:      awslambda.Runtime_PROVIDED_AL2023(),
-		Architecture: awslambda.Architecture_ARM_64(),
-		Handler:      jsii.String("bootstrap"),
-		Code:         awslambda.Code_FromAsset(jsii.String(filepath.Join(p.Config.AssetsDir, p.Asset)), nil),
-		MemorySize:   jsii.Number(float64(p.MemoryMB)),
-		Timeout:      awscdk.Duration_Seconds(jsii.Number(p.Timeout.Seconds())),
-		Role:         role,
-		LogGroup:     logGroup,
-		// The functions log slog JSON with a "level" field; Lambda filters on it.
+		ReservedConcurrentExecutions: reserved,
+		Description:                  jsii.String(p.Description),
+		Runtime:                      awslambda.Runtime_PROVIDED_AL2023(),
+		Architecture:                 awslambda.Architecture_ARM_64(),
+		Handler:                      jsii.String("bootstrap"),
+		Code:                         awslambda.Code_FromAsset(jsii.String(filepath.Join(p.Config.AssetsDir, p.Asset)), nil),
+		MemorySize:                   jsii.Number(float64(p.MemoryMB)),
+		Timeout:                      awscdk.Duration_Seconds(jsii.Number(p.Timeout.Seconds())),
+		Role:                         role,
+		LogGroup:                     logGroup,
+		// The functions log slog JSON with a "level" field and filter it
+		// themselves (LOG_LEVEL). Lambda's own filter must let INFO through:
+		// it counts a line without "level", such as an EMF metric line, as INFO.
 		LoggingFormat:         awslambda.LoggingFormat_JSON,
-		ApplicationLogLevelV2: awslambda.ApplicationLogLevel(strings.ToUpper(p.Config.LogLevel)),
+		ApplicationLogLevelV2: LambdaApplicationLogLevel(p.Config.LogLevel),
 		SystemLogLevelV2:      awslambda.SystemLogLevel_INFO,
 		Tracing:               awslambda.Tracing_ACTIVE,
 	})
+
 	// Added in key order so that the template is the same on every synth.
 	for _, k := range slices.Sorted(maps.Keys(p.Environment)) {
 		fn.AddEnvironment(jsii.String(k), jsii.String(p.Environment[k]), nil)

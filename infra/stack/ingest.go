@@ -26,8 +26,11 @@ import (
 // An HTTP API, not a REST API: it has what this endpoint needs (throttling,
 // access logs, custom domain with TLS 1.2, payload 2.0 with the source IP),
 // costs less and adds less latency. The REST API's extras do not apply: request
-// validation cannot check an HTTP message signature, and WAF is not needed for
-// the IP allowlist, which ingest enforces on the source IP API Gateway reports.
+// validation cannot check an HTTP message signature, and the IP allowlist is
+// enforced by ingest on the source IP API Gateway reports. What an HTTP API
+// cannot do is drop outsiders before its throttle (WAF needs a REST API or
+// CloudFront): the stage limits are therefore far above Upvest's rate, ingest
+// has reserved concurrency, and any 429 pages (see README "Who can stall the feed").
 type Ingest struct {
 	API        awsapigatewayv2.HttpApi
 	Stage      awsapigatewayv2.HttpStage
@@ -62,6 +65,8 @@ func NewIngest(scope constructs.Construct, id string, cfg Config, ledger awsdyna
 		MemoryMB:    IngestMemoryMB,
 		Timeout:     IngestTimeout,
 		Environment: env,
+		// Workers scale with their queues; they must never leave Upvest's deliveries without a slot.
+		ReservedConcurrency: cfg.IngestReservedConcurrency,
 	})
 	// The conditional put that dedupes and the status updates; a prior record
 	// comes back with the failed condition, so no read is needed.
@@ -149,6 +154,7 @@ func NewIngest(scope constructs.Construct, id string, cfg Config, ledger awsdyna
 // variables that matter when a delivery fails: who, what, and which side failed.
 var accessLogFormat = func() string {
 	fields := map[string]string{
+		"apiId":              "$context.apiId", // the dimension of the metrics filtered from this log
 		"requestId":          "$context.requestId",
 		"sourceIp":           "$context.identity.sourceIp",
 		"requestTime":        "$context.requestTime",

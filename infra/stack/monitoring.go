@@ -2,12 +2,15 @@ package stack
 
 import (
 	"fmt"
+	"strings"
+	"time"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatch"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatchactions"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awskms"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssns"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssnssubscriptions"
 	"github.com/aws/constructs-go/constructs/v10"
@@ -26,11 +29,39 @@ func WorkerService(d events.Domain) string { return observability.WorkerService(
 
 var fiveMinutes = awscdk.Duration_Minutes(jsii.Number(5))
 
-// Monitoring is the alarms, their optional SNS topic, and the dashboard.
+// Alarm windows. Upvest retries a failed delivery with backoff up to 600 s,
+// forever, and holds every later delivery back meanwhile: an alarm about the
+// feed must look further back than one backoff, or it would go OK between two
+// retries while the feed is still blocked.
+const (
+	// FeedAlarmPeriods 5-minute periods (20 min) are evaluated; one bad period
+	// raises the alarm and it goes OK only after 20 minutes without any.
+	FeedAlarmPeriods = 4
+	// NoSuccessPeriod: "requests arrive, none gets a 200" is judged per 15 minutes,
+	// over FeedAlarmNoSuccessPeriods of them.
+	NoSuccessPeriod           = 15 * time.Minute
+	FeedAlarmNoSuccessPeriods = 2
+	// PipelineAlarmPeriods 5-minute periods for the queue side.
+	PipelineAlarmPeriods = 3
+	// maxAlarmMetrics is CloudWatch's limit of metrics in one alarm's math expression.
+	maxAlarmMetrics = 10
+)
+
+// Access-log metrics of POST /webhooks, with the dimension ApiId.
+const (
+	MetricWebhookOK      = "WebhookAnswered200"
+	MetricWebhookRefused = "WebhookAnsweredNot200"
+)
+
+// Monitoring is the alarms, their optional SNS topic, and the dashboard. Only
+// the two composite alarms notify: one outage pages once.
 type Monitoring struct {
-	Topic     awssns.Topic // nil without alarmEmail
-	Alarms    []awscloudwatch.Alarm
-	Dashboard awscloudwatch.Dashboard
+	Topic         awssns.Topic // nil without alarmEmail
+	FeedBlocked   awscloudwatch.CompositeAlarm
+	PipelineStuck awscloudwatch.CompositeAlarm
+	Feed          []awscloudwatch.Alarm // the components of FeedBlocked
+	Pipeline      []awscloudwatch.Alarm // the components of PipelineStuck
+	Dashboard     awscloudwatch.Dashboard
 }
 
 // MonitoringProps are the resources to watch.
@@ -41,71 +72,181 @@ type MonitoringProps struct {
 	Consumer  *StreamConsumer // nil when the example consumer is off
 }
 
-// NewMonitoring alarms on what needs a human: events stuck or dead-lettered,
-// failed or refused deliveries, parked events, failing or throttled functions.
+// NewMonitoring alarms on what needs a human, in two groups: the feed from
+// Upvest is blocked (any answer but 200, ingest failing or throttled), or the
+// pipeline behind it is stuck (dead letters, old messages, parked events,
+// failing workers).
 func NewMonitoring(scope constructs.Construct, id string, p MonitoringProps) *Monitoring {
 	s := constructs.NewConstruct(scope, jsii.String(id))
 	m := &Monitoring{}
 	cfg := p.Config
-	if cfg.AlarmEmail != "" {
-		m.Topic = newAlarmTopic(s)
-		m.Topic.AddSubscription(awssnssubscriptions.NewEmailSubscription(jsii.String(cfg.AlarmEmail), nil))
-	}
-	alarm := func(id, description string, metric awscloudwatch.IMetric, threshold float64, op awscloudwatch.ComparisonOperator) {
-		a := awscloudwatch.NewAlarm(s, jsii.String(id), &awscloudwatch.AlarmProps{
-			AlarmDescription:   jsii.String("upvest-webhooks " + string(cfg.Env) + ": " + description),
+	prefix := "upvest-webhooks " + string(cfg.Env) + ": "
+	atLeast := awscloudwatch.ComparisonOperator_GREATER_THAN_OR_EQUAL_TO_THRESHOLD
+	above := awscloudwatch.ComparisonOperator_GREATER_THAN_THRESHOLD
+	// Components have no actions of their own; they are evaluated over several
+	// periods, and one breaching period is enough (no metric here is noise).
+	alarm := func(group *[]awscloudwatch.Alarm, id, description string, metric awscloudwatch.IMetric, threshold float64,
+		op awscloudwatch.ComparisonOperator, periods int) {
+		*group = append(*group, awscloudwatch.NewAlarm(s, jsii.String(id), &awscloudwatch.AlarmProps{
+			AlarmDescription:   jsii.String(prefix + description),
 			Metric:             metric,
 			Threshold:          jsii.Number(threshold),
 			ComparisonOperator: op,
-			EvaluationPeriods:  jsii.Number(1),
-			// No data means nothing happened: no traffic, no errors.
+			EvaluationPeriods:  jsii.Number(float64(periods)),
+			DatapointsToAlarm:  jsii.Number(1),
+			// No data means nothing happened: no request, no error, no message.
 			TreatMissingData: awscloudwatch.TreatMissingData_NOT_BREACHING,
-		})
-		if m.Topic != nil {
-			action := awscloudwatchactions.NewSnsAction(m.Topic)
-			a.AddAlarmAction(action)
-			a.AddOkAction(action)
-		}
-		m.Alarms = append(m.Alarms, a)
+			ActionsEnabled:   jsii.Bool(false),
+		}))
 	}
-	atLeast := awscloudwatch.ComparisonOperator_GREATER_THAN_OR_EQUAL_TO_THRESHOLD
-	above := awscloudwatch.ComparisonOperator_GREATER_THAN_THRESHOLD
 	sum := &awscloudwatch.MetricOptions{Statistic: jsii.String("Sum"), Period: fiveMinutes}
-	peak := &awscloudwatch.MetricOptions{Statistic: jsii.String("Maximum"), Period: awscdk.Duration_Minutes(jsii.Number(1))}
+	peak := &awscloudwatch.MetricOptions{Statistic: jsii.String("Maximum"), Period: fiveMinutes}
 
-	alarm("Ingest5xx", "the webhook API answered 5xx: Upvest will retry, and its later deliveries wait",
-		p.Ingest.API.MetricServerError(sum), 1, atLeast)
-	alarm("IngestUnauthorized", "requests refused as not authentic (401): a key rotation missing from the JWKS parameter, or someone probing",
-		emf(observability.MetricUnauthorized, ServiceIngest), float64(cfg.UnauthorizedAlarm), atLeast)
-	alarm("IngestParked", "ingest parked events it can never process; see the ledger's parked index",
-		emf(observability.MetricParked, ServiceIngest), 1, atLeast)
+	// The feed.
+	ok, refused := webhookAnswerMetrics(s, p.Ingest)
+	alarm(&m.Feed, "WebhookRefused", "POST /webhooks answered other than 200 (5xx, 429 throttled, 401/403 refused, 400, 413): "+
+		"Upvest retries that delivery forever and holds back every later one; the access logs say which status and why",
+		refused, 1, atLeast, FeedAlarmPeriods)
+	period := awscdk.Duration_Seconds(jsii.Number(NoSuccessPeriod.Seconds()))
+	alarm(&m.Feed, "WebhookNoSuccess", "requests keep arriving on POST /webhooks and none is answered 200: the feed is blocked",
+		awscloudwatch.NewMathExpression(&awscloudwatch.MathExpressionProps{
+			Expression: jsii.String("IF(FILL(refused, 0) > 0 AND FILL(ok, 0) == 0, 1, 0)"),
+			UsingMetrics: &map[string]awscloudwatch.IMetric{
+				"ok":      ok.With(&awscloudwatch.MetricOptions{Period: period}),
+				"refused": refused.With(&awscloudwatch.MetricOptions{Period: period}),
+			},
+			Label:  jsii.String("requests without a 200"),
+			Period: period,
+		}), 1, atLeast, FeedAlarmNoSuccessPeriods)
+	// API Gateway's own count, independent of the access logs reaching CloudWatch.
+	alarm(&m.Feed, "Api5xx", "the webhook API answered 5xx", p.Ingest.Stage.MetricServerError(sum), 1, atLeast, FeedAlarmPeriods)
+	alarm(&m.Feed, "IngestErrors", "the ingest function failed invocations", p.Ingest.Function.Function.MetricErrors(sum), 1, atLeast, FeedAlarmPeriods)
+	alarm(&m.Feed, "IngestThrottles", "the ingest function was throttled (its reserved concurrency is used up)",
+		p.Ingest.Function.Function.MetricThrottles(sum), 1, atLeast, FeedAlarmPeriods)
 
-	functions := []*GoFunction{p.Ingest.Function}
-	names := []string{"Ingest"}
+	// The pipeline: one alarm per kind of trouble, across every domain (metric
+	// math, in groups of at most maxAlarmMetrics metrics).
+	var dead, age, parked, workerErrors []awscloudwatch.IMetric
+	parked = append(parked, emf(observability.MetricParked, ServiceIngest))
 	for _, pl := range p.Pipelines {
-		name := pascal(string(pl.Domain))
-		alarm(name+"DeadLetters", "messages in the "+string(pl.Domain)+" dead-letter queue: events the worker failed repeatedly",
-			pl.DLQ.MetricApproximateNumberOfMessagesVisible(peak), 0, above)
-		alarm(name+"Parked", "the "+string(pl.Domain)+" worker parked events it can never apply; see the ledger's parked index",
-			emf(observability.MetricParked, WorkerService(pl.Domain)), 1, atLeast)
-		alarm(name+"QueueAge", "the oldest "+string(pl.Domain)+" message is older than the threshold: the worker is stuck or too slow",
-			pl.Queue.MetricApproximateAgeOfOldestMessage(peak), float64(cfg.QueueAgeAlarm), above)
-		functions = append(functions, pl.Worker)
-		names = append(names, name+"Worker")
+		dead = append(dead, pl.DLQ.MetricApproximateNumberOfMessagesVisible(peak))
+		age = append(age, pl.Queue.MetricApproximateAgeOfOldestMessage(peak))
+		parked = append(parked, emf(observability.MetricParked, WorkerService(pl.Domain)))
+		// Workers are not throttled by design (each mapping caps its concurrency);
+		// a worker that cannot run shows as queue age.
+		workerErrors = append(workerErrors, pl.Worker.Function.MetricErrors(sum))
 	}
 	if p.Consumer != nil {
-		functions = append(functions, p.Consumer.Function)
-		names = append(names, "StreamConsumer")
-		alarm("StreamConsumerFailures", "state changes the example stream consumer gave up on",
-			p.Consumer.Failures.MetricApproximateNumberOfMessagesVisible(peak), 0, above)
+		dead = append(dead, p.Consumer.Failures.MetricApproximateNumberOfMessagesVisible(peak))
+		workerErrors = append(workerErrors, p.Consumer.Function.Function.MetricErrors(sum), p.Consumer.Function.Function.MetricThrottles(sum))
 	}
-	for i, f := range functions {
-		alarm(names[i]+"Errors", "the "+names[i]+" function failed invocations", f.Function.MetricErrors(sum), 1, atLeast)
-		alarm(names[i]+"Throttles", "the "+names[i]+" function was throttled", f.Function.MetricThrottles(sum), 1, atLeast)
+	alarmAcross := func(id, description, fn string, metrics []awscloudwatch.IMetric, threshold float64, op awscloudwatch.ComparisonOperator) {
+		for i, group := range groupsOf(metrics, maxAlarmMetrics) {
+			groupID := id
+			if i > 0 {
+				groupID = fmt.Sprintf("%s%d", id, i+1)
+			}
+			alarm(&m.Pipeline, groupID, description, across(fn, group), threshold, op, PipelineAlarmPeriods)
+		}
+	}
+	alarmAcross("DeadLetters", "messages in a dead-letter queue: events a worker failed repeatedly (see the dashboard for which; redrive once fixed)",
+		"MAX", dead, 0, above)
+	alarmAcross("QueueAge", fmt.Sprintf("a domain queue's oldest message is older than %d s: a worker is stuck or too slow", cfg.QueueAgeAlarm),
+		"MAX", age, float64(cfg.QueueAgeAlarm), above)
+	alarmAcross("Parked", "events parked as never processable; see the ledger's parked index", "SUM", parked, 1, atLeast)
+	alarmAcross("WorkerErrors", "worker (or stream consumer) invocations failed", "SUM", workerErrors, 1, atLeast)
+
+	m.FeedBlocked = composite(s, "FeedBlocked", prefix+"the Upvest feed is blocked or failing: Upvest holds back later deliveries until this clears. "+
+		"Components: "+alarmIDs(m.Feed), m.Feed)
+	m.PipelineStuck = composite(s, "PipelineStuck", prefix+"events are stuck, dead-lettered or parked behind ingest. Components: "+alarmIDs(m.Pipeline), m.Pipeline)
+	if cfg.AlarmEmail != "" {
+		m.Topic = newAlarmTopic(s)
+		m.Topic.AddSubscription(awssnssubscriptions.NewEmailSubscription(jsii.String(cfg.AlarmEmail), nil))
+		action := awscloudwatchactions.NewSnsAction(m.Topic)
+		for _, c := range []awscloudwatch.CompositeAlarm{m.FeedBlocked, m.PipelineStuck} {
+			c.AddAlarmAction(action)
+			c.AddOkAction(action)
+		}
 	}
 
-	m.Dashboard = newDashboard(s, p, functions, names)
+	m.Dashboard = newDashboard(s, p, ok, refused)
 	return m
+}
+
+// webhookAnswerMetrics counts POST /webhooks answers from the access log, 200
+// and not: unlike API Gateway's 4xx metric, they ignore requests to other paths
+// (scanners' 404s), and they include 429s from the stage throttle.
+func webhookAnswerMetrics(scope constructs.Construct, in *Ingest) (ok, refused awscloudwatch.Metric) {
+	route := "POST " + WebhookPath
+	metric := func(id, name, statusTest string) awscloudwatch.Metric {
+		awslogs.NewMetricFilter(scope, jsii.String(id), &awslogs.MetricFilterProps{
+			LogGroup: in.AccessLogs,
+			FilterPattern: awslogs.FilterPattern_Literal(jsii.String(
+				fmt.Sprintf(`{ $.routeKey = %q && $.status %s }`, route, statusTest))),
+			MetricNamespace: jsii.String(observability.Namespace),
+			MetricName:      jsii.String(name),
+			MetricValue:     jsii.String("1"),
+			Dimensions:      &map[string]*string{"ApiId": jsii.String("$.apiId")},
+			Unit:            awscloudwatch.Unit_COUNT,
+		})
+		return awscloudwatch.NewMetric(&awscloudwatch.MetricProps{
+			Namespace:     jsii.String(observability.Namespace),
+			MetricName:    jsii.String(name),
+			DimensionsMap: &map[string]*string{"ApiId": in.API.ApiId()},
+			Statistic:     jsii.String("Sum"),
+			Period:        fiveMinutes,
+		})
+	}
+	// The access log quotes every value, so the status is compared as a string.
+	return metric("Webhook200Filter", MetricWebhookOK, `= "200"`), metric("WebhookNot200Filter", MetricWebhookRefused, `!= "200"`)
+}
+
+// across is fn (MAX or SUM) over metrics, as one math expression.
+func across(fn string, metrics []awscloudwatch.IMetric) awscloudwatch.IMetric {
+	using := map[string]awscloudwatch.IMetric{}
+	ids := make([]string, len(metrics))
+	for i, metric := range metrics {
+		ids[i] = fmt.Sprintf("m%d", i)
+		using[ids[i]] = metric
+	}
+	return awscloudwatch.NewMathExpression(&awscloudwatch.MathExpressionProps{
+		Expression:   jsii.String(fmt.Sprintf("%s([%s])", fn, strings.Join(ids, ", "))),
+		UsingMetrics: &using,
+		Period:       fiveMinutes,
+	})
+}
+
+// groupsOf splits metrics into consecutive groups of at most n.
+func groupsOf(metrics []awscloudwatch.IMetric, n int) [][]awscloudwatch.IMetric {
+	var groups [][]awscloudwatch.IMetric
+	for len(metrics) > n {
+		groups = append(groups, metrics[:n])
+		metrics = metrics[n:]
+	}
+	if len(metrics) > 0 {
+		groups = append(groups, metrics)
+	}
+	return groups
+}
+
+// composite is in ALARM while any of its components is.
+func composite(scope constructs.Construct, id, description string, components []awscloudwatch.Alarm) awscloudwatch.CompositeAlarm {
+	rules := make([]awscloudwatch.IAlarmRule, len(components))
+	for i, a := range components {
+		rules[i] = awscloudwatch.AlarmRule_FromAlarm(a, awscloudwatch.AlarmState_ALARM)
+	}
+	return awscloudwatch.NewCompositeAlarm(scope, jsii.String(id), &awscloudwatch.CompositeAlarmProps{
+		AlarmDescription: jsii.String(description),
+		AlarmRule:        awscloudwatch.AlarmRule_AnyOf(rules...),
+	})
+}
+
+func alarmIDs(alarms []awscloudwatch.Alarm) string {
+	ids := make([]string, len(alarms))
+	for i, a := range alarms {
+		ids[i] = *a.Node().Id()
+	}
+	return strings.Join(ids, ", ")
 }
 
 // emf is one of the functions' own counters (see shared/observability).
@@ -150,7 +291,17 @@ func newAlarmTopic(scope constructs.Construct) awssns.Topic {
 	return topic
 }
 
-func newDashboard(scope constructs.Construct, p MonitoringProps, functions []*GoFunction, names []string) awscloudwatch.Dashboard {
+func newDashboard(scope constructs.Construct, p MonitoringProps, webhookOK, webhookRefused awscloudwatch.Metric) awscloudwatch.Dashboard {
+	functions := []*GoFunction{p.Ingest.Function}
+	names := []string{"Ingest"}
+	for _, pl := range p.Pipelines {
+		functions = append(functions, pl.Worker)
+		names = append(names, pascal(string(pl.Domain))+"Worker")
+	}
+	if p.Consumer != nil {
+		functions = append(functions, p.Consumer.Function)
+		names = append(names, "StreamConsumer")
+	}
 	d := awscloudwatch.NewDashboard(scope, jsii.String("Dashboard"), &awscloudwatch.DashboardProps{
 		DefaultInterval: awscdk.Duration_Hours(jsii.Number(6)),
 	})
@@ -162,7 +313,9 @@ func newDashboard(scope constructs.Construct, p MonitoringProps, functions []*Go
 	api := p.Ingest.API
 	sum := &awscloudwatch.MetricOptions{Statistic: jsii.String("Sum"), Period: fiveMinutes}
 	d.AddWidgets(
-		graph("API requests and errors", 8, api.MetricCount(sum), api.MetricClientError(sum), api.MetricServerError(sum)),
+		graph("API requests and errors", 8, api.MetricCount(sum), api.MetricClientError(sum), api.MetricServerError(sum),
+			webhookOK.With(&awscloudwatch.MetricOptions{Label: jsii.String("POST /webhooks 200")}),
+			webhookRefused.With(&awscloudwatch.MetricOptions{Label: jsii.String("POST /webhooks not 200")})),
 		graph("API latency (p99)", 8, api.MetricLatency(&awscloudwatch.MetricOptions{Statistic: jsii.String("p99")}),
 			api.MetricIntegrationLatency(&awscloudwatch.MetricOptions{Statistic: jsii.String("p99")})),
 		graph("Ingest outcomes", 8,

@@ -14,8 +14,15 @@ import (
 	"github.com/upvest-webhooks/upvest-webhooks/shared/schema"
 )
 
-// QueueRetention keeps an undelivered event long enough to fix the bug that stopped it.
-const QueueRetention = 14 * 24 * time.Hour
+// Retention. SQS keeps a message's original enqueue time when it moves to the
+// dead-letter queue, so the DLQ must keep messages longer than the source
+// does, or a message that failed late would expire there soon after arriving.
+const (
+	// QueueRetention outlasts any outage of a worker by far (the queue-age alarm fires within minutes).
+	QueueRetention = 7 * 24 * time.Hour
+	// DeadLetterRetention is SQS's maximum: a dead letter has at least 7 days to be redriven.
+	DeadLetterRetention = 14 * 24 * time.Hour
+)
 
 // Pipeline is one domain: queue → worker → state table, with a dead-letter
 // queue for events the worker failed MaxReceiveCount times.
@@ -33,7 +40,9 @@ func NewPipeline(scope constructs.Construct, id string, cfg Config, d events.Dom
 	s := constructs.NewConstruct(scope, jsii.String(id))
 	p := &Pipeline{Domain: d}
 
-	p.DLQ = newQueue(s, "DeadLetterQueue", nil)
+	p.DLQ = newQueue(s, "DeadLetterQueue", &awssqs.QueueProps{
+		RetentionPeriod: awscdk.Duration_Seconds(jsii.Number(DeadLetterRetention.Seconds())),
+	})
 	p.Queue = newQueue(s, "Queue", &awssqs.QueueProps{
 		VisibilityTimeout: awscdk.Duration_Seconds(jsii.Number(cfg.QueueVisibilityTimeout().Seconds())),
 		DeadLetterQueue: &awssqs.DeadLetterQueue{
@@ -72,13 +81,15 @@ func NewPipeline(scope constructs.Construct, id string, cfg Config, d events.Dom
 }
 
 // newQueue is a standard queue with the settings every queue here shares:
-// SQS-managed encryption, TLS only, 14 days of retention.
+// SQS-managed encryption, TLS only, and QueueRetention unless props set one.
 func newQueue(scope constructs.Construct, id string, props *awssqs.QueueProps) awssqs.Queue {
 	if props == nil {
 		props = &awssqs.QueueProps{}
 	}
 	props.Encryption = awssqs.QueueEncryption_SQS_MANAGED
 	props.EnforceSSL = jsii.Bool(true)
-	props.RetentionPeriod = awscdk.Duration_Seconds(jsii.Number(QueueRetention.Seconds()))
+	if props.RetentionPeriod == nil {
+		props.RetentionPeriod = awscdk.Duration_Seconds(jsii.Number(QueueRetention.Seconds()))
+	}
 	return awssqs.NewQueue(scope, jsii.String(id), props)
 }

@@ -101,8 +101,14 @@ func checkGoFunction(t *testing.T, s *synthesized, id string, memory, timeout fl
 			t.Errorf("%s %s = %v, want %v", id, key, p[key], want)
 		}
 	}
-	if dig(p, "LoggingConfig", "LogFormat") != "JSON" || dig(p, "LoggingConfig", "ApplicationLogLevel") != strings.ToUpper(s.cfg.LogLevel) {
-		t.Errorf("%s logging %v", id, p["LoggingConfig"])
+	// EMF metric lines carry no "level", which Lambda reads as INFO: its filter
+	// must pass INFO, whatever LOG_LEVEL (applied in-process) says.
+	passesInfo := map[any]bool{"TRACE": true, "DEBUG": true, "INFO": true}
+	if dig(p, "LoggingConfig", "LogFormat") != "JSON" || !passesInfo[dig(p, "LoggingConfig", "ApplicationLogLevel")] {
+		t.Errorf("%s logging %v: must pass INFO, where Lambda puts EMF lines", id, p["LoggingConfig"])
+	}
+	if got := dig(p, "Environment", "Variables", EnvLogLevel); got != s.cfg.LogLevel {
+		t.Errorf("%s %s = %v, want %s", id, EnvLogLevel, got, s.cfg.LogLevel)
 	}
 	logs := refID(dig(p, "LoggingConfig", "LogGroup"))
 	if got := dig(s.tp.get(t, logs, "AWS::Logs::LogGroup").Properties, "RetentionInDays"); got != float64(s.cfg.LogRetentionDays) {
@@ -125,7 +131,7 @@ func TestEveryDomainHasItsPipeline(t *testing.T) {
 					schema.EnvDomain:      string(d),
 					schema.EnvStateTable:  map[string]any{"Ref": w.table[d]},
 					schema.EnvLedgerTable: map[string]any{"Ref": w.ledger},
-					"LOG_LEVEL":           "info",
+					"LOG_LEVEL":           s.cfg.LogLevel,
 				}
 				if !reflect.DeepEqual(env, wantEnv) {
 					t.Errorf("worker env = %v, want %v", env, wantEnv)
@@ -155,10 +161,12 @@ func TestEveryDomainHasItsPipeline(t *testing.T) {
 				if min := 6*WorkerTimeout.Seconds() + dig(esm, "MaximumBatchingWindowInSeconds").(float64); vis < min {
 					t.Errorf("visibility timeout %vs < 6 × worker timeout + batching window = %vs", vis, min)
 				}
-				for _, id := range []string{w.queue[d], w.dlq[d]} {
+				// SQS keeps the original enqueue time in the DLQ: its retention must be longer.
+				retention := map[string]float64{w.queue[d]: 7 * 24 * 3600, w.dlq[d]: 14 * 24 * 3600}
+				for id, want := range retention {
 					p := tp.Resources[id].Properties
-					if p["SqsManagedSseEnabled"] != true || p["MessageRetentionPeriod"] != 14*24*3600.0 {
-						t.Errorf("queue %s: SSE %v, retention %v", id, p["SqsManagedSseEnabled"], p["MessageRetentionPeriod"])
+					if p["SqsManagedSseEnabled"] != true || p["MessageRetentionPeriod"] != want {
+						t.Errorf("queue %s: SSE %v, retention %v, want %v", id, p["SqsManagedSseEnabled"], p["MessageRetentionPeriod"], want)
 					}
 					if !deniesInsecureTransport(tp, id) {
 						t.Errorf("queue %s: no policy denying non-TLS access", id)
@@ -221,14 +229,16 @@ func gsi(name, pk, sk, projection string) map[string]any {
 func checkDataTable(t *testing.T, r resource) {
 	t.Helper()
 	p := r.Properties
-	if p["BillingMode"] != "PAY_PER_REQUEST" || p["DeletionProtectionEnabled"] != true ||
+	// Deletion protection would make the rollback of a failed first deploy fail (and leave the table behind).
+	if p["BillingMode"] != "PAY_PER_REQUEST" || p["DeletionProtectionEnabled"] != false ||
 		dig(p, "PointInTimeRecoverySpecification", "PointInTimeRecoveryEnabled") != true ||
 		dig(p, "SSESpecification", "SSEEnabled") != true || p["TableName"] != nil {
 		t.Errorf("table billing/protection/PITR/SSE/name: %v %v %v %v %v", p["BillingMode"], p["DeletionProtectionEnabled"],
 			p["PointInTimeRecoverySpecification"], p["SSESpecification"], p["TableName"])
 	}
-	if r.DeletionPolicy != "Retain" || r.UpdateReplace != "Retain" {
-		t.Errorf("table deletion %q, replace %q: want Retain", r.DeletionPolicy, r.UpdateReplace)
+	// Kept on stack deletion and replacement; deleted only by the rollback of the deploy that created it.
+	if r.DeletionPolicy != "RetainExceptOnCreate" || r.UpdateReplace != "Retain" {
+		t.Errorf("table deletion %q, replace %q: want RetainExceptOnCreate, Retain", r.DeletionPolicy, r.UpdateReplace)
 	}
 }
 
@@ -274,11 +284,20 @@ func TestIngestFunctionAndAPI(t *testing.T) {
 	eachEnv(t, func(t *testing.T, s *synthesized) {
 		tp, w := s.tp, wire(t, s)
 		checkGoFunction(t, s, w.ingest, IngestMemoryMB, IngestTimeout.Seconds())
+		// Workers cannot starve ingest: it has its own reserved slots; workers reserve none (their mappings cap them).
+		if got := tp.Resources[w.ingest].Properties["ReservedConcurrentExecutions"]; got != 50.0 {
+			t.Errorf("ingest reserved concurrency %v, want 50", got)
+		}
+		for d, fn := range w.worker {
+			if got := tp.Resources[fn].Properties["ReservedConcurrentExecutions"]; got != nil {
+				t.Errorf("worker %s reserves %v", d, got)
+			}
+		}
 
 		env := dig(tp.Resources[w.ingest].Properties, "Environment", "Variables").(map[string]any)
 		publicPath, allowlist := "/webhooks", "sandbox"
 		if s.cfg.Env == Live {
-			publicPath, allowlist = "/upvest/webhooks", "live" // the fixture maps the API under /upvest
+			publicPath, allowlist = "/upvest/webhooks", "live,203.0.113.0/24" // the fixture maps the API under /upvest
 		}
 		want := map[string]any{
 			schema.EnvLedgerTable:       map[string]any{"Ref": w.ledger},
@@ -289,7 +308,7 @@ func TestIngestFunctionAndAPI(t *testing.T) {
 			"SIGNATURE_CLOCK_SKEW":      "60s",
 			"MAX_BODY_BYTES":            "4194304",
 			"LEDGER_RETENTION_DAYS":     "400",
-			"LOG_LEVEL":                 "info",
+			"LOG_LEVEL":                 s.cfg.LogLevel,
 		}
 		for _, d := range events.Domains() {
 			want[schema.QueueURLEnv(d)] = map[string]any{"Ref": w.queue[d]}
@@ -334,7 +353,8 @@ func TestIngestFunctionAndAPI(t *testing.T) {
 		if stage["StageName"] != "$default" || stage["AutoDeploy"] != true || refID(stage["ApiId"]) != api {
 			t.Errorf("stage %v", stage)
 		}
-		if want := map[string]any{"ThrottlingRateLimit": 50.0, "ThrottlingBurstLimit": 100.0}; !reflect.DeepEqual(stage["DefaultRouteSettings"], want) {
+		// The stage throttle counts every caller: far above Upvest's rate, so that only a flood (which pages) reaches it.
+		if want := map[string]any{"ThrottlingRateLimit": 1000.0, "ThrottlingBurstLimit": 2000.0}; !reflect.DeepEqual(stage["DefaultRouteSettings"], want) {
 			t.Errorf("throttling %v", stage["DefaultRouteSettings"])
 		}
 		logs := getAtt(dig(stage, "AccessLogSettings", "DestinationArn"), "Arn")
@@ -480,11 +500,14 @@ func TestStreamConsumer(t *testing.T) {
 		}
 		fn, failures := consumerIDs(t, tp)
 		checkGoFunction(t, s, fn, ConsumerMemory, ConsumerTimeout.Seconds())
-		if env := dig(tp.Resources[fn].Properties, "Environment", "Variables"); !reflect.DeepEqual(env, map[string]any{"LOG_LEVEL": "info"}) {
+		if env := dig(tp.Resources[fn].Properties, "Environment", "Variables"); !reflect.DeepEqual(env, map[string]any{"LOG_LEVEL": s.cfg.LogLevel}) {
 			t.Errorf("consumer env %v", env)
 		}
 		if !deniesInsecureTransport(tp, failures) {
 			t.Error("failure queue accepts non-TLS requests")
+		}
+		if got := tp.Resources[failures].Properties["MessageRetentionPeriod"]; got != 14*24*3600.0 {
+			t.Errorf("failure queue retention %v, want 14 days", got)
 		}
 		for _, d := range events.Domains() {
 			found := 0
@@ -516,25 +539,153 @@ func TestStreamConsumer(t *testing.T) {
 	})
 }
 
-// alarmOn describes what an alarm watches, for lookups.
-func alarmOn(p map[string]any) string {
-	dims := stringsOfDims(p["Dimensions"])
-	slices.Sort(dims)
-	return fmt.Sprintf("%v/%v[%s]", p["Namespace"], p["MetricName"], strings.Join(dims, ","))
+// metricKey describes one metric: namespace/name[dimensions], for lookups.
+func metricKey(namespace, name, dims any) string {
+	var parts []string
+	if dims != nil {
+		for _, d := range dims.([]any) {
+			parts = append(parts, fmt.Sprintf("%v=%s", dig(d, "Name"), render(dig(d, "Value"))))
+		}
+	}
+	slices.Sort(parts)
+	return fmt.Sprintf("%v/%v[%s]", namespace, name, strings.Join(parts, ","))
 }
 
-func stringsOfDims(v any) []string {
-	var out []string
-	for _, d := range v.([]any) {
-		out = append(out, fmt.Sprintf("%v=%s", dig(d, "Name"), render(dig(d, "Value"))))
-	}
-	return out
+// watched is what an alarm evaluates: its metrics (with their statistic and
+// period) and, for metric math, the expression.
+type watched struct {
+	id         string
+	expression string
+	metrics    map[string]string // metricKey -> statistic
+	period     float64
+	props      map[string]any
 }
+
+func watchedBy(t *testing.T, id string, p map[string]any) watched {
+	t.Helper()
+	w := watched{id: id, metrics: map[string]string{}, props: p}
+	if p["MetricName"] != nil {
+		w.metrics[metricKey(p["Namespace"], p["MetricName"], p["Dimensions"])] = fmt.Sprint(p["Statistic"])
+		w.period, _ = p["Period"].(float64)
+		return w
+	}
+	for _, q := range p["Metrics"].([]any) {
+		if e, ok := dig(q, "Expression").(string); ok {
+			w.expression = e
+			continue
+		}
+		m := dig(q, "MetricStat", "Metric")
+		w.metrics[metricKey(dig(m, "Namespace"), dig(m, "MetricName"), dig(m, "Dimensions"))] = fmt.Sprint(dig(q, "MetricStat", "Stat"))
+		period, _ := dig(q, "MetricStat", "Period").(float64)
+		if w.period != 0 && w.period != period {
+			t.Errorf("alarm %s mixes periods %v and %v", id, w.period, period)
+		}
+		w.period = period
+	}
+	return w
+}
+
+// UpvestMaxBackoff is the longest pause between two deliveries of a failing webhook.
+const UpvestMaxBackoff = 600.0
 
 func TestAlarms(t *testing.T) {
 	eachEnv(t, func(t *testing.T, s *synthesized) {
 		tp, w := s.tp, wire(t, s)
-		alarms := map[string]map[string]any{} // by what they watch
+		api := tp.ofType("AWS::ApiGatewayV2::Api")[0]
+		var alarms []watched
+		for _, id := range tp.ofType("AWS::CloudWatch::Alarm") {
+			p := tp.Resources[id].Properties
+			a := watchedBy(t, id, p)
+			alarms = append(alarms, a)
+			// Only the composites notify; a component never pages on its own, nor flaps OK.
+			if p["ActionsEnabled"] != false || p["AlarmActions"] != nil || p["OKActions"] != nil {
+				t.Errorf("alarm %s has actions of its own: %v %v %v", id, p["ActionsEnabled"], p["AlarmActions"], p["OKActions"])
+			}
+			if p["TreatMissingData"] != "notBreaching" || p["DatapointsToAlarm"] != 1.0 {
+				t.Errorf("alarm %s: missing data %v, datapoints to alarm %v", id, p["TreatMissingData"], p["DatapointsToAlarm"])
+			}
+			// Stays in ALARM across one of Upvest's retry pauses.
+			if window := p["EvaluationPeriods"].(float64) * a.period; window <= UpvestMaxBackoff {
+				t.Errorf("alarm %s looks back %v s, not longer than Upvest's %v s backoff", id, window, UpvestMaxBackoff)
+			}
+			if len(a.metrics) > 10 {
+				t.Errorf("alarm %s has %d metrics; CloudWatch allows 10", id, len(a.metrics))
+			}
+		}
+		// find returns the alarms watching key: plain ones for an empty prefix, else math alarms whose expression starts with it.
+		find := func(key, prefix string) []watched {
+			var out []watched
+			for _, a := range alarms {
+				if _, ok := a.metrics[key]; ok && (prefix == "" && a.expression == "" || prefix != "" && strings.HasPrefix(a.expression, prefix)) {
+					out = append(out, a)
+				}
+			}
+			return out
+		}
+		expect := func(key, prefix, op string, threshold float64, stat string) string {
+			t.Helper()
+			found := find(key, prefix)
+			if len(found) != 1 {
+				t.Errorf("%d alarms (%q) on %s, want 1", len(found), prefix, key)
+				return ""
+			}
+			a := found[0]
+			if a.props["ComparisonOperator"] != op || a.props["Threshold"] != threshold || a.metrics[key] != stat {
+				t.Errorf("alarm %s on %s: %v %v (%v), want %s %v (%s)", a.id, key, a.props["ComparisonOperator"], a.props["Threshold"], a.metrics[key], op, threshold, stat)
+			}
+			return a.id
+		}
+		const atLeast, above = "GreaterThanOrEqualToThreshold", "GreaterThanThreshold"
+		ns := observability.Namespace
+
+		// The feed: any non-200 on POST /webhooks, requests without a 200, 5xx, ingest errors and throttles.
+		refused := ns + "/" + MetricWebhookRefused + "[ApiId=${" + api + "}]"
+		ok := ns + "/" + MetricWebhookOK + "[ApiId=${" + api + "}]"
+		feed := []string{
+			expect(refused, "", atLeast, 1, "Sum"),
+			expect("AWS/ApiGateway/5xx[ApiId=${"+api+"},Stage=$default]", "", atLeast, 1, "Sum"),
+			expect("AWS/Lambda/Errors[FunctionName=${"+w.ingest+"}]", "", atLeast, 1, "Sum"),
+			expect("AWS/Lambda/Throttles[FunctionName=${"+w.ingest+"}]", "", atLeast, 1, "Sum"),
+		}
+		noSuccess := expect(ok, "IF(", atLeast, 1, "Sum")
+		feed = append(feed, noSuccess)
+		for _, a := range alarms {
+			if a.id == noSuccess {
+				if _, both := a.metrics[refused]; !both || a.expression != "IF(FILL(refused, 0) > 0 AND FILL(ok, 0) == 0, 1, 0)" {
+					t.Errorf("no-success alarm: %q over %v", a.expression, a.metrics)
+				}
+			}
+		}
+		checkWebhookFilters(t, tp, w)
+
+		// The pipeline: one metric-math alarm per kind of trouble covers every domain.
+		pipeline := map[string]bool{}
+		for _, d := range events.Domains() {
+			pipeline[expect("AWS/SQS/ApproximateNumberOfMessagesVisible[QueueName=${"+w.dlq[d]+".QueueName}]", "MAX(", above, 0, "Maximum")] = true
+			pipeline[expect("AWS/SQS/ApproximateAgeOfOldestMessage[QueueName=${"+w.queue[d]+".QueueName}]", "MAX(", above, float64(s.cfg.QueueAgeAlarm), "Maximum")] = true
+			pipeline[expect(ns+"/"+observability.MetricParked+"[Service=worker-"+string(d)+"]", "SUM(", atLeast, 1, "Sum")] = true
+			pipeline[expect("AWS/Lambda/Errors[FunctionName=${"+w.worker[d]+"}]", "SUM(", atLeast, 1, "Sum")] = true
+		}
+		pipeline[expect(ns+"/"+observability.MetricParked+"[Service="+ServiceIngest+"]", "SUM(", atLeast, 1, "Sum")] = true
+		if s.cfg.ExampleStreamConsumer {
+			fn, failures := consumerIDs(t, tp)
+			pipeline[expect("AWS/SQS/ApproximateNumberOfMessagesVisible[QueueName=${"+failures+".QueueName}]", "MAX(", above, 0, "Maximum")] = true
+			pipeline[expect("AWS/Lambda/Errors[FunctionName=${"+fn+"}]", "SUM(", atLeast, 1, "Sum")] = true
+			pipeline[expect("AWS/Lambda/Throttles[FunctionName=${"+fn+"}]", "SUM(", atLeast, 1, "Sum")] = true
+		}
+		// Fewer alarms: 4 kinds over 13+ domains, grouped by 10 metrics, instead of one per queue.
+		if len(alarms) != len(feed)+len(pipeline) {
+			t.Errorf("%d alarms, want the %d feed and %d pipeline ones", len(alarms), len(feed), len(pipeline))
+		}
+		if len(pipeline) > 8 {
+			t.Errorf("%d pipeline alarms; metric math should cover the domains in a few", len(pipeline))
+		}
+
+		// One composite per outage kind; each component in exactly one; only composites notify.
+		composites := tp.ofType("AWS::CloudWatch::CompositeAlarm")
+		if len(composites) != 2 {
+			t.Fatalf("composites %v, want FeedBlocked and PipelineStuck", composites)
+		}
 		topic := ""
 		if s.cfg.AlarmEmail != "" {
 			topics := tp.ofType("AWS::SNS::Topic")
@@ -543,51 +694,49 @@ func TestAlarms(t *testing.T) {
 			}
 			topic = topics[0]
 		}
-		for _, id := range tp.ofType("AWS::CloudWatch::Alarm") {
+		var wantActions []string
+		if topic != "" {
+			wantActions = []string{"${" + topic + "}"}
+		}
+		members := map[string][]string{}
+		for _, id := range composites {
 			p := tp.Resources[id].Properties
-			alarms[alarmOn(p)] = p
-			if p["TreatMissingData"] != "notBreaching" || p["EvaluationPeriods"] != 1.0 {
-				t.Errorf("alarm %s: missing data %v, periods %v", id, p["TreatMissingData"], p["EvaluationPeriods"])
+			rule := render(p["AlarmRule"])
+			for _, a := range alarms {
+				if strings.Contains(rule, `ALARM("${`+a.id+`.Arn}")`) {
+					members[a.id] = append(members[a.id], id)
+				}
 			}
-			var want []string
-			if topic != "" {
-				want = []string{"${" + topic + "}"}
+			if got := stringsOf(p["AlarmActions"]); !slices.Equal(got, wantActions) || !slices.Equal(stringsOf(p["OKActions"]), wantActions) {
+				t.Errorf("composite %s actions %v / %v, want %v", id, got, p["OKActions"], wantActions)
 			}
-			if got := stringsOf(p["AlarmActions"]); !slices.Equal(got, want) || !slices.Equal(stringsOf(p["OKActions"]), want) {
-				t.Errorf("alarm %s actions %v / %v, want %v", id, got, p["OKActions"], want)
+			if strings.Contains(rule, " AND ") {
+				t.Errorf("composite %s: %s; want any component to raise it", id, rule)
 			}
 		}
-		expect := func(key, op string, threshold float64, stat string) {
+		sameComposite := func(ids []string) {
 			t.Helper()
-			p, ok := alarms[key]
-			if !ok {
-				t.Errorf("no alarm on %s", key)
-				return
+			var parent string
+			for _, id := range ids {
+				if len(members[id]) != 1 {
+					t.Errorf("alarm %s is in composites %v, want exactly one", id, members[id])
+					continue
+				}
+				if parent == "" {
+					parent = members[id][0]
+				} else if members[id][0] != parent {
+					t.Errorf("alarm %s is in %s, its group in %s", id, members[id][0], parent)
+				}
 			}
-			if p["ComparisonOperator"] != op || p["Threshold"] != threshold || p["Statistic"] != stat {
-				t.Errorf("alarm on %s: %v %v (%v), want %s %v (%s)", key, p["ComparisonOperator"], p["Threshold"], p["Statistic"], op, threshold, stat)
+		}
+		sameComposite(feed)
+		sameComposite(slices.Collect(maps.Keys(pipeline)))
+		if members[feed[0]] != nil && members[noSuccess] != nil && len(pipeline) > 0 {
+			for id := range pipeline {
+				if slices.Equal(members[id], members[feed[0]]) {
+					t.Errorf("pipeline alarm %s shares the feed's composite", id)
+				}
 			}
-		}
-		const atLeast, above = "GreaterThanOrEqualToThreshold", "GreaterThanThreshold"
-		for _, d := range events.Domains() {
-			expect("AWS/SQS/ApproximateNumberOfMessagesVisible[QueueName=${"+w.dlq[d]+".QueueName}]", above, 0, "Maximum")
-			expect("AWS/SQS/ApproximateAgeOfOldestMessage[QueueName=${"+w.queue[d]+".QueueName}]", above, float64(s.cfg.QueueAgeAlarm), "Maximum")
-		}
-		for _, fn := range tp.ofType("AWS::Lambda::Function") {
-			expect("AWS/Lambda/Errors[FunctionName=${"+fn+"}]", atLeast, 1, "Sum")
-			expect("AWS/Lambda/Throttles[FunctionName=${"+fn+"}]", atLeast, 1, "Sum")
-		}
-		if s.cfg.ExampleStreamConsumer {
-			_, failures := consumerIDs(t, tp)
-			expect("AWS/SQS/ApproximateNumberOfMessagesVisible[QueueName=${"+failures+".QueueName}]", above, 0, "Maximum")
-		}
-		api := tp.ofType("AWS::ApiGatewayV2::Api")[0]
-		expect("AWS/ApiGateway/5xx[ApiId=${"+api+"}]", atLeast, 1, "Sum")
-		ns := observability.Namespace
-		expect(ns+"/"+observability.MetricUnauthorized+"[Service="+ServiceIngest+"]", atLeast, float64(s.cfg.UnauthorizedAlarm), "Sum")
-		expect(ns+"/"+observability.MetricParked+"[Service="+ServiceIngest+"]", atLeast, 1, "Sum")
-		for _, d := range events.Domains() {
-			expect(ns+"/"+observability.MetricParked+"[Service=worker-"+string(d)+"]", atLeast, 1, "Sum")
 		}
 
 		if len(tp.ofType("AWS::CloudWatch::Dashboard")) != 1 {
@@ -624,6 +773,41 @@ func TestAlarms(t *testing.T) {
 			t.Errorf("topic policy: TLS only %v, CloudWatch may publish %v", sslOnly, cloudwatchMayPublish)
 		}
 	})
+}
+
+// checkWebhookFilters: the access log of the stage feeds the two metrics of
+// POST /webhooks answers, 200 and not, by API id.
+func checkWebhookFilters(t *testing.T, tp *template, w *wiring) {
+	t.Helper()
+	stage := tp.Resources[tp.ofType("AWS::ApiGatewayV2::Stage")[0]].Properties
+	accessLogs := getAtt(dig(stage, "AccessLogSettings", "DestinationArn"), "Arn")
+	var format map[string]string
+	json.Unmarshal([]byte(dig(stage, "AccessLogSettings", "Format").(string)), &format)
+	if format["apiId"] != "$context.apiId" || format["routeKey"] != "$context.routeKey" || format["status"] != "$context.status" {
+		t.Errorf("access log lacks the fields the metric filters read: %v", format)
+	}
+	want := map[string]string{
+		MetricWebhookOK:      `{ $.routeKey = "POST /webhooks" && $.status = "200" }`,
+		MetricWebhookRefused: `{ $.routeKey = "POST /webhooks" && $.status != "200" }`,
+	}
+	for _, id := range tp.ofType("AWS::Logs::MetricFilter") {
+		p := tp.Resources[id].Properties
+		name, _ := dig(p, "MetricTransformations", 0, "MetricName").(string)
+		pattern, ok := want[name]
+		if !ok {
+			t.Errorf("unexpected metric filter %s for %s", id, name)
+			continue
+		}
+		delete(want, name)
+		mt := dig(p, "MetricTransformations", 0)
+		if refID(p["LogGroupName"]) != accessLogs || p["FilterPattern"] != pattern || dig(mt, "MetricNamespace") != observability.Namespace ||
+			dig(mt, "MetricValue") != "1" || !reflect.DeepEqual(dig(mt, "Dimensions"), []any{map[string]any{"Key": "ApiId", "Value": "$.apiId"}}) {
+			t.Errorf("metric filter %s: %v", id, p)
+		}
+	}
+	for name := range want {
+		t.Errorf("no metric filter for %s", name)
+	}
 }
 
 func TestOutputs(t *testing.T) {

@@ -29,7 +29,9 @@ const (
 func NewStreamConsumer(scope constructs.Construct, id string, cfg Config, pipelines []*Pipeline) *StreamConsumer {
 	s := constructs.NewConstruct(scope, jsii.String(id))
 	c := &StreamConsumer{}
-	c.Failures = newQueue(s, "Failures", nil)
+	c.Failures = newQueue(s, "Failures", &awssqs.QueueProps{ // a dead-letter queue: kept as long as SQS allows
+		RetentionPeriod: awscdk.Duration_Seconds(jsii.Number(DeadLetterRetention.Seconds())),
+	})
 	cdknag.NagSuppressions_AddResourceSuppressions(c.Failures, &[]*cdknag.NagPackSuppression{{
 		Id:     jsii.String("AwsSolutions-SQS3"),
 		Reason: jsii.String("This queue is itself the on-failure destination of the stream consumer: it holds pointers to stream records for an operator, nothing consumes it."),

@@ -14,14 +14,20 @@ import (
 // CloudTrail at no key cost; a CMK would add cost and a key policy to keep
 // right for no threat this data faces), and protection against deletion: the
 // ledger is the only copy of what Upvest sent, and the state tables feed downstream systems.
+//
+// RetainExceptOnCreate keeps a table when the stack is deleted or the table
+// replaced, but lets the rollback of the deployment that created it delete
+// it, so a failed first deploy leaves no orphans to be duplicated by the
+// retry. DynamoDB's own deletion protection would block that rollback, so it
+// stays off: the retain policies and PITR are the protection.
 func dataTable(scope constructs.Construct, id string, props *awsdynamodb.TableProps) awsdynamodb.Table {
 	props.BillingMode = awsdynamodb.BillingMode_PAY_PER_REQUEST
 	props.PointInTimeRecoverySpecification = &awsdynamodb.PointInTimeRecoverySpecification{
 		PointInTimeRecoveryEnabled: jsii.Bool(true),
 	}
 	props.Encryption = awsdynamodb.TableEncryption_AWS_MANAGED
-	props.DeletionProtection = jsii.Bool(true)
-	props.RemovalPolicy = awscdk.RemovalPolicy_RETAIN
+	props.DeletionProtection = jsii.Bool(false)
+	props.RemovalPolicy = awscdk.RemovalPolicy_RETAIN_ON_UPDATE_OR_DELETE
 	return awsdynamodb.NewTable(scope, jsii.String(id), props)
 }
 
