@@ -54,10 +54,20 @@ func (b *syncBuffer) String() string {
 
 func startPipeline(t *testing.T, workers bool) *pipeline {
 	t.Helper()
+	return startPipelineWithKeys(t, workers, nil)
+}
+
+// startPipelineWithKeys lets editJWKS change the verification key set before
+// the pipeline reads it.
+func startPipelineWithKeys(t *testing.T, workers bool, editJWKS func(t *testing.T, path string)) *pipeline {
+	t.Helper()
 	env := awstest.Env(t)
 	keys, err := localrun.EnsureDevKeys(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
+	}
+	if editJWKS != nil {
+		editJWKS(t, keys.JWKSPath)
 	}
 	key, kid, err := webhookclient.LoadSigningKey(keys.PrivateKeyPath, "", keys.JWKSPath)
 	if err != nil {
