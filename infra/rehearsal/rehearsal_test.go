@@ -145,6 +145,10 @@ func TestDeployRehearsal(t *testing.T) {
 	if len(batch.BatchItemFailures) != 0 {
 		t.Errorf("stream consumer reported failures %+v for %d records", batch.BatchItemFailures, len(records))
 	}
+	// The process may write its output after its answer reached the runtime API.
+	for deadline := time.Now().Add(10 * time.Second); !printedChange(consumerOut.String(), orderKey, orderStatus) && time.Now().Before(deadline); {
+		time.Sleep(50 * time.Millisecond)
+	}
 	if !printedChange(consumerOut.String(), orderKey, orderStatus) {
 		t.Errorf("stream consumer printed no change of %s to %s:\n%s", orderKey, orderStatus, consumerOut.String())
 	}

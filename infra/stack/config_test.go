@@ -128,7 +128,6 @@ func TestLoadRejects(t *testing.T) {
 		{"fraction", map[string]any{"maxReceiveCount": 2.5}, []string{"maxReceiveCount: want a whole number"}},
 		{"out of range", map[string]any{"workerMaxConcurrency": "1"}, []string{"workerMaxConcurrency: 1 is outside"}},
 		{"no reserved concurrency", map[string]any{"ingestReservedConcurrency": "0"}, []string{"ingestReservedConcurrency: 0 is outside"}},
-		{"body over Lambda's limit", map[string]any{"maxBodyBytes": "10000000"}, []string{"maxBodyBytes"}},
 		{"big batch without window", map[string]any{"workerBatchSize": "50", "workerBatchWindowSeconds": "0"}, []string{"workerBatchSize: 50 needs"}},
 		{"bad bool", map[string]any{"exampleStreamConsumer": "yes please"}, []string{"exampleStreamConsumer"}},
 		{"bad duration", map[string]any{"jwksRefresh": "often"}, []string{"jwksRefresh"}},

@@ -127,7 +127,8 @@ func NewMonitoring(scope constructs.Construct, id string, p MonitoringProps) *Mo
 	// The pipeline: one alarm per kind of trouble, across every domain (metric
 	// math, in groups of at most maxAlarmMetrics metrics).
 	var dead, age, parked, workerErrors []awscloudwatch.IMetric
-	parked = append(parked, emf(observability.MetricParked, ServiceIngest))
+	// Kept aside as unusable: parked events, and whole requests that were not envelopes.
+	parked = append(parked, emf(observability.MetricParked, ServiceIngest), emf(observability.MetricRequestsParked, ServiceIngest))
 	for _, pl := range p.Pipelines {
 		dead = append(dead, pl.DLQ.MetricApproximateNumberOfMessagesVisible(peak))
 		age = append(age, pl.Queue.MetricApproximateAgeOfOldestMessage(peak))
@@ -321,7 +322,8 @@ func newDashboard(scope constructs.Construct, p MonitoringProps, webhookOK, webh
 		graph("Ingest outcomes", 8,
 			emf(observability.MetricReceived, ServiceIngest), emf(observability.MetricDuplicate, ServiceIngest),
 			emf(observability.MetricRefanned, ServiceIngest), emf(observability.MetricEnqueued, ServiceIngest),
-			emf(observability.MetricParked, ServiceIngest), emf(observability.MetricUnrouted, ServiceIngest),
+			emf(observability.MetricParked, ServiceIngest), emf(observability.MetricRequestsParked, ServiceIngest),
+			emf(observability.MetricUnrouted, ServiceIngest),
 			emf(observability.MetricUnauthorized, ServiceIngest), emf(observability.MetricRejected, ServiceIngest),
 			emf(observability.MetricFailed, ServiceIngest)),
 	)

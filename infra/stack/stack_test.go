@@ -306,7 +306,6 @@ func TestIngestFunctionAndAPI(t *testing.T) {
 			"IP_ALLOWLIST":              allowlist,
 			"PUBLIC_PATH":               publicPath,
 			"SIGNATURE_CLOCK_SKEW":      "60s",
-			"MAX_BODY_BYTES":            "4194304",
 			"LEDGER_RETENTION_DAYS":     "400",
 			"LOG_LEVEL":                 s.cfg.LogLevel,
 		}
@@ -667,6 +666,7 @@ func TestAlarms(t *testing.T) {
 			pipeline[expect("AWS/Lambda/Errors[FunctionName=${"+w.worker[d]+"}]", "SUM(", atLeast, 1, "Sum")] = true
 		}
 		pipeline[expect(ns+"/"+observability.MetricParked+"[Service="+ServiceIngest+"]", "SUM(", atLeast, 1, "Sum")] = true
+		pipeline[expect(ns+"/"+observability.MetricRequestsParked+"[Service="+ServiceIngest+"]", "SUM(", atLeast, 1, "Sum")] = true
 		if s.cfg.ExampleStreamConsumer {
 			fn, failures := consumerIDs(t, tp)
 			pipeline[expect("AWS/SQS/ApproximateNumberOfMessagesVisible[QueueName=${"+failures+".QueueName}]", "MAX(", above, 0, "Maximum")] = true
