@@ -18,6 +18,7 @@ import (
 
 	"github.com/upvest-webhooks/upvest-webhooks/events"
 	"github.com/upvest-webhooks/upvest-webhooks/infra/stack"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/lambdabuild"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/lambdaruntime"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/localaws"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/localaws/awstest"
@@ -70,14 +71,14 @@ func setup(t testing.TB) *built {
 }
 
 func build() built {
-	root, err := lambdaruntime.RepoRoot()
+	root, err := lambdabuild.RepoRoot(context.Background())
 	if err != nil {
 		return built{err: err}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	assets := filepath.Join(workDir, "assets")
-	bins, err := lambdaruntime.Build(ctx, root, assets, functionPackages...)
+	bins, err := lambdabuild.Build(ctx, root, assets, lambdabuild.Host(), functionPackages...)
 	if err != nil {
 		return built{err: err}
 	}

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/upvest-webhooks/upvest-webhooks/shared/lambdabuild"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/lambdaruntime"
 )
 
@@ -22,7 +23,7 @@ var (
 func hello(t *testing.T) string {
 	t.Helper()
 	helloOnce.Do(func() {
-		root, err := lambdaruntime.RepoRoot()
+		root, err := lambdabuild.RepoRoot(context.Background())
 		if err != nil {
 			helloErr = err
 			return
@@ -32,7 +33,7 @@ func hello(t *testing.T) string {
 			helloErr = err
 			return
 		}
-		bins, err := lambdaruntime.Build(context.Background(), root, dir, "./shared/lambdaruntime/testdata/hello")
+		bins, err := lambdabuild.Build(context.Background(), root, dir, lambdabuild.Host(), "./shared/lambdaruntime/testdata/hello")
 		helloBin, helloErr = bins["hello"], err
 	})
 	if helloErr != nil {
