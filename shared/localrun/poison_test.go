@@ -9,6 +9,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
+	"net/http"
 	"os"
 	"strings"
 	"testing"
@@ -75,6 +76,8 @@ func orderEvent(typ, status, updated string, extra string) (json.RawMessage, str
 // its reason; and the pipeline starts with a JWKS holding foreign keys.
 func TestPoisonEveryOtherRequestNeverBlocksTheFeed(t *testing.T) {
 	p := startPipelineWithKeys(t, true, addForeignKeys)
+	// A 5 MB event on a loaded 2-core machine under the race detector takes a while.
+	p.client.HTTP = &http.Client{Timeout: 5 * time.Minute}
 	ctx := context.Background()
 	at := "2026-01-02T03:04:05.000000Z"
 
