@@ -113,7 +113,7 @@ func catalogue() []entry {
 		{name: "wrong method", body: one, alter: func(w *wire) { w.method = "PUT" }, status: 405},
 		{name: "source IP outside the allowlist", body: one, alter: func(w *wire) { w.from = "203.0.113.7" }, status: 403},
 		{name: "base64 body from the gateway", body: one,
-			gate: func(e *gwEvent) { e.Body, e.IsBase64Encoded = b64(e.Body), true },
+			gate:   func(e *gwEvent) { e.Body, e.IsBase64Encoded = b64(e.Body), true },
 			status: 200, summary: oneOK, kept: oneKept, sent: oneSent},
 		{name: "undecodable base64 body from a broken gateway", body: one,
 			gate: func(e *gwEvent) { e.Body, e.IsBase64Encoded = "%%%not base64", true }, status: 400},
