@@ -3,6 +3,7 @@ package ingest_test
 import (
 	"context"
 	"errors"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	upvest "github.com/upvest-webhooks/upvest-webhooks/events"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/fanout"
@@ -78,6 +80,7 @@ func localStack(t *testing.T, env awstest.Environment, k keys, c entry) stack {
 		queued: func(t *testing.T, want queues) map[upvest.Domain][]fanout.Message {
 			out := map[upvest.Domain][]fanout.Message{}
 			for _, d := range upvest.Domains() {
+				var handles []*string
 				for _, m := range awstest.ReceiveAll(t, env.SQS, env.QueueURLs[d], len(want[d]), time.Minute) {
 					attr := func(name string) string {
 						if v, ok := m.MessageAttributes[name]; ok {
@@ -95,15 +98,28 @@ func localStack(t *testing.T, env awstest.Environment, k keys, c entry) stack {
 						}
 					}
 					out[d] = append(out[d], fanout.Message{EventID: attr(message.AttrEventID), Domain: d, Raw: decoded.Raw})
-					if _, err := env.SQS.DeleteMessage(context.Background(), &sqs.DeleteMessageInput{
-						QueueUrl: aws.String(env.QueueURLs[d]), ReceiptHandle: m.ReceiptHandle,
-					}); err != nil {
-						t.Fatalf("delete %s message: %v", d, err)
-					}
+					handles = append(handles, m.ReceiptHandle)
 				}
+				deleteMessages(t, env.SQS, env.QueueURLs[d], handles)
 			}
 			return out
 		},
+	}
+}
+
+// deleteMessages deletes what the case read, so that its set can serve the next case.
+func deleteMessages(t *testing.T, client *sqs.Client, url string, handles []*string) {
+	for len(handles) > 0 {
+		n := min(10, len(handles))
+		entries := make([]sqstypes.DeleteMessageBatchRequestEntry, n)
+		for i, h := range handles[:n] {
+			entries[i] = sqstypes.DeleteMessageBatchRequestEntry{Id: aws.String(strconv.Itoa(i)), ReceiptHandle: h}
+		}
+		out, err := client.DeleteMessageBatch(context.Background(), &sqs.DeleteMessageBatchInput{QueueUrl: aws.String(url), Entries: entries})
+		if err != nil || len(out.Failed) > 0 {
+			t.Fatalf("delete messages from %s: %v %v", url, err, out)
+		}
+		handles = handles[n:]
 	}
 }
 
