@@ -1,0 +1,177 @@
+package ingest_test
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	upvest "github.com/upvest-webhooks/upvest-webhooks/events"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/fanout"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/ledger"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/localaws/awstest"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/message"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/schema"
+)
+
+// The catalogue again, on DynamoDB Local and the SQS server: the real ledger
+// and publisher. Cases take a set of tables and queues from a small pool and
+// empty it when done, since provisioning one per case would take minutes.
+func TestCatalogueOnLocalServers(t *testing.T) {
+	awstest.RequireServers(t)
+	const sets = 4
+	pool := make(chan awstest.Environment, sets)
+	for range sets {
+		// Long enough that a queue is read once, however many messages it holds.
+		pool <- awstest.Env(t, awstest.WithVisibilityTimeout(10*time.Minute))
+	}
+	runCatalogue(t, func(t *testing.T, k keys, c entry) stack {
+		env := <-pool
+		t.Cleanup(func() {
+			empty(t, env)
+			pool <- env
+		})
+		return localStack(t, env, k, c)
+	})
+}
+
+// empty deletes every ledger item and every visible message of env.
+func empty(t *testing.T, env awstest.Environment) {
+	for _, key := range ledgerKeys(t, env, true) {
+		_, err := env.DynamoDB.DeleteItem(context.Background(), &dynamodb.DeleteItemInput{
+			TableName: aws.String(env.LedgerTable), Key: map[string]types.AttributeValue{schema.LedgerPK: &types.AttributeValueMemberS{Value: key}},
+		})
+		if err != nil {
+			t.Fatalf("empty the ledger: %v", err)
+		}
+	}
+	for _, url := range env.QueueURLs {
+		awstest.DrainCount(t, env.SQS, url)
+	}
+}
+
+func localStack(t *testing.T, env awstest.Environment, k keys, c entry) stack {
+	db := &failingDynamo{DynamoAPI: env.DynamoDB, fail: c.fault == ledgerDown}
+	queue := &failingSQS{SQSAPI: env.SQS, fail: c.fault == queuesDown}
+	l := ledger.NewDynamo(db, env.LedgerTable, ledger.WithRetention(24*time.Hour))
+	reader := ledger.NewDynamo(env.DynamoDB, env.LedgerTable)
+	return stack{
+		handler: newHandler(t, k, c, l, fanout.NewSQS(queue, env.QueueURLs)),
+		records: func(t *testing.T) map[string]ledger.Stored {
+			out := map[string]ledger.Stored{}
+			for _, key := range ledgerKeys(t, env, false) {
+				s, err := reader.Read(context.Background(), key)
+				if err != nil {
+					t.Fatal(err)
+				}
+				out[key] = s
+			}
+			return out
+		},
+		queued: func(t *testing.T, want queues) map[upvest.Domain][]fanout.Message {
+			out := map[upvest.Domain][]fanout.Message{}
+			for _, d := range upvest.Domains() {
+				var handles []*string
+				for _, m := range awstest.ReceiveAll(t, env.SQS, env.QueueURLs[d], len(want[d]), time.Minute) {
+					attr := func(name string) string {
+						if v, ok := m.MessageAttributes[name]; ok {
+							return aws.ToString(v.StringValue)
+						}
+						return ""
+					}
+					decoded, err := message.Decode(aws.ToString(m.Body), attr)
+					if err != nil {
+						t.Fatalf("%s message: %v", d, err)
+					}
+					if decoded.InLedger {
+						if decoded.Raw, err = reader.RawEvent(context.Background(), decoded.LedgerEvent); err != nil {
+							t.Fatalf("claim check %s: %v", decoded.LedgerEvent, err)
+						}
+					}
+					out[d] = append(out[d], fanout.Message{EventID: attr(message.AttrEventID), Domain: d, Raw: decoded.Raw})
+					handles = append(handles, m.ReceiptHandle)
+				}
+				deleteMessages(t, env.SQS, env.QueueURLs[d], handles)
+			}
+			return out
+		},
+	}
+}
+
+// deleteMessages deletes what the case read, so that its set can serve the next case.
+func deleteMessages(t *testing.T, client *sqs.Client, url string, handles []*string) {
+	for len(handles) > 0 {
+		n := min(10, len(handles))
+		entries := make([]sqstypes.DeleteMessageBatchRequestEntry, n)
+		for i, h := range handles[:n] {
+			entries[i] = sqstypes.DeleteMessageBatchRequestEntry{Id: aws.String(strconv.Itoa(i)), ReceiptHandle: h}
+		}
+		out, err := client.DeleteMessageBatch(context.Background(), &sqs.DeleteMessageBatchInput{QueueUrl: aws.String(url), Entries: entries})
+		if err != nil || len(out.Failed) > 0 {
+			t.Fatalf("delete messages from %s: %v %v", url, err, out)
+		}
+		handles = handles[n:]
+	}
+}
+
+// ledgerKeys lists the ledger's records, and the part items that hold the
+// rest of a large body when parts is set.
+func ledgerKeys(t *testing.T, env awstest.Environment, parts bool) []string {
+	t.Helper()
+	var keys []string
+	p := dynamodb.NewScanPaginator(env.DynamoDB, &dynamodb.ScanInput{
+		TableName: aws.String(env.LedgerTable), ProjectionExpression: aws.String(schema.LedgerPK), ConsistentRead: aws.Bool(true),
+	})
+	for p.HasMorePages() {
+		page, err := p.NextPage(context.Background())
+		if err != nil {
+			t.Fatalf("scan ledger: %v", err)
+		}
+		for _, it := range page.Items {
+			var key string
+			if err := attributevalue.Unmarshal(it[schema.LedgerPK], &key); err != nil {
+				t.Fatal(err)
+			}
+			if parts || !strings.Contains(key, "#body:") {
+				keys = append(keys, key)
+			}
+		}
+	}
+	return keys
+}
+
+// failingDynamo fails every ledger write while fail is set, as DynamoDB does
+// when it throttles or is down.
+type failingDynamo struct {
+	ledger.DynamoAPI
+	fail bool
+}
+
+func (f *failingDynamo) PutItem(ctx context.Context, in *dynamodb.PutItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error) {
+	if f.fail {
+		return nil, errors.New("injected: DynamoDB unavailable")
+	}
+	return f.DynamoAPI.PutItem(ctx, in, opts...)
+}
+
+// failingSQS fails every send while fail is set.
+type failingSQS struct {
+	fanout.SQSAPI
+	fail bool
+}
+
+func (f *failingSQS) SendMessageBatch(ctx context.Context, in *sqs.SendMessageBatchInput, opts ...func(*sqs.Options)) (*sqs.SendMessageBatchOutput, error) {
+	if f.fail {
+		return nil, errors.New("injected: SQS unavailable")
+	}
+	return f.SQSAPI.SendMessageBatch(ctx, in, opts...)
+}
