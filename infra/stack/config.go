@@ -33,6 +33,7 @@ const (
 	AssetIngest         = "ingest"
 	AssetWorker         = "worker"
 	AssetStreamConsumer = "streamconsumer"
+	AssetKeySync        = "keysync"
 )
 
 // Config is everything a deployment can vary. Every field comes from CDK
@@ -67,6 +68,10 @@ type Config struct {
 	QueueAgeAlarm         int    // seconds a message may wait on a domain queue before alarming
 	UnauthorizedAlarm     int    // 401 answers per 5 minutes that raise an alarm
 	ExampleStreamConsumer bool
+
+	// Key sync (keysync.go): on only with the secret of the customer's Upvest API client.
+	UpvestAPISecretARN string
+	UpvestAPIBaseURL   string // set (default per env) only when UpvestAPISecretARN is
 }
 
 // Fixed sizing, chosen for this workload rather than configured.
@@ -127,6 +132,7 @@ func Load(get func(key string) any, assetsDefault string) (Config, error) {
 	c.QueueAgeAlarm = r.integer("queueAgeAlarmSeconds", 900, 60, 14*24*3600)
 	c.UnauthorizedAlarm = r.integer("unauthorizedAlarmThreshold", 5, 1, 100000)
 	c.ExampleStreamConsumer = r.boolean("exampleStreamConsumer", false)
+	c.UpvestAPISecretARN, c.UpvestAPIBaseURL = loadKeySync(&r, c.Env)
 
 	if err := errors.Join(append(r.errs, c.Validate())...); err != nil {
 		return Config{}, fmt.Errorf("infra config (CDK context): %w", err)
@@ -180,9 +186,13 @@ func (c Config) Validate() error {
 	if c.StackName == "" {
 		fail("stackName: empty")
 	}
+	errs = append(errs, c.validateKeySync()...)
 	assets := []string{AssetIngest, AssetWorker}
 	if c.ExampleStreamConsumer {
 		assets = append(assets, AssetStreamConsumer)
+	}
+	if c.KeySyncEnabled() {
+		assets = append(assets, AssetKeySync)
 	}
 	for _, name := range assets {
 		path := filepath.Join(c.AssetsDir, name, "bootstrap")

@@ -10,7 +10,7 @@ import (
 
 // writeFakeAssets fills dir with a dummy bootstrap per Lambda.
 func writeFakeAssets(dir string) error {
-	for _, name := range []string{AssetIngest, AssetWorker, AssetStreamConsumer} {
+	for _, name := range []string{AssetIngest, AssetWorker, AssetStreamConsumer, AssetKeySync} {
 		if err := os.MkdirAll(filepath.Join(dir, name), 0o755); err != nil {
 			return err
 		}

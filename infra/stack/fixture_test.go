@@ -41,6 +41,7 @@ const (
 	liveDomain  = "webhooks.example.com"
 	liveCert    = "arn:aws:acm:eu-central-1:123456789012:certificate/11111111-2222-3333-4444-555555555555"
 	liveEmail   = "ops@example.com"
+	liveSecret  = "arn:aws:secretsmanager:eu-central-1:123456789012:secret:upvest-api-AbCdEf"
 )
 
 var fixtureContext = map[Environment]map[string]any{
@@ -48,6 +49,7 @@ var fixtureContext = map[Environment]map[string]any{
 	Live: { // strings, as `cdk -c key=value` passes them
 		"env": "live", "domainName": liveDomain, "certificateArn": liveCert, "basePath": "upvest",
 		"alarmEmail": liveEmail, "exampleStreamConsumer": "true", "maxReceiveCount": "7",
+		"upvestApiSecretArn": liveSecret,
 	},
 }
 
