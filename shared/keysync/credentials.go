@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 
@@ -23,6 +24,18 @@ type Credentials struct {
 	SigningKey   *ecdsa.PrivateKey
 	SigningKeyID string
 }
+
+// String shows who the credentials are for, never the secret or the key, so
+// that printing or logging them by mistake leaks nothing.
+func (c Credentials) String() string {
+	return fmt.Sprintf("upvest api client %s (signing key %s)", c.ClientID, c.SigningKeyID)
+}
+
+// GoString is String, for %#v.
+func (c Credentials) GoString() string { return c.String() }
+
+// LogValue is String, for slog.
+func (c Credentials) LogValue() slog.Value { return slog.StringValue(c.String()) }
 
 // secretDocument is the JSON held by the Secrets Manager secret.
 type secretDocument struct {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -307,6 +308,11 @@ func TestParseCredentials(t *testing.T) {
 	c, err := keysync.ParseCredentials([]byte(secretJSON(t, clientSecret, pemBytes, kid)))
 	if err != nil || c.ClientID != clientID || c.ClientSecret != clientSecret || c.SigningKeyID != kid || c.SigningKey == nil {
 		t.Fatalf("%+v, %v", c, err)
+	}
+	for _, shown := range []string{fmt.Sprint(c), fmt.Sprintf("%+v", c), fmt.Sprintf("%#v", c)} {
+		if strings.Contains(shown, clientSecret) || strings.Contains(shown, "PRIVATE") || !strings.Contains(shown, clientID) {
+			t.Errorf("credentials print as %q", shown)
+		}
 	}
 	for name, doc := range map[string]string{
 		"not json":    "client_secret=" + clientSecret,
