@@ -32,6 +32,7 @@ const (
 	AssetIngest         = "ingest"
 	AssetWorker         = "worker"
 	AssetStreamConsumer = "streamconsumer"
+	AssetKeySync        = "keysync"
 )
 
 // Config is everything a deployment can vary. Every field comes from CDK
@@ -70,6 +71,10 @@ type Config struct {
 	AlarmEmail            string // optional: SNS email subscription for every alarm
 	QueueAgeAlarm         int    // seconds a message may wait on a domain queue before alarming
 	ExampleStreamConsumer bool
+
+	// Key sync (keysync.go): on only with the secret of the customer's Upvest API client.
+	UpvestAPISecretARN string
+	UpvestAPIBaseURL   string // set (default per env) only when UpvestAPISecretARN is
 }
 
 // Fixed sizing, chosen for this workload rather than configured.
@@ -128,6 +133,7 @@ func Load(get func(key string) any) (Config, error) {
 	c.AlarmEmail = r.str("alarmEmail", "")
 	c.QueueAgeAlarm = r.integer("queueAgeAlarmSeconds", 900, 60, 14*24*3600)
 	c.ExampleStreamConsumer = r.boolean("exampleStreamConsumer", false)
+	c.UpvestAPISecretARN, c.UpvestAPIBaseURL = loadKeySync(&r, c.Env)
 
 	if err := errors.Join(append(r.errs, c.Validate())...); err != nil {
 		return Config{}, fmt.Errorf("infra config (CDK context): %w", err)
@@ -143,10 +149,14 @@ var (
 
 // Assets are the functions this configuration deploys, for BuildLambdas.
 func (c Config) Assets() []string {
+	assets := []string{AssetIngest, AssetWorker}
 	if c.ExampleStreamConsumer {
-		return []string{AssetIngest, AssetWorker, AssetStreamConsumer}
+		assets = append(assets, AssetStreamConsumer)
 	}
-	return []string{AssetIngest, AssetWorker}
+	if c.KeySyncEnabled() {
+		assets = append(assets, AssetKeySync)
+	}
+	return assets
 }
 
 // Validate checks the combination of values.
@@ -186,6 +196,7 @@ func (c Config) Validate() error {
 	if c.StackName == "" {
 		fail("stackName: empty")
 	}
+	errs = append(errs, c.validateKeySync()...)
 	return errors.Join(errs...)
 }
 

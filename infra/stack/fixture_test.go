@@ -50,6 +50,7 @@ const (
 	liveDomain  = "webhooks.example.com"
 	liveCert    = "arn:aws:acm:eu-central-1:123456789012:certificate/11111111-2222-3333-4444-555555555555"
 	liveEmail   = "ops@example.com"
+	liveSecret  = "arn:aws:secretsmanager:eu-central-1:123456789012:secret:upvest-api-AbCdEf"
 )
 
 var fixtureContext = map[Environment]map[string]any{
@@ -58,6 +59,7 @@ var fixtureContext = map[Environment]map[string]any{
 		"env": "live", "domainName": liveDomain, "certificateArn": liveCert, "basePath": "upvest",
 		"alarmEmail": liveEmail, "exampleStreamConsumer": "true", "maxReceiveCount": "7",
 		"logLevel": "warn", "ipAllowlist": "live,203.0.113.0/24",
+		"upvestApiSecretArn": liveSecret,
 	},
 }
 

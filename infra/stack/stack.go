@@ -53,7 +53,8 @@ func NewUpvestWebhooksStack(scope constructs.Construct, id string, props *Upvest
 	if cfg.ExampleStreamConsumer {
 		consumer = NewStreamConsumer(stack, "StreamConsumer", cfg, pipelines)
 	}
-	NewMonitoring(stack, "Monitoring", MonitoringProps{Config: cfg, Ingest: ingest, Pipelines: pipelines, Consumer: consumer})
+	monitoring := NewMonitoring(stack, "Monitoring", MonitoringProps{Config: cfg, Ingest: ingest, Pipelines: pipelines, Consumer: consumer})
+	addKeySync(stack, cfg, monitoring) // only with upvestApiSecretArn; else the JWKS parameter is managed by hand
 	return stack
 }
 

@@ -205,6 +205,9 @@ func TestEveryDomainHasItsPipeline(t *testing.T) {
 			counts["AWS::Lambda::Function"]++
 			counts["AWS::Lambda::EventSourceMapping"] += n
 		}
+		if s.cfg.KeySyncEnabled() {
+			counts["AWS::Lambda::Function"]++
+		}
 		for typ, want := range counts {
 			if got := len(tp.ofType(typ)); got != want {
 				t.Errorf("%d %s, want %d", got, typ, want)
@@ -455,9 +458,10 @@ func TestLeastPrivilege(t *testing.T) {
 			))
 		}
 
-		// Every role is a function's role, and no identity policy anywhere has a wildcard action.
+		// Every role is a function's role (or the key sync schedule's, see
+		// TestKeySync), and no identity policy anywhere has a wildcard action.
 		roles := tp.ofType("AWS::IAM::Role")
-		if len(roles) != len(tp.ofType("AWS::Lambda::Function")) {
+		if len(roles) != len(tp.ofType("AWS::Lambda::Function"))+len(tp.ofType("AWS::Scheduler::Schedule")) {
 			t.Errorf("%d roles for %d functions", len(roles), len(tp.ofType("AWS::Lambda::Function")))
 		}
 		for _, role := range roles {

@@ -1,0 +1,30 @@
+// Command keysync is the scheduled Lambda that keeps the JWKS parameter equal
+// to Upvest's published webhook keys (see shared/keysync).
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+
+	"github.com/aws/aws-lambda-go/lambda"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+
+	"github.com/upvest-webhooks/upvest-webhooks/shared/config"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/keysync"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/observability"
+)
+
+func main() {
+	cfg, err := config.LoadKeySync(os.Getenv)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	awsCfg, err := awsconfig.LoadDefaultConfig(context.Background())
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "aws configuration:", err)
+		os.Exit(1)
+	}
+	lambda.Start(keysync.New(cfg, awsCfg, observability.NewLogger(os.Stdout, keysync.Service)).Handle)
+}
