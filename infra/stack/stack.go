@@ -41,7 +41,7 @@ func NewUpvestWebhooksStack(scope constructs.Construct, id string, props *Upvest
 		pipelines = append(pipelines, p)
 		output(stack, "StateTable"+name+"Name", "State table of the "+string(d)+" domain", p.StateTable.TableName())
 		output(stack, "StateTable"+name+"StreamArn", "Stream of the "+string(d)+" state table", p.StateTable.TableStreamArn())
-		// For operations: replaying events (QUEUE_URL_<DOMAIN>) and redriving dead letters.
+		// For the ops tool (functions/ops, README "The ops tool"): its QUEUE_URL_<DOMAIN>, DLQ_URL_<DOMAIN> and STATE_TABLE_<DOMAIN>.
 		output(stack, "Queue"+name+"Url", "Queue of the "+string(d)+" domain", p.Queue.QueueUrl())
 		output(stack, "DeadLetterQueue"+name+"Url", "Dead-letter queue of the "+string(d)+" domain", p.DLQ.QueueUrl())
 	}

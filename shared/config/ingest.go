@@ -66,21 +66,6 @@ func LoadIngest(getenv func(string) string) (Ingest, error) {
 	return c, r.err("ingest")
 }
 
-// Replay is the configuration of the replay tool: the ledger and the queues.
-type Replay struct {
-	LedgerTable string
-	QueueURLs   map[events.Domain]string
-}
-
-// LoadReplay reads the ledger table and every domain's queue URL, the same
-// variables the ingest function reads.
-func LoadReplay(getenv func(string) string) (Replay, error) {
-	r := &reader{getenv: getenv}
-	var c Replay
-	c.LedgerTable, c.QueueURLs = r.ledgerAndQueues()
-	return c, r.err("replay")
-}
-
 // ledgerAndQueues reads the ledger table and every domain's queue URL.
 func (r *reader) ledgerAndQueues() (string, map[events.Domain]string) {
 	table := r.required(schema.EnvLedgerTable)

@@ -60,14 +60,3 @@ func TestLoadIngestReportsEveryProblem(t *testing.T) {
 		})
 	}
 }
-
-func TestLoadReplay(t *testing.T) {
-	c, err := LoadReplay(ingestEnv(map[string]string{EnvJWKSFile: ""})) // no keys needed
-	if err != nil || c.LedgerTable != "ledger" || c.QueueURLs[events.Unrouted] != "https://sqs/unrouted" {
-		t.Fatalf("got %+v, %v", c, err)
-	}
-	_, err = LoadReplay(ingestEnv(map[string]string{"QUEUE_URL_HOLDINGS": ""}))
-	if err == nil || !strings.Contains(err.Error(), "replay configuration: QUEUE_URL_HOLDINGS is required") {
-		t.Errorf("err = %v", err)
-	}
-}

@@ -1,0 +1,81 @@
+// Command ops is the operations tool: what became of an event, parked records,
+// replays, dead-letter redrives and Upvest's keys, on AWS or on `make run`.
+//
+//	go run ./functions/ops inspect [-local] <event id | request:<sha256>>
+//	go run ./functions/ops parked [-local] [DOMAIN | requests]
+//	go run ./functions/ops replay [-local] [-dry-run] (-parked DOMAIN | -unrouted | <id>...)
+//	go run ./functions/ops redrive [-local] [-max N] DOMAIN
+//	go run ./functions/ops keys fetch|sync
+//
+// Deployed: the stack outputs as LEDGER_TABLE, STATE_TABLE_<DOMAIN>,
+// QUEUE_URL_<DOMAIN> and DLQ_URL_<DOMAIN>, with the operator's AWS
+// credentials. -local: the tables and queues of `make run`. The logic lives in
+// shared/ops.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+
+	"github.com/upvest-webhooks/upvest-webhooks/shared/config"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/keysync"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/observability"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/ops"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	cli := &ops.CLI{Getenv: os.Getenv, Stdout: os.Stdout, Stderr: os.Stderr, Keys: keysFromEnv{}}
+	err := cli.Run(ctx, os.Args[1:])
+	switch {
+	case err == nil:
+		return
+	case errors.Is(err, ops.ErrUsage):
+		fmt.Fprintf(os.Stderr, "ops: %v\n\n%s", err, ops.Usage)
+		os.Exit(2)
+	default:
+		fmt.Fprintln(os.Stderr, "ops:", err)
+		os.Exit(1)
+	}
+}
+
+// keysFromEnv builds the key syncer from the key sync's variables (as the
+// keysync Lambda has them) when `keys` runs, so other subcommands need none.
+type keysFromEnv struct{}
+
+var _ ops.KeySyncer = keysFromEnv{}
+
+func (keysFromEnv) syncer(ctx context.Context) (*keysync.Syncer, error) {
+	cfg, err := config.LoadKeySync(os.Getenv)
+	if err != nil {
+		return nil, fmt.Errorf("key sync: %w", err)
+	}
+	awsCfg, err := awsconfig.LoadDefaultConfig(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("aws configuration: %w", err)
+	}
+	return keysync.New(cfg, awsCfg, observability.NewLogger(os.Stderr, "ops")), nil
+}
+
+func (k keysFromEnv) Fetch(ctx context.Context) ([]byte, error) {
+	s, err := k.syncer(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return s.Fetch(ctx)
+}
+
+func (k keysFromEnv) Sync(ctx context.Context) (bool, error) {
+	s, err := k.syncer(ctx)
+	if err != nil {
+		return false, err
+	}
+	return s.Sync(ctx)
+}

@@ -1,0 +1,242 @@
+package ops
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+
+	"github.com/upvest-webhooks/upvest-webhooks/events"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/config"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/fanout"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/ingest"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/ledger"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/localaws"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/observability"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/replay"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/schema"
+)
+
+// Usage is the tool's help text.
+const Usage = `usage: go run ./functions/ops <subcommand> [-local] ...
+
+  inspect [-local] [-peek N] <event id | request:<sha256>>
+        the ledger record, the state row it led to, and whether its message is in its queue or DLQ
+  parked  [-local] [DOMAIN | requests]
+        list parked records (all partitions when none is named)
+  replay  [-local] [-dry-run] (-parked DOMAIN | -parked requests | -unrouted | <id>...)
+        send kept-aside records through the pipeline again
+  redrive [-local] [-max N] DOMAIN
+        move the domain's dead-letter messages back to its queue
+  keys    fetch | sync
+        fetch Upvest's JWKS, or sync it into the SSM parameter
+
+-local works on the tables and queues of ` + "`make run`" + ` (LOCAL_DYNAMODB_PORT, LOCAL_SQS_PORT).
+Otherwise your AWS credentials and the stack outputs as environment variables:
+LEDGER_TABLE, STATE_TABLE_<DOMAIN>, QUEUE_URL_<DOMAIN>, DLQ_URL_<DOMAIN> (see README, Operations).
+`
+
+// ErrUsage marks a command line the tool does not understand.
+var ErrUsage = errors.New("usage")
+
+// CLI is the ops tool's command line; functions/ops fills it in.
+type CLI struct {
+	Getenv func(string) string
+	Stdout io.Writer
+	Stderr io.Writer
+	Keys   KeySyncer // nil: `keys` says it is not configured
+	// LocalNames are the names of -local's tables and queues; zero: schema.LocalNames.
+	LocalNames schema.Names
+	// AWS loads the configuration for deployed resources; nil: the SDK's default chain.
+	AWS func(ctx context.Context) (aws.Config, error)
+}
+
+// Run runs one subcommand. An error wrapping ErrUsage is a bad command line.
+func (c *CLI) Run(ctx context.Context, args []string) error {
+	if len(args) == 0 {
+		return fmt.Errorf("%w: no subcommand", ErrUsage)
+	}
+	switch sub, rest := args[0], args[1:]; sub {
+	case "inspect":
+		return c.inspect(ctx, rest)
+	case "parked":
+		return c.parked(ctx, rest)
+	case "replay":
+		return c.replay(ctx, rest)
+	case "redrive":
+		return c.redrive(ctx, rest)
+	case "keys":
+		if len(rest) != 1 {
+			return fmt.Errorf("%w: keys fetch|sync", ErrUsage)
+		}
+		return Keys(ctx, c.Keys, rest[0], c.Stdout)
+	case "help", "-h", "-help", "--help":
+		_, err := io.WriteString(c.Stdout, Usage)
+		return err
+	default:
+		return fmt.Errorf("%w: unknown subcommand %q", ErrUsage, sub)
+	}
+}
+
+// target is what a subcommand works on.
+type target struct {
+	res config.Ops
+	db  *dynamodb.Client
+	sqs *sqs.Client
+}
+
+func (c *CLI) connect(ctx context.Context, local bool, need config.OpsNeeds) (target, error) {
+	var res config.Ops
+	var cfg aws.Config
+	var err error
+	if local {
+		lc, err := config.LoadLocal(c.Getenv)
+		if err != nil {
+			return target{}, err
+		}
+		if cfg, err = localaws.Config(ctx, lc.DynamoDBEndpoint, lc.SQSEndpoint); err != nil {
+			return target{}, err
+		}
+		names := c.LocalNames
+		if names == (schema.Names{}) {
+			names = schema.LocalNames
+		}
+		if res, err = LocalResources(ctx, cfg, names); err != nil {
+			return target{}, err
+		}
+	} else {
+		if res, err = config.LoadOps(c.Getenv, need); err != nil {
+			return target{}, err
+		}
+		load := c.AWS
+		if load == nil {
+			load = func(ctx context.Context) (aws.Config, error) { return awsconfig.LoadDefaultConfig(ctx) }
+		}
+		if cfg, err = load(ctx); err != nil {
+			return target{}, fmt.Errorf("aws configuration: %w", err)
+		}
+	}
+	return target{res: res, db: dynamodb.NewFromConfig(cfg), sqs: sqs.NewFromConfig(cfg)}, nil
+}
+
+func (c *CLI) flags(name string) (*flag.FlagSet, *bool) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(c.Stderr)
+	return fs, fs.Bool("local", false, "use the tables and queues of `make run`")
+}
+
+func parse(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		return fmt.Errorf("%w: %s: %v", ErrUsage, fs.Name(), err)
+	}
+	return nil
+}
+
+func (c *CLI) inspect(ctx context.Context, args []string) error {
+	fs, local := c.flags("inspect")
+	limit := fs.Int("peek", DefaultPeekLimit, "look at up to this many messages per queue")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return fmt.Errorf("%w: inspect [-local] <event id>", ErrUsage)
+	}
+	t, err := c.connect(ctx, *local, config.OpsNeeds{Ledger: true, Domains: events.Domains(), StateTables: true, Queues: true, DLQs: true})
+	if err != nil {
+		return err
+	}
+	in := &Inspector{Ledger: ledger.NewDynamo(t.db, t.res.LedgerTable), DB: t.db, Queues: t.sqs, Resources: t.res, PeekLimit: *limit}
+	rep, err := in.Inspect(ctx, fs.Arg(0))
+	if err != nil {
+		return err
+	}
+	return rep.Write(c.Stdout)
+}
+
+func (c *CLI) parked(ctx context.Context, args []string) error {
+	fs, local := c.flags("parked")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	partitions := ParkedPartitions()
+	switch fs.NArg() {
+	case 0:
+	case 1:
+		p, err := ParsePartition(fs.Arg(0))
+		if err != nil {
+			return fmt.Errorf("%w: %v", ErrUsage, err)
+		}
+		partitions = []string{p}
+	default:
+		return fmt.Errorf("%w: parked [-local] [DOMAIN|requests]", ErrUsage)
+	}
+	t, err := c.connect(ctx, *local, config.OpsNeeds{Ledger: true})
+	if err != nil {
+		return err
+	}
+	recs, err := Parked(ctx, t.db, t.res.LedgerTable, partitions)
+	if err != nil {
+		return err
+	}
+	return WriteParked(c.Stdout, recs)
+}
+
+func (c *CLI) replay(ctx context.Context, args []string) error {
+	fs, local := c.flags("replay")
+	dryRun := fs.Bool("dry-run", false, "say what would be replayed, change nothing")
+	var sel ReplaySelection
+	fs.StringVar(&sel.Parked, "parked", "", "replay every record parked in this domain, or \"requests\" for kept request bodies")
+	fs.BoolVar(&sel.Unrouted, "unrouted", false, "replay every event of the unrouted domain")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	sel.Keys = fs.Args()
+	if err := sel.Check(); err != nil {
+		return err
+	}
+	t, err := c.connect(ctx, *local, config.OpsNeeds{Ledger: true, Domains: events.Domains(), Queues: true})
+	if err != nil {
+		return err
+	}
+	l := ledger.NewDynamo(t.db, t.res.LedgerTable)
+	publisher := fanout.NewSQS(t.sqs, t.res.QueueURLs)
+	// Re-ingesting a kept request needs no signature check: it was verified when it came.
+	requests := ingest.New(nil, nil, l, publisher, observability.NewLogger(c.Stderr, "ops-replay"),
+		observability.NewMetrics(io.Discard, "ops-replay"), ingest.Options{})
+	r := &replay.Replayer{Ledger: l, Publisher: publisher, Requests: requests, DryRun: *dryRun}
+	return Replay(ctx, r, l, sel, c.Stdout)
+}
+
+func (c *CLI) redrive(ctx context.Context, args []string) error {
+	fs, local := c.flags("redrive")
+	max := fs.Int("max", 0, "move at most this many messages (0: all)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 || *max < 0 {
+		return fmt.Errorf("%w: redrive [-local] [-max N] DOMAIN", ErrUsage)
+	}
+	d, ok := events.ParseDomain(fs.Arg(0))
+	if !ok {
+		return fmt.Errorf("%w: unknown domain %q (one of %v)", ErrUsage, fs.Arg(0), events.Domains())
+	}
+	t, err := c.connect(ctx, *local, config.OpsNeeds{Domains: []events.Domain{d}, Queues: true, DLQs: true})
+	if err != nil {
+		return err
+	}
+	res, err := Redrive(ctx, t.sqs, t.res.DLQURLs[d], t.res.QueueURLs[d], *max)
+	for _, id := range res.Moved {
+		fmt.Fprintf(c.Stdout, "moved %s\n", id)
+	}
+	if res.CameBack > 0 {
+		fmt.Fprintf(c.Stdout, "%d message(s) failed again into the DLQ during this redrive and were left there\n", res.CameBack)
+	}
+	fmt.Fprintf(c.Stdout, "%d message(s) moved from the %s dead-letter queue back to its queue\n", len(res.Moved), d)
+	return err
+}

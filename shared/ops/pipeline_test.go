@@ -1,0 +1,222 @@
+package ops_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/upvest-webhooks/upvest-webhooks/events"
+	"github.com/upvest-webhooks/upvest-webhooks/events/upvesttest"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/ledger"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/localaws/awstest"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/localrun"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/observability"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/ops"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/sqspoller"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/state"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/webhookclient"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/worker"
+)
+
+// localRun starts the local run's pipeline (as `make run` does) on env's
+// tables and queues, and returns a client that posts signed events to it.
+func localRun(t *testing.T, env awstest.Environment, workers bool) *webhookclient.Client {
+	t.Helper()
+	keys, err := localrun.EnsureDevKeys(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, kid, err := webhookclient.LoadSigningKey(keys.PrivateKeyPath, "", keys.JWKSPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	ready, done := make(chan string, 1), make(chan error, 1)
+	go func() {
+		done <- localrun.Run(ctx, localrun.Options{
+			AWS: env.Config, Names: env.Names, Addr: "127.0.0.1:0", JWKSFile: keys.JWKSPath,
+			VisibilityTimeout: time.Second, MaxReceiveCount: 2, Workers: workers,
+			Getenv: func(string) string { return "" },
+			Ready:  func(url string) { ready <- url },
+		})
+	}()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("local run ended with %v", err)
+		}
+	})
+	select {
+	case url := <-ready:
+		return &webhookclient.Client{URL: url, Key: key, KeyID: kid}
+	case err := <-done:
+		t.Fatalf("local run did not start: %v", err)
+	case <-time.After(2 * time.Minute):
+		t.Fatal("local run did not start within 2 minutes")
+	}
+	return nil
+}
+
+func post(t *testing.T, c *webhookclient.Client, evs ...json.RawMessage) {
+	t.Helper()
+	results, err := c.PostAll(context.Background(), evs, len(evs), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range results {
+		if !r.OK() {
+			t.Fatalf("post: status %d %s", r.Status, r.Body)
+		}
+	}
+}
+
+// cli runs the ops tool with -local pointed at env's tables and queues: the
+// local servers are the ones `make test` names in AWS_ENDPOINT_URL_*.
+func cli(t *testing.T, env awstest.Environment, args ...string) (string, error) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	c := &ops.CLI{Getenv: os.Getenv, Stdout: &out, Stderr: &errOut, LocalNames: env.Names}
+	err := c.Run(context.Background(), args)
+	if errOut.Len() > 0 {
+		t.Logf("ops %v stderr:\n%s", args, errOut.String())
+	}
+	return out.String(), err
+}
+
+// aSample is a fresh copy of an official Upvest sample that a domain's worker
+// applies (not the unrouted domain), with its route.
+func aSample(t *testing.T) (json.RawMessage, events.Event, events.Route) {
+	t.Helper()
+	evs, err := webhookclient.LoadEvents(upvesttest.SamplesDir(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if evs, err = webhookclient.WithFreshIDs(evs); err != nil {
+		t.Fatal(err)
+	}
+	for _, raw := range evs {
+		e, r, err := events.ClassifyRaw(raw)
+		if err == nil && r.Domain != events.Unrouted {
+			return raw, e, r
+		}
+	}
+	t.Fatal("no routable sample")
+	return nil, events.Event{}, events.Route{}
+}
+
+func waitForStatus(t *testing.T, l *ledger.Dynamo, id string, want ledger.Status) {
+	t.Helper()
+	var got ledger.Status
+	for deadline := time.Now().Add(90 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		s, err := l.Read(context.Background(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got = s.Status; got == want {
+			return
+		}
+	}
+	t.Fatalf("event %s: ledger status %s, want %s", id, got, want)
+}
+
+// TestInspectShowsAnAppliedSampleWithItsStateRow is the issue's "done when":
+// on the local run, `ops inspect -local <id>` shows a sample event as APPLIED
+// with its state row; an unknown id says so and fails.
+func TestInspectShowsAnAppliedSampleWithItsStateRow(t *testing.T) {
+	env := awstest.Env(t)
+	client := localRun(t, env, true)
+	raw, e, route := aSample(t)
+	post(t, client, raw)
+	waitForStatus(t, ledger.NewDynamo(env.DynamoDB, env.LedgerTable), e.ID, ledger.Applied)
+
+	out, err := cli(t, env, "inspect", "-local", e.ID)
+	if err != nil {
+		t.Fatalf("inspect: %v\n%s", err, out)
+	}
+	t.Logf("inspect output:\n%s", out)
+	for _, want := range []string{
+		"record:            " + e.ID,
+		"status:            APPLIED",
+		"domain:            " + string(route.Domain),
+		"entity key:        " + route.EntityKey,
+		"type:              " + e.Type,
+		"state row:         " + env.StateTables[route.Domain] + " pk=" + route.EntityKey,
+		"  last event:      this event",
+		"queue:             not looked at: the event is settled (APPLIED)",
+		"dead-letter queue: not among the 0 visible messages looked at",
+	} {
+		if !strings.Contains(out, want+"") {
+			t.Errorf("inspect output lacks %q", want)
+		}
+	}
+
+	out, err = cli(t, env, "inspect", "-local", "no-such-event")
+	if !errors.Is(err, ops.ErrUnknownEvent) || !strings.Contains(err.Error(), "no-such-event") {
+		t.Errorf("unknown id: err %v, output %q; want ErrUnknownEvent naming the id", err, out)
+	}
+}
+
+// TestRedriveMovesADeadLetterBackAndItIsApplied is the issue's other "done
+// when": an event whose worker kept failing lands in the DLQ (inspect says
+// so), `ops redrive -local` moves it back with its body and attributes, and a
+// healthy worker applies it.
+func TestRedriveMovesADeadLetterBackAndItIsApplied(t *testing.T) {
+	env := awstest.Env(t, awstest.WithVisibilityTimeout(time.Second), awstest.WithMaxReceiveCount(2))
+	l := ledger.NewDynamo(env.DynamoDB, env.LedgerTable)
+	client := localRun(t, env, false) // ingest only: the failing worker below takes the messages
+	raw, e, route := aSample(t)
+	post(t, client, raw)
+
+	// A worker whose state table is unreachable: every attempt fails, and
+	// after maxReceiveCount receives SQS dead-letters the message.
+	failCtx, stopFailing := context.WithCancel(context.Background())
+	var failing sync.WaitGroup
+	discard := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	w := worker.New(route.Domain, state.NewDynamo(env.DynamoDB, "no-such-table"), l, discard, observability.NewMetrics(io.Discard, "worker"))
+	p := &sqspoller.Poller{Client: env.SQS, QueueURL: env.QueueURLs[route.Domain], Handler: w.Handle, WaitTime: time.Second, Logger: discard}
+	failing.Add(1)
+	go func() { defer failing.Done(); _ = p.Run(failCtx) }()
+
+	inspector := &ops.Inspector{Ledger: l, DB: env.DynamoDB, Queues: env.SQS, Resources: resources(env)}
+	for deadline := time.Now().Add(90 * time.Second); ; time.Sleep(500 * time.Millisecond) {
+		rep, err := inspector.Inspect(context.Background(), e.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.Looks[1].Found {
+			if rep.Record.Status.Settled() {
+				t.Fatalf("dead-lettered event is %s in the ledger", rep.Record.Status)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("event never reached the DLQ: %+v", rep)
+		}
+	}
+	stopFailing()
+	failing.Wait()
+
+	out, err := cli(t, env, "redrive", "-local", string(route.Domain))
+	if err != nil {
+		t.Fatalf("redrive: %v\n%s", err, out)
+	}
+	if !strings.Contains(out, "moved "+e.ID) || !strings.Contains(out, "1 message(s) moved") {
+		t.Errorf("redrive output:\n%s", out)
+	}
+
+	localRun(t, env, true) // the workers of `make run`
+	waitForStatus(t, l, e.ID, ledger.Applied)
+	out, err = cli(t, env, "inspect", "-local", e.ID)
+	if err != nil || !strings.Contains(out, "last event:      this event") ||
+		!strings.Contains(out, "dead-letter queue: not among the 0 visible messages") {
+		t.Errorf("after the redrive: err %v, inspect:\n%s", err, out)
+	}
+}
