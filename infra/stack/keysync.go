@@ -7,11 +7,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
-	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatch"
-	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatchactions"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsscheduler"
-	"github.com/aws/aws-cdk-go/awscdk/v2/awssns"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 
@@ -136,45 +133,14 @@ func NewKeySync(scope constructs.Construct, id string, cfg Config) *KeySync {
 	return &KeySync{GoFunction: fn, Schedule: schedule}
 }
 
-// addAlarms raises an alarm when a sync fails (the handler returns the error,
-// so the function's Errors count it) or is throttled; topic may be nil.
-func (k *KeySync) addAlarms(scope constructs.Construct, cfg Config, topic awssns.Topic) []awscloudwatch.Alarm {
-	period := &awscloudwatch.MetricOptions{Statistic: jsii.String("Sum"), Period: awscdk.Duration_Minutes(jsii.Number(KeySyncAlarmPeriod.Minutes()))}
-	var alarms []awscloudwatch.Alarm
-	for _, a := range []struct {
-		id, description string
-		metric          awscloudwatch.Metric
-	}{
-		{"KeySyncErrors", "syncing Upvest's webhook keys into " + cfg.JWKSParameter + " failed (see the keysync logs); when Upvest rotates, ingest answers 401 until the parameter is updated",
-			k.Function.MetricErrors(period)},
-		{"KeySyncThrottles", "the key sync function was throttled", k.Function.MetricThrottles(period)},
-	} {
-		alarm := awscloudwatch.NewAlarm(scope, jsii.String(a.id), &awscloudwatch.AlarmProps{
-			AlarmDescription:   jsii.String("upvest-webhooks " + string(cfg.Env) + ": " + a.description),
-			Metric:             a.metric,
-			Threshold:          jsii.Number(1),
-			ComparisonOperator: awscloudwatch.ComparisonOperator_GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-			EvaluationPeriods:  jsii.Number(1),
-			TreatMissingData:   awscloudwatch.TreatMissingData_NOT_BREACHING,
-		})
-		if topic != nil {
-			action := awscloudwatchactions.NewSnsAction(topic)
-			alarm.AddAlarmAction(action)
-			alarm.AddOkAction(action)
-		}
-		alarms = append(alarms, alarm)
-	}
-	return alarms
-}
-
 // addKeySync deploys the key sync when it is configured: the function, its
-// schedule and alarms, and the output naming it for on-demand runs.
-func addKeySync(stack awscdk.Stack, cfg Config, monitoring *Monitoring) *KeySync {
+// schedule, and the output naming it for on-demand runs. Its alarms are
+// Monitoring's (PipelineStuck).
+func addKeySync(stack awscdk.Stack, cfg Config) *KeySync {
 	if !cfg.KeySyncEnabled() {
 		return nil
 	}
 	k := NewKeySync(stack, "KeySync", cfg)
-	k.addAlarms(stack, cfg, monitoring.Topic)
 	output(stack, "KeySyncFunctionName", "Run the key sync now: aws lambda invoke --function-name <this> out.json", k.Function.FunctionName())
 	return k
 }

@@ -70,6 +70,7 @@ type MonitoringProps struct {
 	Ingest    *Ingest
 	Pipelines []*Pipeline
 	Consumer  *StreamConsumer // nil when the example consumer is off
+	KeySync   *KeySync        // nil unless the key sync is deployed
 }
 
 // NewMonitoring alarms on what needs a human, in two groups: the feed from
@@ -156,6 +157,13 @@ func NewMonitoring(scope constructs.Construct, id string, p MonitoringProps) *Mo
 		"MAX", age, float64(cfg.QueueAgeAlarm), above)
 	alarmAcross("Parked", "events parked as never processable; see the ledger's parked index", "SUM", parked, 1, atLeast)
 	alarmAcross("WorkerErrors", "worker (or stream consumer) invocations failed", "SUM", workerErrors, 1, atLeast)
+	if k := p.KeySync; k != nil {
+		// Runs every 15 minutes; the window spans two runs, so a sync that keeps failing stays in ALARM.
+		keyWindow := &awscloudwatch.MetricOptions{Statistic: jsii.String("Sum"), Period: awscdk.Duration_Minutes(jsii.Number(KeySyncAlarmPeriod.Minutes()))}
+		alarm(&m.Pipeline, "KeySyncErrors", "syncing Upvest's webhook keys into "+cfg.JWKSParameter+" failed (see the keysync logs); "+
+			"when Upvest rotates, ingest answers 401 until the parameter is updated", k.Function.MetricErrors(keyWindow), 1, atLeast, 1)
+		alarm(&m.Pipeline, "KeySyncThrottles", "the key sync function was throttled", k.Function.MetricThrottles(keyWindow), 1, atLeast, 1)
+	}
 
 	m.FeedBlocked = composite(s, "FeedBlocked", prefix+"the Upvest feed is blocked or failing: Upvest holds back later deliveries until this clears. "+
 		"Components: "+alarmIDs(m.Feed), m.Feed)

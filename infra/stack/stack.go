@@ -53,8 +53,8 @@ func NewUpvestWebhooksStack(scope constructs.Construct, id string, props *Upvest
 	if cfg.ExampleStreamConsumer {
 		consumer = NewStreamConsumer(stack, "StreamConsumer", cfg, pipelines)
 	}
-	monitoring := NewMonitoring(stack, "Monitoring", MonitoringProps{Config: cfg, Ingest: ingest, Pipelines: pipelines, Consumer: consumer})
-	addKeySync(stack, cfg, monitoring) // only with upvestApiSecretArn; else the JWKS parameter is managed by hand
+	keySync := addKeySync(stack, cfg) // only with upvestApiSecretArn; else the JWKS parameter is managed by hand
+	NewMonitoring(stack, "Monitoring", MonitoringProps{Config: cfg, Ingest: ingest, Pipelines: pipelines, Consumer: consumer, KeySync: keySync})
 	return stack
 }
 

@@ -677,11 +677,16 @@ func TestAlarms(t *testing.T) {
 			pipeline[expect("AWS/Lambda/Errors[FunctionName=${"+fn+"}]", "SUM(", atLeast, 1, "Sum")] = true
 			pipeline[expect("AWS/Lambda/Throttles[FunctionName=${"+fn+"}]", "SUM(", atLeast, 1, "Sum")] = true
 		}
+		if s.cfg.KeySyncEnabled() {
+			fn := keySyncFunction(t, tp)
+			pipeline[expect("AWS/Lambda/Errors[FunctionName=${"+fn+"}]", "", atLeast, 1, "Sum")] = true
+			pipeline[expect("AWS/Lambda/Throttles[FunctionName=${"+fn+"}]", "", atLeast, 1, "Sum")] = true
+		}
 		// Fewer alarms: 4 kinds over 13+ domains, grouped by 10 metrics, instead of one per queue.
 		if len(alarms) != len(feed)+len(pipeline) {
 			t.Errorf("%d alarms, want the %d feed and %d pipeline ones", len(alarms), len(feed), len(pipeline))
 		}
-		if len(pipeline) > 8 {
+		if len(pipeline) > 10 {
 			t.Errorf("%d pipeline alarms; metric math should cover the domains in a few", len(pipeline))
 		}
 
