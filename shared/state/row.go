@@ -2,6 +2,8 @@ package state
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
@@ -72,6 +74,13 @@ func (r *Row) UnmarshalDynamoDBAttributeValue(av types.AttributeValue) error {
 	}
 	type fields Row // the same fields without this method
 	if err := attributevalue.UnmarshalMap(item.Value, (*fields)(r)); err != nil {
+		// attributevalue does not say which attribute failed: find it.
+		for _, name := range slices.Sorted(maps.Keys(item.Value)) {
+			one := map[string]types.AttributeValue{name: item.Value[name]}
+			if attrErr := attributevalue.UnmarshalMap(one, new(fields)); attrErr != nil {
+				return fmt.Errorf("state row: attribute %q: %w", name, attrErr)
+			}
+		}
 		return fmt.Errorf("state row: %w", err)
 	}
 	r.Views = nil
