@@ -107,14 +107,13 @@ func (d *Dynamo) applyRow(ctx context.Context, e events.Event, r events.Route) (
 func (d *Dynamo) applyView(ctx context.Context, e events.Event, r events.Route) (bool, error) {
 	p := r.Parent
 	entry := ViewEntry{Position: r.Position, EventID: e.ID, EventType: e.Type, Status: r.Status, Object: string(e.Object)}
-	parentCategory, _, _ := strings.Cut(p.EntityKey, "#")
 
 	for range viewRounds {
 		u := newUpdate()
 		u.names["#view"], u.names["#entry"], u.names["#position"] = p.Attribute, p.EntryID, schema.StatePosition
 		u.value(":position", r.Position)
 		u.expr("#view.#entry = :entry", ":entry", entry)
-		u.set(schema.StateCategory, parentCategory)
+		u.set(schema.StateCategory, p.Category)
 		u.increment(schema.StateVersion)
 		u.set(schema.StateUpdatedAt, events.SortableTime(d.now()))
 		old, err := d.write(ctx, p.EntityKey, u,
@@ -137,7 +136,7 @@ func (d *Dynamo) applyView(ctx context.Context, e events.Event, r events.Route) 
 		u = newUpdate()
 		u.names["#view"] = p.Attribute
 		u.expr("#view = :view", ":view", map[string]ViewEntry{p.EntryID: entry})
-		u.set(schema.StateCategory, parentCategory)
+		u.set(schema.StateCategory, p.Category)
 		u.increment(schema.StateVersion)
 		u.set(schema.StateUpdatedAt, events.SortableTime(d.now()))
 		old, err = d.write(ctx, p.EntityKey, u, "attribute_not_exists(#view)")

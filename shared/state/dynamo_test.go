@@ -143,35 +143,12 @@ func mustHold(t testing.TB, r *row, e events.Event, route events.Route) {
 	}
 }
 
-// permutations returns every ordering of 0..n-1.
-func permutations(n int) [][]int {
-	if n == 0 {
-		return [][]int{{}}
-	}
-	var out [][]int
-	for _, p := range permutations(n - 1) {
-		for i := 0; i <= len(p); i++ {
-			q := slices.Insert(slices.Clone(p), i, n-1)
-			out = append(out, q)
-		}
-	}
-	return out
-}
-
-var base = time.Date(2024, 5, 1, 10, 0, 0, 0, time.UTC)
-
-// lifecycle returns one event per status of one entity, updated_at one minute
-// apart in the order given (a status may repeat: a later update in the same status).
-func lifecycle(t testing.TB, category string, statuses ...string) []events.Event {
-	c, _ := events.Lookup(category)
-	ids := statetest.IDs()
-	out := make([]events.Event, len(statuses))
-	for i, s := range statuses {
-		at := base.Add(time.Duration(i) * time.Minute)
-		out[i] = statetest.Event(t, category+"."+s, at, statetest.Object(c, ids, s, at))
-	}
-	return out
-}
+var (
+	base         = statetest.Base
+	permutations = statetest.Permutations
+	lifecycle    = statetest.Lifecycle
+	classify     = statetest.Classify
+)
 
 func TestDynamo(t *testing.T) {
 	f := newFixture(t)
