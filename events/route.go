@@ -35,6 +35,7 @@ type Route struct {
 
 // ParentRef locates the view entry an event maintains on its parent row.
 type ParentRef struct {
+	Category  string // the parent's category (its key may be a digest, see BoundKey)
 	EntityKey string // the parent's state row
 	Attribute string // the parent's map attribute
 	EntryID   string // this entity's id inside the map
@@ -111,6 +112,7 @@ func Classify(e Event) (Route, error) {
 			return Route{}, fmt.Errorf("%w: object.%s", ErrNoKey, v.KeyField)
 		}
 		r.Parent = &ParentRef{
+			Category:  v.Category,
 			EntityKey: BoundKey(v.Category + "#" + parentID),
 			Attribute: v.Attribute,
 			EntryID:   BoundKey(obj.first(category.Key[0])),

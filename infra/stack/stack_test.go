@@ -183,9 +183,9 @@ func TestEveryDomainHasItsPipeline(t *testing.T) {
 					t.Errorf("stream %v", p["StreamSpecification"])
 				}
 				wantGSIs := []any{
-					gsi(schema.StateByUserIndex, schema.StateUserID, schema.StateOrderedAt, "KEYS_ONLY"),
-					gsi(schema.StateByAccountIndex, schema.StateAccountID, schema.StateOrderedAt, "KEYS_ONLY"),
-					gsi(schema.StateByAccountGroupIndex, schema.StateAccountGroupID, schema.StateOrderedAt, "KEYS_ONLY"),
+					gsi(schema.StateByUserIndex, schema.StateUserID, "", "KEYS_ONLY"),
+					gsi(schema.StateByAccountIndex, schema.StateAccountID, "", "KEYS_ONLY"),
+					gsi(schema.StateByAccountGroupIndex, schema.StateAccountGroupID, "", "KEYS_ONLY"),
 				}
 				if !reflect.DeepEqual(p["GlobalSecondaryIndexes"], wantGSIs) {
 					t.Errorf("state GSIs = %v", p["GlobalSecondaryIndexes"])
@@ -220,10 +220,15 @@ func keyElem(name, typ string) map[string]any {
 	return map[string]any{"AttributeName": name, "KeyType": typ}
 }
 
+// gsi is an index as CloudFormation describes it; sk "" for an index without sort key.
 func gsi(name, pk, sk, projection string) map[string]any {
+	keySchema := []any{keyElem(pk, "HASH")}
+	if sk != "" {
+		keySchema = append(keySchema, keyElem(sk, "RANGE"))
+	}
 	return map[string]any{
 		"IndexName":  name,
-		"KeySchema":  []any{keyElem(pk, "HASH"), keyElem(sk, "RANGE")},
+		"KeySchema":  keySchema,
 		"Projection": map[string]any{"ProjectionType": projection},
 	}
 }

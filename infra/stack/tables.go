@@ -47,12 +47,15 @@ func newTable(scope constructs.Construct, id string, def schema.Table) awsdynamo
 	}
 	t := dataTable(scope, id, props)
 	for _, ix := range def.Indexes {
-		t.AddGlobalSecondaryIndex(&awsdynamodb.GlobalSecondaryIndexProps{
+		props := &awsdynamodb.GlobalSecondaryIndexProps{
 			IndexName:      jsii.String(ix.Name),
 			PartitionKey:   str(ix.PartitionKey),
-			SortKey:        str(ix.SortKey),
 			ProjectionType: awsdynamodb.ProjectionType(ix.Projection),
-		})
+		}
+		if ix.SortKey != "" {
+			props.SortKey = str(ix.SortKey)
+		}
+		t.AddGlobalSecondaryIndex(props)
 	}
 	return t
 }

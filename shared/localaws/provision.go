@@ -186,9 +186,13 @@ func TableRequestsFor(name string, def schema.Table) TableRequests {
 			ddbtypes.AttributeDefinition{AttributeName: aws.String(attr), AttributeType: ddbtypes.ScalarAttributeTypeS})
 	}
 	for _, ix := range def.Indexes {
+		keySchema := []ddbtypes.KeySchemaElement{key(ix.PartitionKey, ddbtypes.KeyTypeHash)}
+		if ix.SortKey != "" {
+			keySchema = append(keySchema, key(ix.SortKey, ddbtypes.KeyTypeRange))
+		}
 		in.GlobalSecondaryIndexes = append(in.GlobalSecondaryIndexes, ddbtypes.GlobalSecondaryIndex{
 			IndexName:  aws.String(ix.Name),
-			KeySchema:  []ddbtypes.KeySchemaElement{key(ix.PartitionKey, ddbtypes.KeyTypeHash), key(ix.SortKey, ddbtypes.KeyTypeRange)},
+			KeySchema:  keySchema,
 			Projection: &ddbtypes.Projection{ProjectionType: ddbtypes.ProjectionType(ix.Projection)},
 		})
 	}

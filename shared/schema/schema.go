@@ -47,7 +47,7 @@ const (
 	StateVersion        = "version"          // N, +1 on every change
 	StateUpdatedAt      = "updated_at"       // S, sortable time the row last changed
 
-	// Sparse query indexes, pk the id, sk ordered_at, keys only (see StateTable).
+	// Sparse query indexes keyed by the id alone, keys only (see StateTable).
 	StateByUserIndex         = "by_user"
 	StateByAccountIndex      = "by_account"
 	StateByAccountGroupIndex = "by_account_group"

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/smithy-go"
@@ -76,20 +77,18 @@ func (d *Dynamo) applyRow(ctx context.Context, e events.Event, r events.Route) (
 		return "", fmt.Errorf("unknown state model %q", r.Model)
 	}
 	u := newUpdate()
-	u.set(schema.StateCategory, str(r.Category))
-	u.setOrRemove(schema.StateStatus, r.Status)
-	u.set(schema.StateObject, str(string(e.Object)))
-	// Sparse index keys: an empty string is not a valid key value, so an
-	// absent id is removed rather than written.
-	u.setOrRemove(schema.StateUserID, r.UserID)
-	u.setOrRemove(schema.StateAccountID, r.AccountID)
-	u.setOrRemove(schema.StateAccountGroupID, r.AccountGroupID)
-	u.set(schema.StateOrderedAt, str(events.SortableTime(r.OrderedAt)))
-	u.set(schema.StatePosition, str(r.Position))
-	u.set(schema.StateEventID, str(e.ID))
-	u.set(schema.StateEventType, str(e.Type))
+	u.set(schema.StateCategory, r.Category)
+	u.set(schema.StateStatus, r.Status)
+	u.set(schema.StateObject, string(e.Object))
+	u.set(schema.StateUserID, r.UserID)
+	u.set(schema.StateAccountID, r.AccountID)
+	u.set(schema.StateAccountGroupID, r.AccountGroupID)
+	u.set(schema.StateOrderedAt, events.SortableTime(r.OrderedAt))
+	u.set(schema.StatePosition, r.Position)
+	u.set(schema.StateEventID, e.ID)
+	u.set(schema.StateEventType, e.Type)
 	u.increment(schema.StateVersion)
-	u.set(schema.StateUpdatedAt, str(events.SortableTime(d.now())))
+	u.set(schema.StateUpdatedAt, events.SortableTime(d.now()))
 
 	old, err := d.write(ctx, r.EntityKey, u, condition)
 	switch {
@@ -98,7 +97,7 @@ func (d *Dynamo) applyRow(ctx context.Context, e events.Event, r events.Route) (
 	case old == nil:
 		return Applied, nil
 	}
-	return judge(old, e.ID), nil
+	return judge(*old, e.ID), nil
 }
 
 // applyView writes the event's entry into the parent's map attribute, newest
@@ -107,25 +106,16 @@ func (d *Dynamo) applyRow(ctx context.Context, e events.Event, r events.Route) (
 // entry, so no write ever leaves an empty map.
 func (d *Dynamo) applyView(ctx context.Context, e events.Event, r events.Route) (bool, error) {
 	p := r.Parent
-	entry := map[string]types.AttributeValue{
-		schema.StatePosition:  str(r.Position),
-		schema.StateEventID:   str(e.ID),
-		schema.StateEventType: str(e.Type),
-		schema.StateObject:    str(string(e.Object)),
-	}
-	if r.Status != "" {
-		entry[schema.StateStatus] = str(r.Status)
-	}
-	parentCategory, _, _ := strings.Cut(p.EntityKey, "#")
+	entry := ViewEntry{Position: r.Position, EventID: e.ID, EventType: e.Type, Status: r.Status, Object: string(e.Object)}
 
 	for range viewRounds {
 		u := newUpdate()
-		u.names["#view"], u.names["#entry"] = p.Attribute, p.EntryID
-		u.names["#position"], u.values[":position"] = schema.StatePosition, str(r.Position)
-		u.expr("#view.#entry = :entry", ":entry", &types.AttributeValueMemberM{Value: entry})
-		u.set(schema.StateCategory, str(parentCategory))
+		u.names["#view"], u.names["#entry"], u.names["#position"] = p.Attribute, p.EntryID, schema.StatePosition
+		u.value(":position", r.Position)
+		u.expr("#view.#entry = :entry", ":entry", entry)
+		u.set(schema.StateCategory, p.Category)
 		u.increment(schema.StateVersion)
-		u.set(schema.StateUpdatedAt, str(events.SortableTime(d.now())))
+		u.set(schema.StateUpdatedAt, events.SortableTime(d.now()))
 		old, err := d.write(ctx, p.EntityKey, u,
 			"attribute_exists(#view) AND (attribute_not_exists(#view.#entry) OR #view.#entry.#position < :position)")
 		switch {
@@ -137,7 +127,7 @@ func (d *Dynamo) applyView(ctx context.Context, e events.Event, r events.Route) 
 		case old == nil:
 			return true, nil
 		default:
-			if _, exists := old[p.Attribute]; exists {
+			if _, exists := old.Views[p.Attribute]; exists {
 				return false, nil // the entry holds this event or a newer one
 			}
 		}
@@ -145,12 +135,10 @@ func (d *Dynamo) applyView(ctx context.Context, e events.Event, r events.Route) 
 		// No map yet (or no parent row at all): create it with the entry.
 		u = newUpdate()
 		u.names["#view"] = p.Attribute
-		u.expr("#view = :view", ":view", &types.AttributeValueMemberM{Value: map[string]types.AttributeValue{
-			p.EntryID: &types.AttributeValueMemberM{Value: entry},
-		}})
-		u.set(schema.StateCategory, str(parentCategory))
+		u.expr("#view = :view", ":view", map[string]ViewEntry{p.EntryID: entry})
+		u.set(schema.StateCategory, p.Category)
 		u.increment(schema.StateVersion)
-		u.set(schema.StateUpdatedAt, str(events.SortableTime(d.now())))
+		u.set(schema.StateUpdatedAt, events.SortableTime(d.now()))
 		old, err = d.write(ctx, p.EntityKey, u, "attribute_not_exists(#view)")
 		switch {
 		case err != nil:
@@ -163,17 +151,24 @@ func (d *Dynamo) applyView(ctx context.Context, e events.Event, r events.Route) 
 	return false, fmt.Errorf("view %s kept changing under %d attempts", p.Attribute, viewRounds)
 }
 
-// write runs one conditional UpdateItem. It returns the item as it was when
-// the condition failed (an empty, non-nil map if there was none), or nil
-// when the write happened.
-func (d *Dynamo) write(ctx context.Context, pk string, u *update, condition string) (map[string]types.AttributeValue, error) {
+// write runs one conditional UpdateItem. It returns the row as it was when
+// the condition failed (an empty row if there was none), or nil when the
+// write happened.
+func (d *Dynamo) write(ctx context.Context, pk string, u *update, condition string) (*Row, error) {
+	if u.err != nil {
+		return nil, fmt.Errorf("build update: %w", u.err)
+	}
+	key, err := attributevalue.MarshalMap(rowKey{PK: pk})
+	if err != nil {
+		return nil, fmt.Errorf("build key: %w", err)
+	}
 	expr := "SET " + strings.Join(u.sets, ", ")
 	if len(u.removes) > 0 {
 		expr += " REMOVE " + strings.Join(u.removes, ", ")
 	}
-	_, err := d.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+	_, err = d.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                           aws.String(d.table),
-		Key:                                 map[string]types.AttributeValue{schema.StatePK: str(pk)},
+		Key:                                 key,
 		UpdateExpression:                    aws.String(expr),
 		ConditionExpression:                 aws.String(condition),
 		ExpressionAttributeNames:            u.names,
@@ -182,10 +177,11 @@ func (d *Dynamo) write(ctx context.Context, pk string, u *update, condition stri
 	})
 	var failed *types.ConditionalCheckFailedException
 	if errors.As(err, &failed) {
-		if failed.Item == nil {
-			return map[string]types.AttributeValue{}, nil
+		old, err := DecodeRow(failed.Item)
+		if err != nil {
+			return nil, fmt.Errorf("read the stored row: %w", err)
 		}
-		return failed.Item, nil
+		return &old, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("UpdateItem: %w", err)
@@ -195,52 +191,58 @@ func (d *Dynamo) write(ctx context.Context, pk string, u *update, condition stri
 
 // judge names a rejected write: Duplicate when what is stored is this very
 // event, Stale when it is another (newer) one.
-func judge(stored map[string]types.AttributeValue, eventID string) Outcome {
-	if id, ok := stored[schema.StateEventID].(*types.AttributeValueMemberS); ok && id.Value == eventID {
+func judge(stored Row, eventID string) Outcome {
+	if stored.EventID == eventID {
 		return Duplicate
 	}
 	return Stale
 }
 
 // update collects an update expression with a placeholder for every name,
-// since most attribute names here (status, position, object) are reserved words.
+// since most attribute names here (status, position, object) are reserved
+// words. Values are marshalled by attributevalue; the first failure is kept.
 type update struct {
 	sets, removes []string
 	names         map[string]string
 	values        map[string]types.AttributeValue
+	err           error
 }
 
 func newUpdate() *update {
 	return &update{names: map[string]string{}, values: map[string]types.AttributeValue{}}
 }
 
-func (u *update) set(attr string, v types.AttributeValue) {
+// set writes a top-level attribute. An empty string is removed instead: the
+// ids are sparse index keys, where an empty string is not a valid value, and
+// "" means absent for every attribute of a Row.
+func (u *update) set(attr, v string) {
 	u.names["#"+attr] = attr
-	u.expr(fmt.Sprintf("#%s = :%s", attr, attr), ":"+attr, v)
-}
-
-func (u *update) setOrRemove(attr, v string) {
-	if v != "" {
-		u.set(attr, str(v))
+	if v == "" {
+		u.removes = append(u.removes, "#"+attr)
 		return
 	}
-	u.names["#"+attr] = attr
-	u.removes = append(u.removes, "#"+attr)
+	u.expr(fmt.Sprintf("#%s = :%s", attr, attr), ":"+attr, v)
 }
 
 func (u *update) increment(attr string) {
 	u.names["#"+attr] = attr
-	u.values[":zero"] = &types.AttributeValueMemberN{Value: "0"}
-	u.values[":one"] = &types.AttributeValueMemberN{Value: "1"}
+	u.value(":zero", 0)
+	u.value(":one", 1)
 	u.sets = append(u.sets, fmt.Sprintf("#%s = if_not_exists(#%s, :zero) + :one", attr, attr))
 }
 
-func (u *update) expr(clause, placeholder string, v types.AttributeValue) {
+func (u *update) expr(clause, placeholder string, v any) {
 	u.sets = append(u.sets, clause)
-	u.values[placeholder] = v
+	u.value(placeholder, v)
 }
 
-func str(s string) types.AttributeValue { return &types.AttributeValueMemberS{Value: s} }
+func (u *update) value(placeholder string, v any) {
+	av, err := attributevalue.Marshal(v)
+	if err != nil && u.err == nil {
+		u.err = fmt.Errorf("value %s: %w", placeholder, err)
+	}
+	u.values[placeholder] = av
+}
 
 // isMissingDocumentPath recognises DynamoDB's answer to a SET on a nested path
 // whose map does not exist.

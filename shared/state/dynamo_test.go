@@ -143,35 +143,12 @@ func mustHold(t testing.TB, r *row, e events.Event, route events.Route) {
 	}
 }
 
-// permutations returns every ordering of 0..n-1.
-func permutations(n int) [][]int {
-	if n == 0 {
-		return [][]int{{}}
-	}
-	var out [][]int
-	for _, p := range permutations(n - 1) {
-		for i := 0; i <= len(p); i++ {
-			q := slices.Insert(slices.Clone(p), i, n-1)
-			out = append(out, q)
-		}
-	}
-	return out
-}
-
-var base = time.Date(2024, 5, 1, 10, 0, 0, 0, time.UTC)
-
-// lifecycle returns one event per status of one entity, updated_at one minute
-// apart in the order given (a status may repeat: a later update in the same status).
-func lifecycle(t testing.TB, category string, statuses ...string) []events.Event {
-	c, _ := events.Lookup(category)
-	ids := statetest.IDs()
-	out := make([]events.Event, len(statuses))
-	for i, s := range statuses {
-		at := base.Add(time.Duration(i) * time.Minute)
-		out[i] = statetest.Event(t, category+"."+s, at, statetest.Object(c, ids, s, at))
-	}
-	return out
-}
+var (
+	base         = statetest.Base
+	permutations = statetest.Permutations
+	lifecycle    = statetest.Lifecycle
+	classify     = statetest.Classify
+)
 
 func TestDynamo(t *testing.T) {
 	f := newFixture(t)
@@ -440,4 +417,62 @@ func shuffled[T any](in []T, r *rand.Rand) []T {
 	out := slices.Clone(in)
 	r.Shuffle(len(out), func(i, j int) { out[i], out[j] = out[j], out[i] })
 	return out
+}
+
+// indexCost asks DynamoDB for each write's consumed capacity per index.
+type indexCost struct {
+	state.DynamoAPI
+	mu   sync.Mutex
+	last map[string]float64 // index name: write units of the last successful write
+}
+
+func (c *indexCost) UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error) {
+	in.ReturnConsumedCapacity = types.ReturnConsumedCapacityIndexes
+	out, err := c.DynamoAPI.UpdateItem(ctx, in, opts...)
+	if err == nil && out.ConsumedCapacity != nil {
+		c.mu.Lock()
+		c.last = map[string]float64{}
+		for name, used := range out.ConsumedCapacity.GlobalSecondaryIndexes {
+			c.last[name] = aws.ToFloat64(used.CapacityUnits)
+		}
+		c.mu.Unlock()
+	}
+	return out, err
+}
+
+// The state indexes are keyed by the id alone: an ordinary update (a newer
+// event moving status, object and ordered_at) writes no index entry. With
+// ordered_at as the indexes' sort key, the same update cost 2 write units per
+// index (a sort-key change is a delete and a put).
+func TestUpdateWritesNoIndexEntry(t *testing.T) {
+	t.Parallel()
+	env := awstest.Env(t)
+	db := &indexCost{DynamoAPI: env.DynamoDB}
+	store := state.NewDynamo(db, env.StateTables[events.Orders])
+	c, _ := events.Lookup("ORDER")
+	ids := statetest.IDs()
+	apply := func(status string, at time.Time, object map[string]any) {
+		t.Helper()
+		object["account_group_id"] = ids["account_group_id"]
+		e := statetest.Event(t, "ORDER."+status, at, object)
+		if o, err := store.Apply(context.Background(), e, classify(t, e)); err != nil || o != state.Applied {
+			t.Fatalf("ORDER.%s: %s, %v", status, o, err)
+		}
+	}
+	apply("NEW", base, statetest.Object(c, ids, "NEW", base))
+	if want := map[string]float64{schema.StateByUserIndex: 1, schema.StateByAccountIndex: 1, schema.StateByAccountGroupIndex: 1}; !maps.Equal(db.last, want) {
+		t.Fatalf("first write: index write units %v, want %v", db.last, want)
+	}
+	later := base.Add(time.Hour)
+	apply("FILLED", later, statetest.Object(c, ids, "FILLED", later))
+	if len(db.last) != 0 {
+		t.Fatalf("an update that keeps the ids wrote index entries: %v write units", db.last)
+	}
+	// A changed id moves the entry in that index only.
+	moved := statetest.Object(c, ids, "FILLED", later.Add(time.Hour))
+	moved["account_id"] = statetest.UUID()
+	apply("FILLED", later.Add(time.Hour), moved)
+	if want := map[string]float64{schema.StateByAccountIndex: 2}; !maps.Equal(db.last, want) {
+		t.Fatalf("account change: index write units %v, want %v", db.last, want)
+	}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"math/rand/v2"
 	"sync"
 	"testing"
@@ -21,50 +20,6 @@ import (
 	"github.com/upvest-webhooks/upvest-webhooks/shared/state"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/state/statetest"
 )
-
-// orderWithExecutions builds, from the official samples, one order's events
-// and its executions' events; execution i's events are created i seconds
-// apart so each execution's own events are ordered.
-type orderWithExecutions struct {
-	orderID string
-	orders  map[string]events.Event // by status
-	execs   []map[string]events.Event
-}
-
-func newOrder(t testing.TB, statuses []string, execStatuses ...[]string) orderWithExecutions {
-	o := orderWithExecutions{orderID: statetest.UUID(), orders: map[string]events.Event{}}
-	object := statetest.Sample(t, "ORDER.NEW")
-	object["id"] = o.orderID
-	for i, s := range statuses {
-		at := base.Add(time.Duration(i) * time.Minute)
-		obj := maps.Clone(object)
-		obj["status"], obj["updated_at"] = s, statetest.Time(at)
-		o.orders[s] = statetest.Event(t, "ORDER."+s, at, obj)
-	}
-	for _, ss := range execStatuses {
-		exec := statetest.Sample(t, "EXECUTION.FILLED")
-		exec["id"], exec["order_id"] = statetest.UUID(), o.orderID
-		byStatus := map[string]events.Event{}
-		for i, s := range ss {
-			obj := maps.Clone(exec)
-			obj["status"] = s
-			byStatus[s] = statetest.Event(t, "EXECUTION."+s, base.Add(time.Duration(i)*time.Second), obj)
-		}
-		o.execs = append(o.execs, byStatus)
-	}
-	return o
-}
-
-func (o orderWithExecutions) pk() string { return "ORDER#" + o.orderID }
-
-func classify(t testing.TB, e events.Event) events.Route {
-	t.Helper()
-	r, err := events.Classify(e)
-	if err != nil {
-		t.Fatalf("classify: %v", err)
-	}
-	return r
-}
 
 // mustHaveEntry fails unless the order row's view holds event e for its execution.
 func mustHaveEntry(t testing.TB, r *row, e events.Event) {
@@ -83,36 +38,36 @@ func mustHaveEntry(t testing.TB, r *row, e events.Event) {
 
 func testExecutionsView(t *testing.T, f *fixture) {
 	t.Run("execution after its order", func(t *testing.T) {
-		o := newOrder(t, []string{"NEW"}, []string{"FILLED"})
-		f.apply(t, o.orders["NEW"])
-		if out, _ := f.apply(t, o.execs[0]["FILLED"]); out != state.Applied {
+		o := statetest.NewOrder(t, []string{"NEW"}, []string{"FILLED"})
+		f.apply(t, o.Orders["NEW"])
+		if out, _ := f.apply(t, o.Execs[0]["FILLED"]); out != state.Applied {
 			t.Fatalf("execution: %s", out)
 		}
-		r := f.row(t, events.Orders, o.pk())
-		mustHold(t, r, o.orders["NEW"], classify(t, o.orders["NEW"]))
-		mustHaveEntry(t, r, o.execs[0]["FILLED"])
+		r := f.row(t, events.Orders, o.PK())
+		mustHold(t, r, o.Orders["NEW"], classify(t, o.Orders["NEW"]))
+		mustHaveEntry(t, r, o.Execs[0]["FILLED"])
 		if r.Version != 2 {
 			t.Fatalf("order version %d, want 2", r.Version)
 		}
-		execRoute := classify(t, o.execs[0]["FILLED"])
-		mustHold(t, f.row(t, events.Orders, execRoute.EntityKey), o.execs[0]["FILLED"], execRoute)
+		execRoute := classify(t, o.Execs[0]["FILLED"])
+		mustHold(t, f.row(t, events.Orders, execRoute.EntityKey), o.Execs[0]["FILLED"], execRoute)
 	})
 
 	t.Run("execution before its order", func(t *testing.T) {
-		o := newOrder(t, []string{"NEW", "FILLED"}, []string{"FILLED"})
-		f.apply(t, o.execs[0]["FILLED"])
-		r := f.row(t, events.Orders, o.pk())
+		o := statetest.NewOrder(t, []string{"NEW", "FILLED"}, []string{"FILLED"})
+		f.apply(t, o.Execs[0]["FILLED"])
+		r := f.row(t, events.Orders, o.PK())
 		if r == nil || r.Position != nil || r.Status != nil || r.Category != "ORDER" || r.Version != 1 {
 			t.Fatalf("order row made by the execution = %+v, want only the view (category ORDER, version 1)", r)
 		}
-		mustHaveEntry(t, r, o.execs[0]["FILLED"])
+		mustHaveEntry(t, r, o.Execs[0]["FILLED"])
 		for _, s := range []string{"NEW", "FILLED"} {
-			if out, _ := f.apply(t, o.orders[s]); out != state.Applied {
+			if out, _ := f.apply(t, o.Orders[s]); out != state.Applied {
 				t.Fatalf("ORDER.%s after the execution: %s, want applied", s, out)
 			}
-			r = f.row(t, events.Orders, o.pk())
-			mustHold(t, r, o.orders[s], classify(t, o.orders[s]))
-			mustHaveEntry(t, r, o.execs[0]["FILLED"]) // the order's own write keeps the view
+			r = f.row(t, events.Orders, o.PK())
+			mustHold(t, r, o.Orders[s], classify(t, o.Orders[s]))
+			mustHaveEntry(t, r, o.Execs[0]["FILLED"]) // the order's own write keeps the view
 		}
 		if r.Version != 3 {
 			t.Fatalf("order version %d, want 3", r.Version)
@@ -120,18 +75,18 @@ func testExecutionsView(t *testing.T, f *fixture) {
 	})
 
 	t.Run("an entry only moves forward", func(t *testing.T) {
-		o := newOrder(t, []string{"NEW"}, []string{"FILLED", "SETTLED"})
-		f.apply(t, o.orders["NEW"])
-		f.apply(t, o.execs[0]["SETTLED"])
-		before := f.row(t, events.Orders, o.pk())
-		if out, _ := f.apply(t, o.execs[0]["FILLED"]); out != state.Stale {
+		o := statetest.NewOrder(t, []string{"NEW"}, []string{"FILLED", "SETTLED"})
+		f.apply(t, o.Orders["NEW"])
+		f.apply(t, o.Execs[0]["SETTLED"])
+		before := f.row(t, events.Orders, o.PK())
+		if out, _ := f.apply(t, o.Execs[0]["FILLED"]); out != state.Stale {
 			t.Fatalf("older execution event: %s, want stale", out)
 		}
-		if out, _ := f.apply(t, o.execs[0]["SETTLED"]); out != state.Duplicate {
+		if out, _ := f.apply(t, o.Execs[0]["SETTLED"]); out != state.Duplicate {
 			t.Fatalf("redelivered execution event: %s, want duplicate", out)
 		}
-		after := f.row(t, events.Orders, o.pk())
-		mustHaveEntry(t, after, o.execs[0]["SETTLED"])
+		after := f.row(t, events.Orders, o.PK())
+		mustHaveEntry(t, after, o.Execs[0]["SETTLED"])
 		if !rowsEqual(before, after) {
 			t.Fatalf("stale and duplicate execution events changed the order row")
 		}
@@ -139,36 +94,36 @@ func testExecutionsView(t *testing.T, f *fixture) {
 
 	t.Run("every ordering of an order and its executions", func(t *testing.T) {
 		for _, perm := range permutations(5) {
-			o := newOrder(t, []string{"NEW", "FILLED"}, []string{"FILLED", "SETTLED"}, []string{"FILLED"})
-			evs := []events.Event{o.orders["NEW"], o.orders["FILLED"], o.execs[0]["FILLED"], o.execs[0]["SETTLED"], o.execs[1]["FILLED"]}
+			o := statetest.NewOrder(t, []string{"NEW", "FILLED"}, []string{"FILLED", "SETTLED"}, []string{"FILLED"})
+			evs := []events.Event{o.Orders["NEW"], o.Orders["FILLED"], o.Execs[0]["FILLED"], o.Execs[0]["SETTLED"], o.Execs[1]["FILLED"]}
 			for _, i := range perm {
 				f.apply(t, evs[i])
 			}
-			r := f.row(t, events.Orders, o.pk())
-			mustHold(t, r, o.orders["FILLED"], classify(t, o.orders["FILLED"]))
-			mustHaveEntry(t, r, o.execs[0]["SETTLED"])
-			mustHaveEntry(t, r, o.execs[1]["FILLED"])
+			r := f.row(t, events.Orders, o.PK())
+			mustHold(t, r, o.Orders["FILLED"], classify(t, o.Orders["FILLED"]))
+			mustHaveEntry(t, r, o.Execs[0]["SETTLED"])
+			mustHaveEntry(t, r, o.Execs[1]["FILLED"])
 			if len(r.Executions) != 2 {
 				t.Fatalf("order %v: view has %d entries, want 2", perm, len(r.Executions))
 			}
-			if r.Version != f.db.count(o.pk()) {
-				t.Fatalf("order %v: version %d, successful writes %d", perm, r.Version, f.db.count(o.pk()))
+			if r.Version != f.db.count(o.PK()) {
+				t.Fatalf("order %v: version %d, successful writes %d", perm, r.Version, f.db.count(o.PK()))
 			}
 		}
 	})
 
 	for _, viewExists := range []bool{false, true} {
 		t.Run(fmt.Sprint("a retry finishes an event whose view write failed, view exists ", viewExists), func(t *testing.T) {
-			o := newOrder(t, []string{"NEW"}, []string{"FILLED"}, []string{"FILLED"})
+			o := statetest.NewOrder(t, []string{"NEW"}, []string{"FILLED"}, []string{"FILLED"})
 			entriesBefore := 0
 			if viewExists {
-				f.apply(t, o.execs[1]["FILLED"]) // the failed write is then the entry write, not the map's creation
+				f.apply(t, o.Execs[1]["FILLED"]) // the failed write is then the entry write, not the map's creation
 				entriesBefore = 1
 			}
-			exec := o.execs[0]["FILLED"]
+			exec := o.Execs[0]["FILLED"]
 			route := classify(t, exec)
 			failing := &hooked{DynamoAPI: f.env.DynamoDB, before: func(in *dynamodb.UpdateItemInput) error {
-				if pkOf(in) == o.pk() {
+				if pkOf(in) == o.PK() {
 					return errors.New("injected: connection reset")
 				}
 				return nil
@@ -176,13 +131,13 @@ func testExecutionsView(t *testing.T, f *fixture) {
 			if _, err := state.NewDynamo(failing, f.env.StateTables[events.Orders]).Apply(context.Background(), exec, route); err == nil {
 				t.Fatal("Apply hid the failed view write")
 			}
-			if r := f.row(t, events.Orders, o.pk()); r != nil && len(r.Executions) != entriesBefore {
+			if r := f.row(t, events.Orders, o.PK()); r != nil && len(r.Executions) != entriesBefore {
 				t.Fatalf("view written although its write failed: %+v", r.Executions)
 			}
 			if out, _ := f.apply(t, exec); out != state.Applied {
 				t.Fatalf("retry: %s, want applied (own row duplicate, view written)", out)
 			}
-			mustHaveEntry(t, f.row(t, events.Orders, o.pk()), exec)
+			mustHaveEntry(t, f.row(t, events.Orders, o.PK()), exec)
 			if out, _ := f.apply(t, exec); out != state.Duplicate {
 				t.Fatalf("second retry: %s, want duplicate", out)
 			}
@@ -190,13 +145,13 @@ func testExecutionsView(t *testing.T, f *fixture) {
 	}
 
 	t.Run("two executions racing to create the view both land", func(t *testing.T) {
-		o := newOrder(t, nil, []string{"FILLED"}, []string{"FILLED"})
-		first, second := o.execs[0]["FILLED"], o.execs[1]["FILLED"]
+		o := statetest.NewOrder(t, nil, []string{"FILLED"}, []string{"FILLED"})
+		first, second := o.Execs[0]["FILLED"], o.Execs[1]["FILLED"]
 		plain := state.NewDynamo(f.env.DynamoDB, f.env.StateTables[events.Orders])
 		var once sync.Once
 		racing := &hooked{DynamoAPI: f.env.DynamoDB, before: func(in *dynamodb.UpdateItemInput) error {
 			// Just before the first execution creates the map, the second one does.
-			if pkOf(in) == o.pk() && aws.ToString(in.ConditionExpression) == "attribute_not_exists(#view)" {
+			if pkOf(in) == o.PK() && aws.ToString(in.ConditionExpression) == "attribute_not_exists(#view)" {
 				var err error
 				once.Do(func() { _, err = plain.Apply(context.Background(), second, classify(t, second)) })
 				return err
@@ -207,7 +162,7 @@ func testExecutionsView(t *testing.T, f *fixture) {
 		if err != nil || out != state.Applied {
 			t.Fatalf("Apply = %s, %v; want applied", out, err)
 		}
-		r := f.row(t, events.Orders, o.pk())
+		r := f.row(t, events.Orders, o.PK())
 		mustHaveEntry(t, r, first)
 		mustHaveEntry(t, r, second)
 		if r.Version != 2 {
@@ -284,24 +239,24 @@ func testConcurrentWorkers(t *testing.T, f *fixture) {
 			}
 		})
 		t.Run(fmt.Sprint("order and executions, round ", round), func(t *testing.T) {
-			o := newOrder(t, []string{"NEW", "PROCESSING", "FILLED"}, []string{"FILLED", "SETTLED"}, []string{"FILLED"}, []string{"FILLED", "CANCELLED"})
+			o := statetest.NewOrder(t, []string{"NEW", "PROCESSING", "FILLED"}, []string{"FILLED", "SETTLED"}, []string{"FILLED"}, []string{"FILLED", "CANCELLED"})
 			var evs []events.Event
-			for _, e := range o.orders {
+			for _, e := range o.Orders {
 				evs = append(evs, e)
 			}
-			for _, x := range o.execs {
+			for _, x := range o.Execs {
 				for _, e := range x {
 					evs = append(evs, e)
 				}
 			}
 			applyConcurrently(t, f, workers, evs, uint64(round))
-			r := f.row(t, events.Orders, o.pk())
-			mustHold(t, r, o.orders["FILLED"], classify(t, o.orders["FILLED"]))
-			mustHaveEntry(t, r, o.execs[0]["SETTLED"])
-			mustHaveEntry(t, r, o.execs[1]["FILLED"])
-			mustHaveEntry(t, r, o.execs[2]["CANCELLED"])
-			if r.Version != f.db.count(o.pk()) {
-				t.Fatalf("order version %d, successful writes %d: want equal", r.Version, f.db.count(o.pk()))
+			r := f.row(t, events.Orders, o.PK())
+			mustHold(t, r, o.Orders["FILLED"], classify(t, o.Orders["FILLED"]))
+			mustHaveEntry(t, r, o.Execs[0]["SETTLED"])
+			mustHaveEntry(t, r, o.Execs[1]["FILLED"])
+			mustHaveEntry(t, r, o.Execs[2]["CANCELLED"])
+			if r.Version != f.db.count(o.PK()) {
+				t.Fatalf("order version %d, successful writes %d: want equal", r.Version, f.db.count(o.PK()))
 			}
 		})
 	}
@@ -322,9 +277,9 @@ func testStreamRecords(t *testing.T, f *fixture) {
 	}
 
 	// An execution before its order, redeliveries, a second execution.
-	o := newOrder(t, []string{"NEW"}, []string{"FILLED", "SETTLED"}, []string{"FILLED"})
-	e1, e2 := o.execs[0], o.execs[1]
-	for _, e := range []events.Event{e1["FILLED"], e1["FILLED"], o.orders["NEW"], e2["FILLED"], e1["SETTLED"], e1["FILLED"], o.orders["NEW"]} {
+	o := statetest.NewOrder(t, []string{"NEW"}, []string{"FILLED", "SETTLED"}, []string{"FILLED"})
+	e1, e2 := o.Execs[0], o.Execs[1]
+	for _, e := range []events.Event{e1["FILLED"], e1["FILLED"], o.Orders["NEW"], e2["FILLED"], e1["SETTLED"], e1["FILLED"], o.Orders["NEW"]} {
 		f.apply(t, e)
 	}
 	exec1PK, exec2PK := classify(t, e1["FILLED"]).EntityKey, classify(t, e2["FILLED"]).EntityKey
@@ -342,7 +297,7 @@ func testStreamRecords(t *testing.T, f *fixture) {
 			v, name = &types.AttributeValueMemberS{Value: "ORDER"}, schema.StateCategory
 		}
 		_, err := f.env.DynamoDB.UpdateItem(context.Background(), &dynamodb.UpdateItemInput{
-			TableName: aws.String(table), Key: map[string]types.AttributeValue{schema.StatePK: &types.AttributeValueMemberS{Value: o.pk()}},
+			TableName: aws.String(table), Key: map[string]types.AttributeValue{schema.StatePK: &types.AttributeValueMemberS{Value: o.PK()}},
 			UpdateExpression: aws.String(noop.expr), ExpressionAttributeNames: map[string]string{"#a": name},
 			ExpressionAttributeValues: map[string]types.AttributeValue{":v": v},
 		})
@@ -370,7 +325,7 @@ func testStreamRecords(t *testing.T, f *fixture) {
 
 	want := map[string]int{
 		lifePK:  applied,
-		o.pk():  4, // view created holding e1, ORDER.NEW, e2 entry, e1 SETTLED entry; no-ops add nothing
+		o.PK():  4, // view created holding e1, ORDER.NEW, e2 entry, e1 SETTLED entry; no-ops add nothing
 		exec1PK: 2, exec2PK: 1, sentinelPK: 1,
 	}
 	for pk, n := range want {
@@ -380,7 +335,7 @@ func testStreamRecords(t *testing.T, f *fixture) {
 	}
 	// No record ever shows an order with an empty view.
 	for _, rec := range records {
-		if rec.Dynamodb == nil || keyOf(rec) != o.pk() {
+		if rec.Dynamodb == nil || keyOf(rec) != o.PK() {
 			continue
 		}
 		view, ok := rec.Dynamodb.NewImage["executions_view"].(*streamtypes.AttributeValueMemberM)

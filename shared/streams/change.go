@@ -1,11 +1,12 @@
 package streams
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sort"
-	"strconv"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 
 	upvest "github.com/upvest-webhooks/upvest-webhooks/events"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/schema"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/state"
 )
 
 // Kind is what happened to a state row.
@@ -58,80 +60,70 @@ type ViewSummary struct {
 	ByStatus map[string]int `json:"by_status,omitempty"`
 }
 
-// viewAttributes are the map attributes the routing table maintains on parent rows.
-var viewAttributes = func() []string {
-	seen := map[string]bool{}
-	var out []string
-	for _, c := range upvest.Categories() {
-		if c.View != nil && !seen[c.View.Attribute] {
-			seen[c.View.Attribute] = true
-			out = append(out, c.View.Attribute)
-		}
-	}
-	sort.Strings(out)
-	return out
-}()
-
 // ErrNotStateRecord means a stream record cannot be read as a state-table change.
 var ErrNotStateRecord = errors.New("not a state-table stream record")
 
-// Decode reads one stream record of a state table (stream view NEW_AND_OLD_IMAGES).
-// It is the same code for records Lambda delivers and records the local Tailer reads.
+// Decode reads one stream record of a state table (stream view
+// NEW_AND_OLD_IMAGES) as Lambda delivers it. The local Tailer reads records
+// of the Streams API through the same decoding.
 func Decode(r events.DynamoDBEventRecord) (Change, error) {
-	c := Change{
-		Table:          tableFromARN(r.EventSourceArn),
-		Kind:           Kind(r.EventName),
-		SequenceNumber: r.Change.SequenceNumber,
-		At:             r.Change.ApproximateCreationDateTime.UTC(),
+	rec, err := fromLambda(r)
+	if err != nil {
+		return Change{}, err
 	}
+	return decode(rec)
+}
+
+// decode reads the record's images as state rows and describes the change.
+func decode(r record) (Change, error) {
+	c := Change{Table: tableFromARN(r.SourceARN), Kind: Kind(r.EventName), SequenceNumber: r.SequenceNumber, At: r.At}
 	switch c.Kind {
 	case Insert, Modify, Remove:
 	default:
 		return Change{}, fmt.Errorf("%w: event name %q", ErrNotStateRecord, r.EventName)
 	}
-	oldImg, newImg := r.Change.OldImage, r.Change.NewImage
-	c.Key = str(r.Change.Keys, schema.StatePK)
-	if c.Key == "" {
-		c.Key = firstStr(schema.StatePK, newImg, oldImg)
+	keys, err := state.DecodeRow(r.Keys)
+	if err != nil {
+		return Change{}, fmt.Errorf("record %s keys: %w", r.SequenceNumber, err)
 	}
+	oldRow, err := state.DecodeRow(r.OldImage)
+	if err != nil {
+		return Change{}, fmt.Errorf("record %s old image: %w", r.SequenceNumber, err)
+	}
+	newRow, err := state.DecodeRow(r.NewImage)
+	if err != nil {
+		return Change{}, fmt.Errorf("record %s new image: %w", r.SequenceNumber, err)
+	}
+	c.Key = cmp.Or(keys.PK, newRow.PK, oldRow.PK)
 	if c.Key == "" {
-		return Change{}, fmt.Errorf("%w: record %s has no %q key", ErrNotStateRecord, r.Change.SequenceNumber, schema.StatePK)
+		return Change{}, fmt.Errorf("%w: record %s has no %q key", ErrNotStateRecord, r.SequenceNumber, schema.StatePK)
 	}
 
 	// The row as it is now; for a REMOVE, as it was.
-	current := newImg
-	if c.Kind == Remove || current == nil {
-		current = oldImg
+	current := newRow
+	if c.Kind == Remove || r.NewImage == nil {
+		current = oldRow
 	}
-	c.Category = str(current, schema.StateCategory)
+	c.Category = current.Category
 	if c.Category != "" {
 		cat, _ := upvest.Lookup(c.Category)
 		c.Domain = cat.Domain
 	}
-	c.OldStatus, c.NewStatus = str(oldImg, schema.StateStatus), str(newImg, schema.StateStatus)
-	c.EventID, c.EventType = cause(c.Kind, oldImg, newImg)
-	c.OrderedAt = str(current, schema.StateOrderedAt)
-
-	var err error
-	if c.OldVersion, err = num(oldImg, schema.StateVersion); err != nil {
-		return Change{}, fmt.Errorf("record %s old image: %w", c.SequenceNumber, err)
-	}
-	if c.NewVersion, err = num(newImg, schema.StateVersion); err != nil {
-		return Change{}, fmt.Errorf("record %s new image: %w", c.SequenceNumber, err)
-	}
-	if obj := str(current, schema.StateObject); obj != "" {
-		if !json.Valid([]byte(obj)) {
+	c.OldStatus, c.NewStatus = oldRow.Status, newRow.Status
+	c.OldVersion, c.NewVersion = oldRow.Version, newRow.Version
+	c.EventID, c.EventType = cause(c.Kind, oldRow, newRow)
+	c.OrderedAt = current.OrderedAt
+	if current.Object != "" {
+		if !json.Valid([]byte(current.Object)) {
 			return Change{}, fmt.Errorf("record %s: attribute %q is not valid JSON", c.SequenceNumber, schema.StateObject)
 		}
-		c.Object = json.RawMessage(obj)
+		c.Object = json.RawMessage(current.Object)
 	}
-	for _, attr := range viewAttributes {
-		if v, ok := current[attr]; ok && v.DataType() == events.DataTypeMap {
-			if c.Views == nil {
-				c.Views = map[string]ViewSummary{}
-			}
-			c.Views[attr] = summarise(v.Map())
+	for attr, entries := range current.Views {
+		if c.Views == nil {
+			c.Views = map[string]ViewSummary{}
 		}
+		c.Views[attr] = summarise(entries)
 	}
 	return c, nil
 }
@@ -139,53 +131,40 @@ func Decode(r events.DynamoDBEventRecord) (Change, error) {
 // cause names the event behind a change. The row's own event_id/event_type
 // describe the row's last event; when a change only touched a view entry (an
 // EXECUTION updating its ORDER's executions_view), the event is the entry's.
-func cause(kind Kind, oldImg, newImg map[string]events.DynamoDBAttributeValue) (id, typ string) {
+func cause(kind Kind, oldRow, newRow state.Row) (id, typ string) {
 	if kind == Remove {
-		return str(oldImg, schema.StateEventID), str(oldImg, schema.StateEventType)
+		return oldRow.EventID, oldRow.EventType
 	}
-	rowID := str(newImg, schema.StateEventID)
-	if rowID != "" && rowID != str(oldImg, schema.StateEventID) {
-		return rowID, str(newImg, schema.StateEventType)
+	if newRow.EventID != "" && newRow.EventID != oldRow.EventID {
+		return newRow.EventID, newRow.EventType
 	}
-	for _, attr := range viewAttributes {
-		newView, oldView := mapAttr(newImg, attr), mapAttr(oldImg, attr)
-		entries := make([]string, 0, len(newView))
-		for entry := range newView {
-			entries = append(entries, entry)
-		}
-		sort.Strings(entries)
-		for _, entry := range entries {
-			n, o := mapOf(newView[entry]), mapOf(oldView[entry])
-			if eid := str(n, schema.StateEventID); eid != "" && eid != str(o, schema.StateEventID) {
-				return eid, str(n, schema.StateEventType)
+	for _, attr := range state.ViewAttributes {
+		newView, oldView := newRow.Views[attr], oldRow.Views[attr]
+		for _, entry := range slices.Sorted(maps.Keys(newView)) {
+			n := newView[entry]
+			if n.EventID != "" && n.EventID != oldView[entry].EventID {
+				return n.EventID, n.EventType
 			}
 		}
 	}
-	return rowID, str(newImg, schema.StateEventType)
+	return newRow.EventID, newRow.EventType
 }
 
-func mapAttr(img map[string]events.DynamoDBAttributeValue, name string) map[string]events.DynamoDBAttributeValue {
-	v, ok := img[name]
-	if !ok {
-		return nil
-	}
-	return mapOf(v)
-}
-
-func mapOf(v events.DynamoDBAttributeValue) map[string]events.DynamoDBAttributeValue {
-	if v.DataType() != events.DataTypeMap {
-		return nil
-	}
-	return v.Map()
-}
-
-// summarise counts a view's entries by status. An entry is a map with a
-// "status" string, or with an "object" string holding the child's JSON; an
-// entry without a readable status is counted under "".
-func summarise(entries map[string]events.DynamoDBAttributeValue) ViewSummary {
+// summarise counts a view's entries by status: the entry's status, or for
+// an entry without one the status field of its object; an entry without a
+// readable status is counted under "" only.
+func summarise(entries map[string]state.ViewEntry) ViewSummary {
 	s := ViewSummary{Count: len(entries)}
 	for _, e := range entries {
-		status := entryStatus(e)
+		status := e.Status
+		if status == "" {
+			var probe struct {
+				Status string `json:"status"`
+			}
+			if json.Unmarshal([]byte(e.Object), &probe) == nil {
+				status = probe.Status
+			}
+		}
 		if status == "" {
 			continue
 		}
@@ -197,27 +176,6 @@ func summarise(entries map[string]events.DynamoDBAttributeValue) ViewSummary {
 	return s
 }
 
-func entryStatus(e events.DynamoDBAttributeValue) string {
-	var text string
-	switch e.DataType() {
-	case events.DataTypeMap:
-		m := e.Map()
-		if st := str(m, "status"); st != "" {
-			return st
-		}
-		text = str(m, "object")
-	case events.DataTypeString:
-		text = e.String()
-	}
-	var probe struct {
-		Status string `json:"status"`
-	}
-	if text == "" || json.Unmarshal([]byte(text), &probe) != nil {
-		return ""
-	}
-	return probe.Status
-}
-
 // tableFromARN takes the table name out of a stream ARN
 // (arn:aws:dynamodb:<region>:<account>:table/<name>/stream/<label>).
 func tableFromARN(arn string) string {
@@ -227,38 +185,4 @@ func tableFromARN(arn string) string {
 	}
 	name, _, _ := strings.Cut(rest, "/")
 	return name
-}
-
-// str returns a string attribute, or "" when it is absent or not a string.
-func str(img map[string]events.DynamoDBAttributeValue, name string) string {
-	v, ok := img[name]
-	if !ok || v.DataType() != events.DataTypeString {
-		return ""
-	}
-	return v.String()
-}
-
-func firstStr(name string, imgs ...map[string]events.DynamoDBAttributeValue) string {
-	for _, img := range imgs {
-		if s := str(img, name); s != "" {
-			return s
-		}
-	}
-	return ""
-}
-
-// num returns a whole-number attribute, 0 when it is absent.
-func num(img map[string]events.DynamoDBAttributeValue, name string) (int64, error) {
-	v, ok := img[name]
-	if !ok || v.IsNull() {
-		return 0, nil
-	}
-	if v.DataType() != events.DataTypeNumber {
-		return 0, fmt.Errorf("attribute %q is not a number", name)
-	}
-	n, err := strconv.ParseInt(v.Number(), 10, 64)
-	if err != nil {
-		return 0, fmt.Errorf("attribute %q: %w", name, err)
-	}
-	return n, nil
 }

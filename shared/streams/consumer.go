@@ -37,12 +37,32 @@ var ErrNoSequenceNumber = errors.New("stream record has no sequence number")
 // The returned error is non-nil only when no record can be reported (a failing
 // record without a sequence number); Lambda then retries the whole batch.
 func (c *Consumer) Handle(ctx context.Context, ev events.DynamoDBEvent) (events.DynamoDBEventResponse, error) {
+	batch := make([]received, len(ev.Records))
+	for i, r := range ev.Records {
+		batch[i].record, batch[i].err = fromLambda(r)
+	}
+	return c.handle(ctx, batch)
+}
+
+// received is a record as it arrived, or why it could not be read.
+type received struct {
+	record
+	err error
+}
+
+// handle is Handle after the records are read; the local Tailer hands its
+// batches of Streams API records here.
+func (c *Consumer) handle(ctx context.Context, batch []received) (events.DynamoDBEventResponse, error) {
 	if c.Sink == nil {
 		return events.DynamoDBEventResponse{}, errors.New("streams: Consumer has no Sink")
 	}
-	for _, r := range ev.Records {
-		if err := c.handleOne(ctx, r); err != nil {
-			seq := r.Change.SequenceNumber
+	for _, r := range batch {
+		err := r.err
+		if err == nil {
+			err = c.handleOne(ctx, r.record)
+		}
+		if err != nil {
+			seq := r.SequenceNumber
 			if c.Logger != nil {
 				c.Logger.ErrorContext(ctx, "stream record failed; it and later records will be retried",
 					"sequence_number", seq, "event_id", r.EventID, "error", err)
@@ -58,11 +78,11 @@ func (c *Consumer) Handle(ctx context.Context, ev events.DynamoDBEvent) (events.
 	return events.DynamoDBEventResponse{}, nil
 }
 
-func (c *Consumer) handleOne(ctx context.Context, r events.DynamoDBEventRecord) error {
+func (c *Consumer) handleOne(ctx context.Context, r record) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	change, err := Decode(r)
+	change, err := decode(r)
 	if err != nil {
 		return err
 	}

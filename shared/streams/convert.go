@@ -2,102 +2,129 @@ package streams
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams/types"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	streamtypes "github.com/aws/aws-sdk-go-v2/service/dynamodbstreams/types"
 )
 
-// lambdaRecord converts a record read from the DynamoDB Streams API into the
-// shape Lambda delivers, so that local tailing and Lambda share Decode.
-func lambdaRecord(streamARN string, r types.Record) (events.DynamoDBEventRecord, error) {
-	out := events.DynamoDBEventRecord{
-		AWSRegion:      aws.ToString(r.AwsRegion),
-		EventID:        aws.ToString(r.EventID),
-		EventName:      string(r.EventName),
-		EventSource:    aws.ToString(r.EventSource),
-		EventVersion:   aws.ToString(r.EventVersion),
-		EventSourceArn: streamARN,
+// record is one stream record as Decode reads it, whichever way it came:
+// from Lambda (fromLambda) or from the DynamoDB Streams API (fromStreams).
+// Its images are the SDK's DynamoDB attribute values, so that attributevalue
+// decodes them into state.Row.
+type record struct {
+	EventID        string
+	EventName      string
+	SourceARN      string
+	SequenceNumber string
+	At             time.Time
+	Keys           map[string]types.AttributeValue
+	OldImage       map[string]types.AttributeValue
+	NewImage       map[string]types.AttributeValue
+}
+
+// fromLambda reads a record Lambda delivered. Its identity (event id,
+// sequence number) is filled in even when an image cannot be converted, so
+// that the failure can still be reported for this record.
+func fromLambda(r events.DynamoDBEventRecord) (record, error) {
+	out := record{
+		EventID: r.EventID, EventName: r.EventName, SourceARN: r.EventSourceArn,
+		SequenceNumber: r.Change.SequenceNumber, At: r.Change.ApproximateCreationDateTime.UTC(),
 	}
-	if id := r.UserIdentity; id != nil {
-		out.UserIdentity = &events.DynamoDBUserIdentity{Type: aws.ToString(id.Type), PrincipalID: aws.ToString(id.PrincipalId)}
+	var err error
+	if out.Keys, err = sdkImage(r.Change.Keys); err != nil {
+		return out, fmt.Errorf("record %s keys: %w", out.SequenceNumber, err)
 	}
+	if out.OldImage, err = sdkImage(r.Change.OldImage); err != nil {
+		return out, fmt.Errorf("record %s old image: %w", out.SequenceNumber, err)
+	}
+	if out.NewImage, err = sdkImage(r.Change.NewImage); err != nil {
+		return out, fmt.Errorf("record %s new image: %w", out.SequenceNumber, err)
+	}
+	return out, nil
+}
+
+// fromStreams reads a record of the DynamoDB Streams API; the SDK converts
+// its stream attribute values to DynamoDB ones.
+func fromStreams(streamARN string, r streamtypes.Record) (record, error) {
+	out := record{EventID: aws.ToString(r.EventID), EventName: string(r.EventName), SourceARN: streamARN}
 	sr := r.Dynamodb
 	if sr == nil {
 		return out, nil
 	}
-	var err error
-	change := events.DynamoDBStreamRecord{
-		SequenceNumber: aws.ToString(sr.SequenceNumber),
-		SizeBytes:      aws.ToInt64(sr.SizeBytes),
-		StreamViewType: string(sr.StreamViewType),
-	}
+	out.SequenceNumber = aws.ToString(sr.SequenceNumber)
 	if sr.ApproximateCreationDateTime != nil {
-		change.ApproximateCreationDateTime = events.SecondsEpochTime{Time: *sr.ApproximateCreationDateTime}
+		// Lambda delivers it in whole seconds; so does the Streams API, as a time.
+		out.At = sr.ApproximateCreationDateTime.UTC()
 	}
-	if change.Keys, err = lambdaImage(sr.Keys); err != nil {
-		return out, fmt.Errorf("keys: %w", err)
+	var err error
+	if out.Keys, err = attributevalue.FromDynamoDBStreamsMap(sr.Keys); err != nil {
+		return out, fmt.Errorf("record %s keys: %w", out.SequenceNumber, err)
 	}
-	if change.NewImage, err = lambdaImage(sr.NewImage); err != nil {
-		return out, fmt.Errorf("new image: %w", err)
+	if out.OldImage, err = attributevalue.FromDynamoDBStreamsMap(sr.OldImage); err != nil {
+		return out, fmt.Errorf("record %s old image: %w", out.SequenceNumber, err)
 	}
-	if change.OldImage, err = lambdaImage(sr.OldImage); err != nil {
-		return out, fmt.Errorf("old image: %w", err)
+	if out.NewImage, err = attributevalue.FromDynamoDBStreamsMap(sr.NewImage); err != nil {
+		return out, fmt.Errorf("record %s new image: %w", out.SequenceNumber, err)
 	}
-	out.Change = change
 	return out, nil
 }
 
-func lambdaImage(img map[string]types.AttributeValue) (map[string]events.DynamoDBAttributeValue, error) {
+// sdkImage converts an image as Lambda delivers it to the SDK's attribute
+// values: the one place that knows aws-lambda-go's attribute type.
+func sdkImage(img map[string]events.DynamoDBAttributeValue) (map[string]types.AttributeValue, error) {
 	if img == nil {
 		return nil, nil
 	}
-	out := make(map[string]events.DynamoDBAttributeValue, len(img))
+	out := make(map[string]types.AttributeValue, len(img))
 	for name, v := range img {
-		lv, err := lambdaValue(v)
+		av, err := sdkValue(v)
 		if err != nil {
 			return nil, fmt.Errorf("attribute %q: %w", name, err)
 		}
-		out[name] = lv
+		out[name] = av
 	}
 	return out, nil
 }
 
-func lambdaValue(v types.AttributeValue) (events.DynamoDBAttributeValue, error) {
-	switch v := v.(type) {
-	case *types.AttributeValueMemberS:
-		return events.NewStringAttribute(v.Value), nil
-	case *types.AttributeValueMemberN:
-		return events.NewNumberAttribute(v.Value), nil
-	case *types.AttributeValueMemberB:
-		return events.NewBinaryAttribute(v.Value), nil
-	case *types.AttributeValueMemberBOOL:
-		return events.NewBooleanAttribute(v.Value), nil
-	case *types.AttributeValueMemberNULL:
-		return events.NewNullAttribute(), nil
-	case *types.AttributeValueMemberSS:
-		return events.NewStringSetAttribute(v.Value), nil
-	case *types.AttributeValueMemberNS:
-		return events.NewNumberSetAttribute(v.Value), nil
-	case *types.AttributeValueMemberBS:
-		return events.NewBinarySetAttribute(v.Value), nil
-	case *types.AttributeValueMemberL:
-		list := make([]events.DynamoDBAttributeValue, len(v.Value))
-		for i, item := range v.Value {
-			lv, err := lambdaValue(item)
+func sdkValue(v events.DynamoDBAttributeValue) (types.AttributeValue, error) {
+	switch v.DataType() {
+	case events.DataTypeString:
+		return &types.AttributeValueMemberS{Value: v.String()}, nil
+	case events.DataTypeNumber:
+		return &types.AttributeValueMemberN{Value: v.Number()}, nil
+	case events.DataTypeBinary:
+		return &types.AttributeValueMemberB{Value: v.Binary()}, nil
+	case events.DataTypeBoolean:
+		return &types.AttributeValueMemberBOOL{Value: v.Boolean()}, nil
+	case events.DataTypeNull:
+		return &types.AttributeValueMemberNULL{Value: true}, nil
+	case events.DataTypeStringSet:
+		return &types.AttributeValueMemberSS{Value: v.StringSet()}, nil
+	case events.DataTypeNumberSet:
+		return &types.AttributeValueMemberNS{Value: v.NumberSet()}, nil
+	case events.DataTypeBinarySet:
+		return &types.AttributeValueMemberBS{Value: v.BinarySet()}, nil
+	case events.DataTypeList:
+		list := make([]types.AttributeValue, len(v.List()))
+		for i, item := range v.List() {
+			av, err := sdkValue(item)
 			if err != nil {
-				return events.DynamoDBAttributeValue{}, fmt.Errorf("[%d]: %w", i, err)
+				return nil, fmt.Errorf("[%d]: %w", i, err)
 			}
-			list[i] = lv
+			list[i] = av
 		}
-		return events.NewListAttribute(list), nil
-	case *types.AttributeValueMemberM:
-		m, err := lambdaImage(v.Value)
+		return &types.AttributeValueMemberL{Value: list}, nil
+	case events.DataTypeMap:
+		m, err := sdkImage(v.Map())
 		if err != nil {
-			return events.DynamoDBAttributeValue{}, err
+			return nil, err
 		}
-		return events.NewMapAttribute(m), nil
+		return &types.AttributeValueMemberM{Value: m}, nil
 	default:
-		return events.DynamoDBAttributeValue{}, fmt.Errorf("unsupported attribute value %T", v)
+		return nil, fmt.Errorf("unsupported attribute type %v", v.DataType())
 	}
 }

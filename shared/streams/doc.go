@@ -37,9 +37,11 @@
 // # Watching the stream locally
 //
 // DynamoDB Local has streams but no Lambda triggers. Tailer reads the
-// streams through the DynamoDB Streams API, converts each batch of records to
-// the Lambda event shape and hands it to Consumer.Handle, retrying a record
-// Handle reports as failed as Lambda would; so what `make run` and
-// `go run ./functions/tail` print (FormatLines) is what the Lambda consumer
-// sees. StateStreamARNs finds the local state tables' streams.
+// streams through the DynamoDB Streams API and hands each batch to the
+// Consumer's batch handling, the part of Consumer.Handle after Lambda's
+// records are read: the same decoding into state.Row, the same in-order
+// processing and failure report. It retries a record reported as failed as
+// Lambda would; so what `make run` and `go run ./functions/tail` print
+// (FormatLines) is what the Lambda consumer sees. StateStreamARNs finds the
+// local state tables' streams.
 package streams

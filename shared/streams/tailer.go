@@ -9,12 +9,11 @@ import (
 	"sync"
 	"time"
 
-	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams/types"
 
-	"github.com/upvest-webhooks/upvest-webhooks/shared/schema"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/state"
 )
 
 // StreamsAPI is the part of the DynamoDB Streams client the Tailer uses.
@@ -27,9 +26,9 @@ type StreamsAPI interface {
 var _ StreamsAPI = (*dynamodbstreams.Client)(nil)
 
 // Tailer follows state-table streams through the DynamoDB Streams API and hands
-// every batch of records to Consumer.Handle. It is the local stand-in for a
-// Lambda stream trigger (DynamoDB Local has no Lambda): records are converted
-// to the Lambda event shape, and a record Handle reports as failed is retried,
+// every batch of records to the Consumer. It is the local stand-in for a
+// Lambda stream trigger (DynamoDB Local has no Lambda): records go through
+// Handle's batch handling (Consumer.handle), and a record it reports as failed is retried,
 // with the records after it, as Lambda does with ReportBatchItemFailures.
 // Within a shard, and from a parent shard to its children, changes reach the
 // sink in stream order; the consumer is never called concurrently. It is a
@@ -333,24 +332,20 @@ func (s *stream) read(shardID string, from types.ShardIteratorType, iter *string
 	}
 }
 
-// deliver hands the records to the consumer as one Lambda batch. When the
-// consumer reports a failed record, that record and the ones after it are
-// handed over again, after a pause, up to apiAttempts times.
+// deliver hands the records to the consumer as one batch, as Lambda would.
+// When the consumer reports a failed record, that record and the ones after
+// it are handed over again, after a pause, up to apiAttempts times.
 func (s *stream) deliver(recs []types.Record) error {
 	if len(recs) == 0 {
 		return nil
 	}
-	batch := make([]events.DynamoDBEventRecord, len(recs))
+	batch := make([]received, len(recs))
 	for i, rec := range recs {
-		lr, err := lambdaRecord(s.arn, rec)
-		if err != nil {
-			return fmt.Errorf("stream %s record %s: %w", s.label, aws.ToString(rec.EventID), err)
-		}
-		batch[i] = lr
+		batch[i].record, batch[i].err = fromStreams(s.arn, rec)
 	}
 	for attempt := 1; ; attempt++ {
 		s.run.sinkMu.Lock()
-		resp, err := s.run.t.Consumer.Handle(s.run.ctx, events.DynamoDBEvent{Records: batch})
+		resp, err := s.run.t.Consumer.handle(s.run.ctx, batch)
 		s.run.sinkMu.Unlock()
 		if err != nil {
 			return fmt.Errorf("stream %s: %w", s.label, err)
@@ -359,13 +354,13 @@ func (s *stream) deliver(recs []types.Record) error {
 			return nil
 		}
 		failed := resp.BatchItemFailures[0].ItemIdentifier
-		i := slices.IndexFunc(batch, func(r events.DynamoDBEventRecord) bool { return r.Change.SequenceNumber == failed })
+		i := slices.IndexFunc(batch, func(r received) bool { return r.SequenceNumber == failed })
 		if i < 0 {
 			return fmt.Errorf("stream %s: the consumer reported record %s, which is not in the batch", s.label, failed)
 		}
 		if attempt == apiAttempts {
 			return fmt.Errorf("stream %s: record %s (%s) still failed after %d attempts (the consumer's log says why)",
-				s.label, failed, recordKey(batch[i]), attempt)
+				s.label, failed, recordKey(batch[i].record), attempt)
 		}
 		batch = batch[i:]
 		if !s.run.sleep(time.Duration(attempt) * s.run.pollInterval()) {
@@ -375,9 +370,9 @@ func (s *stream) deliver(recs []types.Record) error {
 }
 
 // recordKey is the record's state-table key, for error messages.
-func recordKey(r events.DynamoDBEventRecord) string {
-	if k, ok := r.Change.Keys[schema.StatePK]; ok && k.DataType() == events.DataTypeString {
-		return k.String()
+func recordKey(r record) string {
+	if keys, err := state.DecodeRow(r.Keys); err == nil && keys.PK != "" {
+		return keys.PK
 	}
 	return "?"
 }

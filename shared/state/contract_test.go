@@ -1,0 +1,32 @@
+package state_test
+
+import (
+	"testing"
+
+	"github.com/upvest-webhooks/upvest-webhooks/events"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/localaws/awstest"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/schema"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/state"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/state/statetest"
+)
+
+func TestDynamoKeepsTheStateContract(t *testing.T) {
+	statetest.RunContract(t, func(t *testing.T) statetest.Subject {
+		env := awstest.Env(t)
+		stores := statetest.ByDomain{}
+		for _, d := range events.Domains() {
+			stores[d] = state.NewDynamo(env.DynamoDB, env.StateTables[d])
+		}
+		return statetest.Subject{Store: stores, Row: func(t testing.TB, d events.Domain, pk string) (state.Row, bool) {
+			item := awstest.GetItem(t, env.DynamoDB, env.StateTables[d], schema.StatePK, pk)
+			if item == nil {
+				return state.Row{}, false
+			}
+			row, err := state.DecodeRow(item)
+			if err != nil {
+				t.Fatalf("decode row %s: %v", pk, err)
+			}
+			return row, true
+		}}
+	})
+}
