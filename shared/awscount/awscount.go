@@ -28,11 +28,12 @@ type Counter struct {
 	wcu   map[string]float64
 	rcu   map[string]float64
 	index map[string]float64 // "DynamoDB.Operation" → the part of wcu written to indexes
+	table map[string]float64 // table name → write units, its indexes included
 }
 
 // New returns an empty Counter.
 func New() *Counter {
-	return &Counter{calls: map[string]int{}, wcu: map[string]float64{}, rcu: map[string]float64{}, index: map[string]float64{}}
+	return &Counter{calls: map[string]int{}, wcu: map[string]float64{}, rcu: map[string]float64{}, index: map[string]float64{}, table: map[string]float64{}}
 }
 
 // Attach returns a copy of cfg whose clients report to c.
@@ -100,6 +101,9 @@ func (c *Counter) capacity(ctx context.Context, in middleware.InitializeInput, n
 	case asConditionalFailure(err, &failed):
 		units := math.Ceil(float64(max(ItemSize(sent), ItemSize(failed.Item))) / 1024)
 		c.add(op, max(units, 1), 0)
+		c.mu.Lock()
+		c.table[tableOf(in.Parameters)] += max(units, 1)
+		c.mu.Unlock()
 	}
 	return out, md, err
 }
@@ -139,11 +143,10 @@ func (c *Counter) addReported(op string, result any) {
 			continue
 		}
 		c.add(op, total, 0)
-		if indexUnits > 0 {
-			c.mu.Lock()
-			c.index[dynamodb.ServiceID+"."+op] += indexUnits
-			c.mu.Unlock()
-		}
+		c.mu.Lock()
+		c.index[dynamodb.ServiceID+"."+op] += indexUnits
+		c.table[aws.ToString(cc.TableName)] += total
+		c.mu.Unlock()
 	}
 }
 
@@ -179,13 +182,15 @@ type Snapshot struct {
 	RCU   map[string]float64 // "DynamoDB.Operation" → read capacity units
 	// IndexWCU is the part of WCU written to global secondary indexes.
 	IndexWCU map[string]float64
+	// TableWCU is the write units by table name, indexes included.
+	TableWCU map[string]float64
 }
 
 // Snapshot copies the current counts.
 func (c *Counter) Snapshot() Snapshot {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	s := Snapshot{Calls: map[string]int{}, WCU: map[string]float64{}, RCU: map[string]float64{}, IndexWCU: map[string]float64{}}
+	s := Snapshot{Calls: map[string]int{}, WCU: map[string]float64{}, RCU: map[string]float64{}, IndexWCU: map[string]float64{}, TableWCU: map[string]float64{}}
 	for k, v := range c.calls {
 		s.Calls[k] = v
 	}
@@ -197,6 +202,9 @@ func (c *Counter) Snapshot() Snapshot {
 	}
 	for k, v := range c.index {
 		s.IndexWCU[k] = v
+	}
+	for k, v := range c.table {
+		s.TableWCU[k] = v
 	}
 	return s
 }
@@ -245,6 +253,19 @@ func (s Snapshot) String() string {
 		b.WriteByte('\n')
 	}
 	return b.String()
+}
+
+// tableOf names the table of a single-item write.
+func tableOf(params any) string {
+	switch p := params.(type) {
+	case *dynamodb.PutItemInput:
+		return aws.ToString(p.TableName)
+	case *dynamodb.UpdateItemInput:
+		return aws.ToString(p.TableName)
+	case *dynamodb.DeleteItemInput:
+		return aws.ToString(p.TableName)
+	}
+	return ""
 }
 
 func asConditionalFailure(err error, target **types.ConditionalCheckFailedException) bool {

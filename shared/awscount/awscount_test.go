@@ -57,6 +57,9 @@ func TestCountsRequestsAndWriteUnitsIncludingIndexes(t *testing.T) {
 	if got := afterFailure.WriteUnits() - afterPut.WriteUnits(); got != 1 {
 		t.Errorf("failed conditional put of a small item: %.1f WCU, want 1", got)
 	}
+	if got := afterFailure.TableWCU[table]; got != 4 {
+		t.Errorf("write units of %s: %.1f, want 4", table, got)
+	}
 
 	if _, err := sqs.NewFromConfig(cfg).GetQueueUrl(ctx, &sqs.GetQueueUrlInput{QueueName: aws.String(env.Names.Queue(events.Orders))}); err != nil {
 		t.Fatal(err)

@@ -7,7 +7,9 @@ package perf
 
 import (
 	"fmt"
+	"math"
 	"strings"
+	"time"
 )
 
 // Prices are AWS list prices in USD, on-demand, after free tiers.
@@ -105,4 +107,27 @@ func (u Usage) Add(o Usage) Usage {
 		LambdaGBSeconds: u.LambdaGBSeconds + o.LambdaGBSeconds, SQSRequests: u.SQSRequests + o.SQSRequests,
 		WriteUnits: u.WriteUnits + o.WriteUnits, ReadUnits: u.ReadUnits + o.ReadUnits, LogBytes: u.LogBytes + o.LogBytes,
 	}
+}
+
+// LatencyModel turns counted work into Lambda duration on AWS, where calls
+// take milliseconds; local durations measure the emulators and a loaded
+// machine instead, and only bound the figure from above.
+type LatencyModel struct {
+	DynamoDBCall time.Duration // one DynamoDB call, p50 in-region
+	SQSCall      time.Duration // one SQS call
+}
+
+// AWSLatency is a cautious in-region figure (DynamoDB's single-digit
+// milliseconds, SQS's tens).
+var AWSLatency = LatencyModel{DynamoDBCall: 8 * time.Millisecond, SQSCall: 20 * time.Millisecond}
+
+// Invocation is the duration of one invocation that spends cpu, then makes
+// dynamoRounds rounds of concurrent DynamoDB calls and sqsRounds of SQS calls.
+func (m LatencyModel) Invocation(cpu time.Duration, dynamoRounds, sqsRounds float64) time.Duration {
+	return cpu + time.Duration(dynamoRounds*float64(m.DynamoDBCall)+sqsRounds*float64(m.SQSCall))
+}
+
+// Rounds is how many rounds calls take, concurrency at a time.
+func Rounds(calls float64, concurrency int) float64 {
+	return math.Ceil(calls / float64(concurrency))
 }

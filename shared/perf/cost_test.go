@@ -3,6 +3,7 @@ package perf
 import (
 	"math"
 	"testing"
+	"time"
 )
 
 func TestPerMillionPricesEachUnit(t *testing.T) {
@@ -35,5 +36,17 @@ func TestUsageAdd(t *testing.T) {
 	sum := Usage{WriteUnits: 1, SQSRequests: 0.1}.Add(Usage{WriteUnits: 2, LogBytes: 5})
 	if sum != (Usage{WriteUnits: 3, SQSRequests: 0.1, LogBytes: 5}) {
 		t.Errorf("sum = %+v", sum)
+	}
+}
+
+func TestLatencyModel(t *testing.T) {
+	m := LatencyModel{DynamoDBCall: 8 * time.Millisecond, SQSCall: 20 * time.Millisecond}
+	// A 10-event request: 4 ms of CPU, ten puts 16 at a time, six sends.
+	got := m.Invocation(4*time.Millisecond, Rounds(10, 16), Rounds(6, 16))
+	if got != 32*time.Millisecond {
+		t.Errorf("Invocation = %v, want 32ms", got)
+	}
+	if Rounds(17, 16) != 2 || Rounds(0, 8) != 0 {
+		t.Errorf("Rounds(17,16) = %v, Rounds(0,8) = %v", Rounds(17, 16), Rounds(0, 8))
 	}
 }
