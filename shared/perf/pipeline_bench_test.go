@@ -1,0 +1,172 @@
+package perf_test
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/upvest-webhooks/upvest-webhooks/shared/awscount"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/localaws/awstest"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/perf"
+)
+
+const (
+	pipelineEvents   = 2000 // per side; requests of 10, 8 in flight
+	pipelineInFlight = 8
+	singlesEvents    = 300 // the cost run at one event per request
+	costTarget       = 2.0 // USD per million events at 10 events per request
+)
+
+// BenchmarkPipelineVsCeiling runs signed requests through the whole local
+// pipeline (HTTP endpoint → ingest → SQS → workers → state tables) and,
+// side by side on the same emulators, the bare SDK loop that is their
+// ceiling; it reports both rates, their ratio (issue 9 target: ≥ 0.7), the
+// request latency, and, from the AWS calls counted by SDK middleware, the
+// requests, write units and modelled cost per event at 10 and at 1 events per
+// request (target: ≤ $2 per million at 10).
+func BenchmarkPipelineVsCeiling(b *testing.B) {
+	env := awstest.Env(b, awstest.WithVisibilityTimeout(30*time.Second))
+	src := newEventSource(b)
+	s := newSigner(b)
+	for b.Loop() {
+		ceilingTime, err := ceiling(context.Background(), env, src.Events(pipelineEvents), pipelineInFlight)
+		if err != nil {
+			b.Fatal(err)
+		}
+		tens := startPipeline(b, env, s)
+		pipelineTime, err := tens.run(src.Events(pipelineEvents), 10, pipelineInFlight)
+		if err != nil {
+			b.Fatal(err)
+		}
+		tensIngest, tensWorker, tensIngestCalls, tensWorkerCalls, tensMeasured := tens.usage(pipelineEvents, pipelineEvents/10)
+		tens.stop()
+
+		singles := startPipeline(b, env, s)
+		if _, err := singles.run(src.Events(singlesEvents), 1, pipelineInFlight); err != nil {
+			b.Fatal(err)
+		}
+		onesIngest, onesWorker, onesIngestCalls, onesWorkerCalls, onesMeasured := singles.usage(singlesEvents, singlesEvents)
+		singles.stop()
+
+		ceilingRate, pipelineRate := pipelineEvents/ceilingTime.Seconds(), pipelineEvents/pipelineTime.Seconds()
+		b.ReportMetric(ceilingRate, "ceiling-events/s")
+		b.ReportMetric(pipelineRate, "pipeline-events/s")
+		b.ReportMetric(pipelineRate/ceilingRate, "ratio")
+		b.ReportMetric(float64(tens.requests.percentile(0.50).Milliseconds()), "p50-ms")
+		b.ReportMetric(float64(tens.requests.percentile(0.99).Milliseconds()), "p99-ms")
+		b.Logf("pipeline %.0f events/s vs ceiling %.0f events/s: %.2f× (target ≥ 0.7×); %d events each, requests of 10, %d in flight; request latency p50 %v, p99 %v; %d requests redelivered after a 5xx",
+			pipelineRate, ceilingRate, pipelineRate/ceilingRate, pipelineEvents, pipelineInFlight,
+			tens.requests.percentile(0.50).Round(time.Millisecond), tens.requests.percentile(0.99).Round(time.Millisecond), tens.redeliveries.Load())
+
+		tensCost := perf.USEast1.PerMillion(tensIngest.Add(tensWorker))
+		onesCost := perf.USEast1.PerMillion(onesIngest.Add(onesWorker))
+		b.ReportMetric(tensCost.Total(), "$/Mevents@10")
+		b.ReportMetric(onesCost.Total(), "$/Mevents@1")
+		b.ReportMetric(float64(tensIngestCalls.Requests(""))/pipelineEvents, "ingest-aws-calls/event@10")
+		b.ReportMetric(float64(tensWorkerCalls.Requests(""))/pipelineEvents, "worker-aws-calls/event@10")
+		b.ReportMetric(tensIngest.WriteUnits+tensWorker.WriteUnits, "WRU/event@10")
+		// Printed rather than logged: the testing package cuts long benchmark logs.
+		fmt.Printf("pipeline: AWS requests and capacity per event, counted by SDK middleware\n%s", countsTable([]countsColumn{
+			{"ingest @10", tensIngest, tensIngestCalls, pipelineEvents},
+			{"workers @10", tensWorker, tensWorkerCalls, pipelineEvents},
+			{"ingest @1", onesIngest, onesIngestCalls, singlesEvents},
+			{"workers @1", onesWorker, onesWorkerCalls, singlesEvents},
+		}))
+		fmt.Printf("pipeline: modelled cost per million events, %s on-demand (Lambda durations modelled with %v per DynamoDB and %v per SQS call)\n%s\n",
+			perf.USEast1.Region, perf.AWSLatency.DynamoDBCall, perf.AWSLatency.SQSCall, costTable(tensCost, onesCost))
+		fmt.Printf("pipeline: Lambda duration at the local handlers' own durations (emulators on a loaded machine; an upper bound): $%.3f at 10, $%.3f at 1 per request\n",
+			tensMeasured*perf.USEast1.LambdaGBSecond*1e6, onesMeasured*perf.USEast1.LambdaGBSecond*1e6)
+		fmt.Printf("pipeline: write units per event by table (indexes included), 10 per request\n%s", tableUnits(env.Names.Prefix, pipelineEvents, tensIngestCalls, tensWorkerCalls))
+		verdict := "met"
+		if tensCost.Total() > costTarget {
+			verdict = "MISSED"
+		}
+		b.Logf("cost target ≤ $%.2f per million at 10 events per request: %s ($%.3f); largest item: %s ($%.3f)",
+			costTarget, verdict, tensCost.Total(), tensCost.Largest().Item, tensCost.Largest().PerMillion)
+	}
+}
+
+type countsColumn struct {
+	name   string
+	use    perf.Usage
+	calls  awscount.Snapshot
+	events int
+}
+
+// countsTable lists AWS requests by operation and the write units per event.
+func countsTable(cols []countsColumn) string {
+	ops := map[string]bool{}
+	for _, c := range cols {
+		for op := range c.calls.Calls {
+			ops[op] = true
+		}
+	}
+	var names []string
+	for op := range ops {
+		names = append(names, op)
+	}
+	sort.Strings(names)
+	var s strings.Builder
+	fmt.Fprintf(&s, "%-36s", "")
+	for _, c := range cols {
+		fmt.Fprintf(&s, "%14s", c.name)
+	}
+	s.WriteByte('\n')
+	row := func(label string, value func(c countsColumn) float64) {
+		fmt.Fprintf(&s, "%-36s", label)
+		for _, c := range cols {
+			fmt.Fprintf(&s, "%14.3f", value(c))
+		}
+		s.WriteByte('\n')
+	}
+	for _, op := range names {
+		row(op+" requests", func(c countsColumn) float64 { return float64(c.calls.Calls[op]) / float64(c.events) })
+	}
+	row("AWS requests", func(c countsColumn) float64 { return float64(c.calls.Requests("")) / float64(c.events) })
+	for _, op := range names {
+		if !strings.HasPrefix(op, "DynamoDB.") {
+			continue
+		}
+		row(op+" WRU", func(c countsColumn) float64 { return c.calls.WCU[op] / float64(c.events) })
+	}
+	row("  of them to indexes", func(c countsColumn) float64 { return c.calls.IndexWriteUnits() / float64(c.events) })
+	row("write units (WRU)", func(c countsColumn) float64 { return c.use.WriteUnits })
+	row("read units (RRU)", func(c countsColumn) float64 { return c.use.ReadUnits })
+	row("Lambda invocations", func(c countsColumn) float64 { return c.use.LambdaInvocations })
+	row("Lambda GB-seconds ×1000", func(c countsColumn) float64 { return c.use.LambdaGBSeconds * 1000 })
+	row("log bytes", func(c countsColumn) float64 { return c.use.LogBytes })
+	return s.String()
+}
+
+// tableUnits lists write units per event by table, prefix removed.
+func tableUnits(prefix string, events int, snaps ...awscount.Snapshot) string {
+	units := map[string]float64{}
+	for _, snap := range snaps {
+		for table, wcu := range snap.TableWCU {
+			units[strings.TrimPrefix(table, prefix)] += wcu
+		}
+	}
+	var names []string
+	for name := range units {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	var s strings.Builder
+	for _, name := range names {
+		fmt.Fprintf(&s, "%-28s %8.3f\n", name, units[name]/float64(events))
+	}
+	return s.String()
+}
+
+func costTable(tens, ones perf.Breakdown) string {
+	var s strings.Builder
+	fmt.Fprintf(&s, "%-28s %14s %14s\n", "", "10 per request", "1 per request")
+	for i := range tens {
+		fmt.Fprintf(&s, "%-28s %14s %14s\n", tens[i].Item, fmt.Sprintf("$%.3f", tens[i].PerMillion), fmt.Sprintf("$%.3f", ones[i].PerMillion))
+	}
+	fmt.Fprintf(&s, "%-28s %14s %14s", "total", fmt.Sprintf("$%.3f", tens.Total()), fmt.Sprintf("$%.3f", ones.Total()))
+	return s.String()
+}

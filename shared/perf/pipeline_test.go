@@ -1,0 +1,330 @@
+package perf_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	lambdaevents "github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	upvest "github.com/upvest-webhooks/upvest-webhooks/events"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/apigwhttp"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/app"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/awscount"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/config"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/fanout"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/ingest"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/ledger"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/localaws/awstest"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/observability"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/perf"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/schema"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/signature"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/sqspoller"
+)
+
+// Memory of the deployed functions (infra/stack), for GB-seconds.
+const (
+	ingestMemoryGB = 0.5
+	workerMemoryGB = 0.25
+)
+
+// pipeline is the whole local pipeline of `make run`: the ingest handler
+// behind a real HTTP endpoint, a poller and worker per domain, with every
+// AWS call, log byte and handler run of ingest and of the workers counted
+// apart.
+type pipeline struct {
+	url    string
+	signer signer
+	client *http.Client
+
+	ingestCalls, workerCalls *awscount.Counter
+	ingestLogs, workerLogs   countingWriter
+	ingestRuns, workerRuns   latencies // handler durations (Lambda duration)
+	requests                 latencies // round trips as the sender sees them
+	processed                atomic.Int64
+	redeliveries             atomic.Int64 // requests sent again after a 5xx
+
+	stop func()
+}
+
+func startPipeline(b *testing.B, env awstest.Environment, s signer) *pipeline {
+	b.Helper()
+	p := &pipeline{signer: s, ingestCalls: awscount.New(), workerCalls: awscount.New(),
+		client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}}
+	ingestCfg, workerCfg := p.ingestCalls.Attach(env.Config), p.workerCalls.Attach(env.Config)
+
+	service := ingest.New(signature.NewVerifier(s.keys(), signature.Options{}), nil,
+		ledger.NewDynamo(dynamodb.NewFromConfig(ingestCfg), env.LedgerTable, ledger.WithRetention(400*24*time.Hour)),
+		fanout.NewSQS(sqs.NewFromConfig(ingestCfg), env.QueueURLs),
+		observability.NewLogger(&p.ingestLogs, observability.ServiceIngest),
+		observability.NewMetrics(&p.ingestLogs, observability.ServiceIngest),
+		ingest.Options{PublicPath: "/webhooks"})
+	timed := func(ctx context.Context, req lambdaevents.APIGatewayV2HTTPRequest) (lambdaevents.APIGatewayV2HTTPResponse, error) {
+		start := time.Now()
+		defer func() { p.ingestRuns.add(time.Since(start)) }()
+		return service.Handle(ctx, req)
+	}
+	server := httptest.NewServer(apigwhttp.Handler(timed, apigwhttp.WithRouteKey("POST /webhooks")))
+	p.url = server.URL + "/webhooks"
+
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	queues := sqs.NewFromConfig(workerCfg)
+	for _, d := range upvest.Domains() {
+		w := app.Worker(config.Worker{Domain: d, StateTable: env.StateTables[d], LedgerTable: env.LedgerTable}, workerCfg, &p.workerLogs)
+		poller := &sqspoller.Poller{Client: queues, QueueURL: env.QueueURLs[d],
+			Handler: func(ctx context.Context, batch lambdaevents.SQSEvent) (lambdaevents.SQSEventResponse, error) {
+				start := time.Now()
+				resp, err := w.Handle(ctx, batch)
+				p.workerRuns.add(time.Since(start))
+				if err == nil {
+					p.processed.Add(int64(len(batch.Records) - len(resp.BatchItemFailures)))
+				}
+				return resp, err
+			}}
+		wg.Go(func() {
+			if err := poller.Run(ctx); err != nil {
+				b.Errorf("poller %s: %v", d, err)
+			}
+		})
+	}
+	p.stop = func() {
+		cancel()
+		wg.Wait()
+		server.Close()
+	}
+	b.Cleanup(p.stop)
+	return p
+}
+
+// post sends one request the way Upvest does: a 5xx answer (a dependency
+// that timed out on the loaded emulators) is redelivered, a few times.
+func (p *pipeline) post(body []byte) error {
+	var err error
+	for attempt := range 5 {
+		if attempt > 0 {
+			p.redeliveries.Add(1)
+			time.Sleep(time.Duration(attempt) * 200 * time.Millisecond)
+		}
+		var status int
+		if status, err = p.postOnce(body); err == nil || status < 500 {
+			return err
+		}
+	}
+	return err
+}
+
+// postOnce signs and sends one request, and records its round trip.
+func (p *pipeline) postOnce(body []byte) (int, error) {
+	header := http.Header{"Content-Type": {"application/json"}}
+	signed, err := signature.Sign(signature.Request{Method: http.MethodPost, Path: "/webhooks", Header: header, Body: body}, p.signer.key, p.signer.kid, time.Now(), "")
+	if err != nil {
+		return 0, err
+	}
+	req, err := http.NewRequest(http.MethodPost, p.url, bytes.NewReader(body))
+	if err != nil {
+		return 0, err
+	}
+	req.Header = header
+	for name, values := range signed {
+		req.Header[name] = values
+	}
+	start := time.Now()
+	resp, err := p.client.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	answer, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	p.requests.add(time.Since(start))
+	if resp.StatusCode != http.StatusOK {
+		return resp.StatusCode, fmt.Errorf("ingest answered %d: %s", resp.StatusCode, answer)
+	}
+	return resp.StatusCode, nil
+}
+
+// run sends the events in requests of perRequest, inFlight at a time, and
+// waits until the workers have applied them all; it returns the wall time
+// from the first request to the last event applied.
+func (p *pipeline) run(evs []event, perRequest, inFlight int) (time.Duration, error) {
+	start := time.Now()
+	if _, err := runConcurrently(chunks(evs, perRequest), inFlight, func(c []event) error { return p.post(envelope(c)) }); err != nil {
+		return 0, err
+	}
+	deadline := time.Now().Add(3 * time.Minute)
+	for p.processed.Load() < int64(len(evs)) {
+		if time.Now().After(deadline) {
+			return 0, fmt.Errorf("workers applied %d of %d events within 3 minutes", p.processed.Load(), len(evs))
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return time.Since(start), nil
+}
+
+func chunks[T any](items []T, n int) [][]T {
+	var out [][]T
+	for len(items) > n {
+		out = append(out, items[:n])
+		items = items[n:]
+	}
+	return append(out, items)
+}
+
+// CPU figures for the Lambda duration model: the signature check (the
+// signature package's BenchmarkVerify), ingest's work per event
+// (BenchmarkIngestCPUPerEvent, rounded up) and a worker's per message.
+const (
+	signatureCPU       = 3500 * time.Microsecond
+	ingestCPUPerEvent  = 50 * time.Microsecond
+	workerCPUPerRecord = 100 * time.Microsecond
+	ingestConcurrency  = 16 // ingest's default INGEST_CONCURRENCY and fan-out batches in flight
+	workerConcurrency  = 8  // shared/worker
+)
+
+// usage is what ingest and the workers spent per event in a run. Lambda
+// GB-seconds are modelled from the counted calls with perf.AWSLatency;
+// measured is what the local handlers took (an upper bound).
+func (p *pipeline) usage(events, requests int) (ingestUse, workerUse perf.Usage, ingestCalls, workerCalls awscount.Snapshot, measuredGBs float64) {
+	n := float64(events)
+	ingestCalls, workerCalls = p.ingestCalls.Snapshot(), p.workerCalls.Snapshot()
+	measuredGBs = (billedSeconds(&p.ingestRuns)*ingestMemoryGB + billedSeconds(&p.workerRuns)*workerMemoryGB) / n
+
+	perRequest := n / float64(requests)
+	ingestRun := perf.AWSLatency.Invocation(signatureCPU+time.Duration(perRequest)*ingestCPUPerEvent,
+		perf.Rounds(float64(ingestCalls.Requests("DynamoDB"))/float64(requests), ingestConcurrency),
+		perf.Rounds(float64(ingestCalls.Requests("SQS"))/float64(requests), ingestConcurrency))
+	batches := float64(max(len(p.workerRuns.all), 1))
+	perBatch := n / batches
+	workerRun := perf.AWSLatency.Invocation(time.Duration(perBatch)*workerCPUPerRecord,
+		perf.Rounds(perBatch, workerConcurrency)*math.Ceil(float64(workerCalls.Requests("DynamoDB"))/n), 0)
+
+	ingestUse = perf.Usage{
+		HTTPRequests:      float64(requests) / n,
+		LambdaInvocations: float64(requests) / n,
+		LambdaGBSeconds:   billed(ingestRun) * ingestMemoryGB / perRequest,
+		SQSRequests:       float64(ingestCalls.Requests("SQS")) / n,
+		WriteUnits:        ingestCalls.WriteUnits() / n,
+		ReadUnits:         ingestCalls.ReadUnits() / n,
+		LogBytes:          float64(p.ingestLogs.n.Load()) / n,
+	}
+	workerUse = perf.Usage{
+		LambdaInvocations: batches / n,
+		LambdaGBSeconds:   billed(workerRun) * workerMemoryGB / perBatch,
+		SQSRequests:       float64(workerCalls.Requests("SQS")) / n,
+		WriteUnits:        workerCalls.WriteUnits() / n,
+		ReadUnits:         workerCalls.ReadUnits() / n,
+		LogBytes:          float64(p.workerLogs.n.Load()) / n,
+	}
+	return
+}
+
+// billed is a duration in seconds rounded up to the millisecond, as Lambda bills.
+func billed(d time.Duration) float64 {
+	return math.Ceil(float64(d)/float64(time.Millisecond)) / 1000
+}
+
+// billedSeconds sums durations rounded up to the millisecond, as Lambda bills.
+func billedSeconds(l *latencies) float64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	total := 0.0
+	for _, d := range l.all {
+		total += math.Ceil(float64(d)/float64(time.Millisecond)) / 1000
+	}
+	return total
+}
+
+// ceiling drives the same emulators with the least work per event: one
+// conditional put, a tenth of a SendMessageBatch, of a ReceiveMessage and of
+// a DeleteMessageBatch, and one conditional update. Groups of ten go
+// inFlight at a time, each group's puts and updates concurrently. It uses the
+// dead-letter queues, which no worker polls.
+func ceiling(ctx context.Context, env awstest.Environment, evs []event, inFlight int) (time.Duration, error) {
+	db, queues := env.DynamoDB, env.SQS
+	domains := upvest.Domains()
+	var group atomic.Int64
+	return runConcurrently(chunks(evs, 10), inFlight, func(c []event) error {
+		d := domains[int(group.Add(1))%len(domains)]
+		queue := env.DLQURLs[d]
+		if err := each(c, func(e event) error {
+			_, err := db.PutItem(ctx, &dynamodb.PutItemInput{
+				TableName: aws.String(env.LedgerTable),
+				Item: map[string]ddbtypes.AttributeValue{
+					schema.LedgerPK: &ddbtypes.AttributeValueMemberS{Value: "ceiling:" + e.ID},
+					"body":          &ddbtypes.AttributeValueMemberB{Value: e.Raw},
+				},
+				ConditionExpression:      aws.String("attribute_not_exists(#id)"),
+				ExpressionAttributeNames: map[string]string{"#id": schema.LedgerPK},
+			})
+			return err
+		}); err != nil {
+			return fmt.Errorf("ceiling put: %w", err)
+		}
+		entries := make([]sqstypes.SendMessageBatchRequestEntry, len(c))
+		for i, e := range c {
+			entries[i] = sqstypes.SendMessageBatchRequestEntry{Id: aws.String(strconv.Itoa(i)), MessageBody: aws.String(string(e.Raw))}
+		}
+		if _, err := queues.SendMessageBatch(ctx, &sqs.SendMessageBatchInput{QueueUrl: aws.String(queue), Entries: entries}); err != nil {
+			return fmt.Errorf("ceiling send: %w", err)
+		}
+		got, err := queues.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(queue), MaxNumberOfMessages: 10, WaitTimeSeconds: 1})
+		if err != nil {
+			return fmt.Errorf("ceiling receive: %w", err)
+		}
+		if len(got.Messages) > 0 {
+			del := make([]sqstypes.DeleteMessageBatchRequestEntry, len(got.Messages))
+			for i, m := range got.Messages {
+				del[i] = sqstypes.DeleteMessageBatchRequestEntry{Id: aws.String(strconv.Itoa(i)), ReceiptHandle: m.ReceiptHandle}
+			}
+			if _, err := queues.DeleteMessageBatch(ctx, &sqs.DeleteMessageBatchInput{QueueUrl: aws.String(queue), Entries: del}); err != nil {
+				return fmt.Errorf("ceiling delete: %w", err)
+			}
+		}
+		if err := each(c, func(e event) error {
+			_, err := db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+				TableName:           aws.String(env.StateTables[d]),
+				Key:                 map[string]ddbtypes.AttributeValue{schema.StatePK: &ddbtypes.AttributeValueMemberS{Value: "ceiling#" + e.ID}},
+				UpdateExpression:    aws.String("SET #position = :position, #object = :object"),
+				ConditionExpression: aws.String("attribute_not_exists(#position) OR #position < :position"),
+				ExpressionAttributeNames: map[string]string{
+					"#position": schema.StatePosition, "#object": schema.StateObject,
+				},
+				ExpressionAttributeValues: map[string]ddbtypes.AttributeValue{
+					":position": &ddbtypes.AttributeValueMemberS{Value: time.Now().UTC().Format(time.RFC3339Nano)},
+					":object":   &ddbtypes.AttributeValueMemberS{Value: string(e.Raw)},
+				},
+			})
+			return err
+		}); err != nil {
+			return fmt.Errorf("ceiling update: %w", err)
+		}
+		return nil
+	})
+}
+
+// each runs fn for every item concurrently and returns the errors joined.
+func each[T any](items []T, fn func(T) error) error {
+	errs := make([]error, len(items))
+	var wg sync.WaitGroup
+	for i, it := range items {
+		wg.Go(func() { errs[i] = fn(it) })
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}

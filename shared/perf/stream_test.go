@@ -1,0 +1,233 @@
+package perf_test
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"encoding/json"
+	"io"
+	mrand "math/rand/v2"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/upvest-webhooks/upvest-webhooks/events/upvesttest"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/signature"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/uuid"
+)
+
+// event is one Upvest event as delivered, with its id.
+type event struct {
+	ID  string
+	Raw json.RawMessage
+}
+
+// eventSource makes realistic events: Upvest's official samples, as they
+// are formatted, each with a fresh event id and a fresh object id (so that
+// events land on many entities, as in production, rather than on the
+// samples' few).
+type eventSource struct {
+	samples []sampleEvent
+	next    int
+}
+
+type sampleEvent struct {
+	raw              string
+	eventID, objecID string
+}
+
+func newEventSource(b testing.TB) *eventSource {
+	b.Helper()
+	var s eventSource
+	for _, sample := range upvesttest.Samples(b) {
+		var ids struct {
+			ID     string `json:"id"`
+			Object struct {
+				ID string `json:"id"`
+			} `json:"object"`
+		}
+		if err := json.Unmarshal(sample.Raw, &ids); err != nil || ids.ID == "" {
+			b.Fatalf("sample %s: no event id (%v)", sample.Name, err)
+		}
+		s.samples = append(s.samples, sampleEvent{raw: string(sample.Raw), eventID: ids.ID, objecID: ids.Object.ID})
+	}
+	return &s
+}
+
+// Next returns the next sample, round robin, with fresh ids.
+func (s *eventSource) Next() event {
+	sample := s.samples[s.next%len(s.samples)]
+	s.next++
+	id := uuid.New()
+	raw := strings.Replace(sample.raw, `"`+sample.eventID+`"`, `"`+id+`"`, 1)
+	if sample.objecID != "" && sample.objecID != sample.eventID {
+		raw = strings.ReplaceAll(raw, `"`+sample.objecID+`"`, `"`+uuid.New()+`"`)
+	}
+	return event{ID: id, Raw: json.RawMessage(raw)}
+}
+
+// Events returns n fresh events.
+func (s *eventSource) Events(n int) []event {
+	out := make([]event, n)
+	for i := range out {
+		out[i] = s.Next()
+	}
+	return out
+}
+
+// deliveries is a stream of n deliveries of which the given share are
+// redeliveries of an event delivered earlier, mixed in at random (seeded).
+func (s *eventSource) deliveries(n int, redeliveryShare float64, seed uint64) []event {
+	rng := mrand.New(mrand.NewPCG(seed, seed))
+	redeliveries := int(float64(n) * redeliveryShare)
+	unique := n - redeliveries
+	out := make([]event, 0, n)
+	var delivered []event
+	for len(out) < n {
+		redeliver := len(delivered) > 0 && redeliveries > 0 && (unique == 0 || rng.Float64() < redeliveryShare)
+		if redeliver {
+			out = append(out, delivered[rng.IntN(len(delivered))])
+			redeliveries--
+			continue
+		}
+		e := s.Next()
+		delivered = append(delivered, e)
+		out = append(out, e)
+		unique--
+	}
+	return out
+}
+
+func meanSize(evs []event) int {
+	total := 0
+	for _, e := range evs {
+		total += len(e.Raw)
+	}
+	return total / max(len(evs), 1)
+}
+
+// envelope wraps events the way Upvest sends them.
+func envelope(evs []event) []byte {
+	var b strings.Builder
+	b.WriteString(`{"payload":[`)
+	for i, e := range evs {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.Write(e.Raw)
+	}
+	b.WriteString(`]}`)
+	return []byte(b.String())
+}
+
+// runConcurrently calls do for every item with inFlight calls at a time and
+// returns the wall time, or the first error.
+func runConcurrently[T any](items []T, inFlight int, do func(T) error) (time.Duration, error) {
+	work := make(chan T)
+	var (
+		wg       sync.WaitGroup
+		firstErr atomic.Value
+	)
+	start := time.Now()
+	for range inFlight {
+		wg.Go(func() {
+			for it := range work {
+				if err := do(it); err != nil {
+					firstErr.CompareAndSwap(nil, err)
+				}
+			}
+		})
+	}
+	for _, it := range items {
+		work <- it
+	}
+	close(work)
+	wg.Wait()
+	elapsed := time.Since(start)
+	if err, ok := firstErr.Load().(error); ok {
+		return elapsed, err
+	}
+	return elapsed, nil
+}
+
+// latencies collects durations and reports percentiles.
+type latencies struct {
+	mu  sync.Mutex
+	all []time.Duration
+}
+
+func (l *latencies) add(d time.Duration) {
+	l.mu.Lock()
+	l.all = append(l.all, d)
+	l.mu.Unlock()
+}
+
+func (l *latencies) percentile(p float64) time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.all) == 0 {
+		return 0
+	}
+	sorted := append([]time.Duration(nil), l.all...)
+	sort.Slice(sorted, func(i, j int) bool { return sorted[i] < sorted[j] })
+	return sorted[min(len(sorted)-1, int(p*float64(len(sorted))))]
+}
+
+func (l *latencies) mean() time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var total time.Duration
+	for _, d := range l.all {
+		total += d
+	}
+	return total / time.Duration(max(len(l.all), 1))
+}
+
+// noAuth accepts every request: for measuring what ingest does beyond the
+// signature check.
+type noAuth struct{}
+
+func (noAuth) Verify(context.Context, signature.Request) error { return nil }
+
+// signer signs requests as Upvest does, with a key of its own.
+type signer struct {
+	key *ecdsa.PrivateKey
+	kid string
+}
+
+func newSigner(b testing.TB) signer {
+	key, err := ecdsa.GenerateKey(elliptic.P521(), rand.Reader)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return signer{key: key, kid: "perf-key"}
+}
+
+func (s signer) keys() signature.StaticKeys { return signature.StaticKeys{s.kid: &s.key.PublicKey} }
+
+// request builds the API Gateway event of a request, signed unless auth is off.
+func unsignedRequest(body []byte) events.APIGatewayV2HTTPRequest {
+	var req events.APIGatewayV2HTTPRequest
+	req.RawPath = "/webhooks"
+	req.RequestContext.HTTP.Method = "POST"
+	req.RequestContext.Stage = "$default"
+	req.Headers = map[string]string{"content-type": "application/json"}
+	req.Body = string(body)
+	return req
+}
+
+// countingWriter counts the bytes of log lines, which CloudWatch bills.
+type countingWriter struct{ n atomic.Int64 }
+
+func (w *countingWriter) Write(p []byte) (int, error) {
+	w.n.Add(int64(len(p)))
+	return len(p), nil
+}
+
+var _ io.Writer = (*countingWriter)(nil)
