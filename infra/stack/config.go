@@ -67,6 +67,40 @@ type Config struct {
 	QueueAgeAlarm         int    // seconds a message may wait on a domain queue before alarming
 	UnauthorizedAlarm     int    // 401 answers per 5 minutes that raise an alarm
 	ExampleStreamConsumer bool
+
+	// OpenTelemetry traces of ingest and the workers (shared/tracing): off,
+	// xray (CloudWatch's OTLP endpoint), console (the function's logs) or
+	// collector (a collector Lambda layer, OTelCollectorLayerARN).
+	OTelTraces            string
+	OTelCollectorLayerARN string
+}
+
+// Values of the otelTraces context key.
+const (
+	OTelOff       = "off"
+	OTelXRay      = "xray"
+	OTelConsole   = "console"
+	OTelCollector = "collector"
+)
+
+// TracingEnvironment is what the functions read to export traces as
+// OTelTraces says (region: the stack's); nothing when off.
+func (c Config) TracingEnvironment(region string) map[string]string {
+	switch c.OTelTraces {
+	case OTelXRay:
+		// Signed with the role's credentials; X-Ray's write permission, which
+		// active tracing grants, covers the endpoint. Needs Transaction Search.
+		return map[string]string{
+			"OTEL_TRACES_EXPORTER":               "otlp",
+			"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "https://xray." + region + ".amazonaws.com/v1/traces",
+		}
+	case OTelConsole:
+		return map[string]string{"OTEL_TRACES_EXPORTER": "console"}
+	case OTelCollector:
+		// The layer's collector listens on localhost:4318, the default endpoint.
+		return map[string]string{"OTEL_TRACES_EXPORTER": "otlp"}
+	}
+	return nil
 }
 
 // Fixed sizing, chosen for this workload rather than configured.
@@ -127,6 +161,8 @@ func Load(get func(key string) any, assetsDefault string) (Config, error) {
 	c.QueueAgeAlarm = r.integer("queueAgeAlarmSeconds", 900, 60, 14*24*3600)
 	c.UnauthorizedAlarm = r.integer("unauthorizedAlarmThreshold", 5, 1, 100000)
 	c.ExampleStreamConsumer = r.boolean("exampleStreamConsumer", false)
+	c.OTelTraces = r.str("otelTraces", OTelOff)
+	c.OTelCollectorLayerARN = r.str("otelCollectorLayerArn", "")
 
 	if err := errors.Join(append(r.errs, c.Validate())...); err != nil {
 		return Config{}, fmt.Errorf("infra config (CDK context): %w", err)
@@ -179,6 +215,17 @@ func (c Config) Validate() error {
 	}
 	if c.StackName == "" {
 		fail("stackName: empty")
+	}
+	switch c.OTelTraces {
+	case OTelOff, OTelXRay, OTelConsole, OTelCollector:
+	default:
+		fail("otelTraces: %q is not one of off, xray, console, collector", c.OTelTraces)
+	}
+	if (c.OTelTraces == OTelCollector) != (c.OTelCollectorLayerARN != "") {
+		fail("otelCollectorLayerArn goes with otelTraces=collector, and only with it (got otelTraces %q, otelCollectorLayerArn %q)", c.OTelTraces, c.OTelCollectorLayerARN)
+	}
+	if c.OTelCollectorLayerARN != "" && !strings.HasPrefix(c.OTelCollectorLayerARN, "arn:") {
+		fail("otelCollectorLayerArn: %q is not an ARN", c.OTelCollectorLayerARN)
 	}
 	assets := []string{AssetIngest, AssetWorker}
 	if c.ExampleStreamConsumer {
