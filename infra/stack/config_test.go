@@ -47,7 +47,7 @@ func TestLoadDefaults(t *testing.T) {
 			LedgerRetention: 400, LogLevel: "info", LogRetentionDays: 90,
 			ThrottleRate: 50, ThrottleBurst: 100, MaxReceiveCount: 5,
 			WorkerBatchSize: 10, WorkerBatchWindow: 1, WorkerMaxConcurrency: 5,
-			QueueAgeAlarm: 900, UnauthorizedAlarm: 5,
+			QueueAgeAlarm: 900, UnauthorizedAlarm: 5, OTelTraces: OTelOff,
 		}
 		if c != want {
 			t.Errorf("%s:\n got %+v\nwant %+v", env, c, want)
