@@ -11,6 +11,8 @@ import (
 
 	"github.com/upvest-webhooks/upvest-webhooks/shared/app"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/config"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/observability"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/tracing"
 )
 
 func main() {
@@ -25,10 +27,17 @@ func main() {
 		fmt.Fprintln(os.Stderr, "aws configuration:", err)
 		os.Exit(1)
 	}
-	service, err := app.Ingest(ctx, cfg, awsCfg, os.Stdout)
+	traces, err := tracing.FromEnv(ctx, os.Getenv, tracing.Settings{
+		Service: observability.ServiceIngest, AWS: awsCfg, Log: observability.NewLogger(os.Stdout, observability.ServiceIngest),
+	})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "tracing:", err)
+		os.Exit(1)
+	}
+	service, err := app.Ingest(ctx, cfg, awsCfg, os.Stdout, app.WithTracing(traces))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	lambda.Start(service.Handle)
+	lambda.Start(tracing.Flushing(traces, service.Handle))
 }

@@ -13,6 +13,8 @@ import (
 
 	"github.com/upvest-webhooks/upvest-webhooks/shared/app"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/config"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/observability"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/tracing"
 )
 
 func main() {
@@ -21,11 +23,20 @@ func main() {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	awsCfg, err := awsconfig.LoadDefaultConfig(context.Background())
+	ctx := context.Background()
+	awsCfg, err := awsconfig.LoadDefaultConfig(ctx)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "worker: load AWS configuration:", err)
 		os.Exit(1)
 	}
-	w := app.Worker(cfg, awsCfg, os.Stdout)
-	lambda.Start(w.Handle)
+	service := observability.WorkerService(string(cfg.Domain))
+	traces, err := tracing.FromEnv(ctx, os.Getenv, tracing.Settings{
+		Service: service, AWS: awsCfg, Log: observability.NewLogger(os.Stdout, service),
+	})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "worker: tracing:", err)
+		os.Exit(1)
+	}
+	w := app.Worker(cfg, awsCfg, os.Stdout, app.WithTracing(traces))
+	lambda.Start(tracing.Flushing(traces, w.Handle))
 }

@@ -75,6 +75,39 @@ type Config struct {
 	// Key sync (keysync.go): on only with the secret of the customer's Upvest API client.
 	UpvestAPISecretARN string
 	UpvestAPIBaseURL   string // set (default per env) only when UpvestAPISecretARN is
+	// OpenTelemetry traces of ingest and the workers (shared/tracing): off,
+	// xray (CloudWatch's OTLP endpoint), console (the function's logs) or
+	// collector (a collector Lambda layer, OTelCollectorLayerARN).
+	OTelTraces            string
+	OTelCollectorLayerARN string
+}
+
+// Values of the otelTraces context key.
+const (
+	OTelOff       = "off"
+	OTelXRay      = "xray"
+	OTelConsole   = "console"
+	OTelCollector = "collector"
+)
+
+// TracingEnvironment is what the functions read to export traces as
+// OTelTraces says (region: the stack's); nothing when off.
+func (c Config) TracingEnvironment(region string) map[string]string {
+	switch c.OTelTraces {
+	case OTelXRay:
+		// Signed with the role's credentials; X-Ray's write permission, which
+		// active tracing grants, covers the endpoint. Needs Transaction Search.
+		return map[string]string{
+			"OTEL_TRACES_EXPORTER":               "otlp",
+			"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "https://xray." + region + ".amazonaws.com/v1/traces",
+		}
+	case OTelConsole:
+		return map[string]string{"OTEL_TRACES_EXPORTER": "console"}
+	case OTelCollector:
+		// The layer's collector listens on localhost:4318, the default endpoint.
+		return map[string]string{"OTEL_TRACES_EXPORTER": "otlp"}
+	}
+	return nil
 }
 
 // Fixed sizing, chosen for this workload rather than configured.
@@ -134,6 +167,8 @@ func Load(get func(key string) any) (Config, error) {
 	c.QueueAgeAlarm = r.integer("queueAgeAlarmSeconds", 900, 60, 14*24*3600)
 	c.ExampleStreamConsumer = r.boolean("exampleStreamConsumer", false)
 	c.UpvestAPISecretARN, c.UpvestAPIBaseURL = loadKeySync(&r, c.Env)
+	c.OTelTraces = r.str("otelTraces", OTelOff)
+	c.OTelCollectorLayerARN = r.str("otelCollectorLayerArn", "")
 
 	if err := errors.Join(append(r.errs, c.Validate())...); err != nil {
 		return Config{}, fmt.Errorf("infra config (CDK context): %w", err)
@@ -195,6 +230,17 @@ func (c Config) Validate() error {
 	}
 	if c.StackName == "" {
 		fail("stackName: empty")
+	}
+	switch c.OTelTraces {
+	case OTelOff, OTelXRay, OTelConsole, OTelCollector:
+	default:
+		fail("otelTraces: %q is not one of off, xray, console, collector", c.OTelTraces)
+	}
+	if (c.OTelTraces == OTelCollector) != (c.OTelCollectorLayerARN != "") {
+		fail("otelCollectorLayerArn goes with otelTraces=collector, and only with it (got otelTraces %q, otelCollectorLayerArn %q)", c.OTelTraces, c.OTelCollectorLayerARN)
+	}
+	if c.OTelCollectorLayerARN != "" && !strings.HasPrefix(c.OTelCollectorLayerARN, "arn:") {
+		fail("otelCollectorLayerArn: %q is not an ARN", c.OTelCollectorLayerARN)
 	}
 	errs = append(errs, c.validateKeySync()...)
 	return errors.Join(errs...)

@@ -26,7 +26,7 @@ func TestLoadDefaults(t *testing.T) {
 			LedgerRetention: 400, LogLevel: "info", LogRetentionDays: 90,
 			ThrottleRate: 1000, ThrottleBurst: 2000, IngestReservedConcurrency: 50, MaxReceiveCount: 5,
 			WorkerBatchSize: 10, WorkerBatchWindow: 1, WorkerMaxConcurrency: 5,
-			QueueAgeAlarm: 900,
+			QueueAgeAlarm: 900, OTelTraces: OTelOff,
 		}
 		if c != want {
 			t.Errorf("%s:\n got %+v\nwant %+v", env, c, want)

@@ -99,10 +99,17 @@ func NewGoFunction(scope constructs.Construct, id string, p GoFunctionProps) *Go
 		SystemLogLevelV2:      awslambda.SystemLogLevel_INFO,
 		Tracing:               awslambda.Tracing_ACTIVE,
 	})
-
+	env := maps.Clone(p.Environment)
+	if env == nil {
+		env = map[string]string{}
+	}
+	maps.Copy(env, p.Config.TracingEnvironment(*awscdk.Aws_REGION()))
 	// Added in key order so that the template is the same on every synth.
-	for _, k := range slices.Sorted(maps.Keys(p.Environment)) {
-		fn.AddEnvironment(jsii.String(k), jsii.String(p.Environment[k]), nil)
+	for _, k := range slices.Sorted(maps.Keys(env)) {
+		fn.AddEnvironment(jsii.String(k), jsii.String(env[k]), nil)
+	}
+	if p.Config.OTelCollectorLayerARN != "" {
+		fn.AddLayers(awslambda.LayerVersion_FromLayerVersionArn(s, jsii.String("OTelCollector"), jsii.String(p.Config.OTelCollectorLayerARN)))
 	}
 	cdknag.NagSuppressions_AddResourceSuppressions(role, &[]*cdknag.NagPackSuppression{{
 		Id:        jsii.String("AwsSolutions-IAM5"),

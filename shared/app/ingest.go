@@ -24,7 +24,9 @@ import (
 
 // Ingest builds the ingest service: clients once, keys loaded (and checked) at
 // start. Its JSON logs and EMF metrics go to out (stdout in Lambda).
-func Ingest(ctx context.Context, cfg config.Ingest, awsCfg aws.Config, out io.Writer) (*ingest.Service, error) {
+func Ingest(ctx context.Context, cfg config.Ingest, awsCfg aws.Config, out io.Writer, opts ...Option) (*ingest.Service, error) {
+	o := collect(opts)
+	awsCfg = o.tracing.InstrumentAWS(awsCfg)
 	log := observability.NewLogger(out, observability.ServiceIngest)
 	keys, err := verificationKeys(ctx, cfg, awsCfg, log)
 	if err != nil {
@@ -45,6 +47,7 @@ func Ingest(ctx context.Context, cfg config.Ingest, awsCfg aws.Config, out io.Wr
 	return ingest.New(verifier, sources, ledgerStore, publisher, log, metrics, ingest.Options{
 		PublicPath:  cfg.PublicPath,
 		Concurrency: cfg.Concurrency,
+		Tracing:     o.tracing.TracerProvider(),
 	}), nil
 }
 

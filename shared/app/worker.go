@@ -15,13 +15,18 @@ import (
 
 // Worker builds one domain's worker; the DynamoDB client is built once. Its
 // JSON logs and EMF metrics go to out (stdout in Lambda).
-func Worker(cfg config.Worker, awsCfg aws.Config, out io.Writer) *worker.Worker {
-	db := dynamodb.NewFromConfig(awsCfg)
+func Worker(cfg config.Worker, awsCfg aws.Config, out io.Writer, opts ...Option) *worker.Worker {
+	o := collect(opts)
+	db := dynamodb.NewFromConfig(o.tracing.InstrumentAWS(awsCfg))
 	service := observability.WorkerService(string(cfg.Domain))
-	return worker.New(cfg.Domain,
+	w := worker.New(cfg.Domain,
 		state.NewDynamo(db, cfg.StateTable),
 		ledger.NewDynamo(db, cfg.LedgerTable),
 		observability.NewLogger(out, service),
 		observability.NewMetrics(out, service),
 	)
+	if o.tracing.Enabled() {
+		w.WithTracing(o.tracing.TracerProvider())
+	}
+	return w
 }

@@ -83,8 +83,9 @@ const inFlight = 16
 // on a queue means nothing to the workers, which order by position.
 func (p *SQS) Publish(ctx context.Context, msgs []Message) error {
 	byDomain := map[events.Domain][]entry{}
+	trace := message.TraceAttributes(ctx)
 	for _, m := range msgs {
-		byDomain[m.Domain] = append(byDomain[m.Domain], toEntry(m))
+		byDomain[m.Domain] = append(byDomain[m.Domain], withAttributes(toEntry(m), trace))
 	}
 	type job struct {
 		url   string
@@ -224,6 +225,17 @@ func toEntry(m Message) entry {
 		input: types.SendMessageBatchRequestEntry{MessageBody: aws.String(body), MessageAttributes: attrs},
 		size:  size,
 	}
+}
+
+// withAttributes adds string attributes to an entry (the trace context,
+// which is the same for every message of one Publish).
+func withAttributes(e entry, attrs map[string]string) entry {
+	for name, v := range attrs {
+		a := stringAttr(v)
+		e.input.MessageAttributes[name] = a
+		e.size += len(name) + len(aws.ToString(a.DataType)) + len(v)
+	}
+	return e
 }
 
 func stringAttr(v string) types.MessageAttributeValue {

@@ -16,6 +16,10 @@ import (
 	"strings"
 
 	"github.com/aws/aws-lambda-go/events"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 	"golang.org/x/sync/errgroup"
 
 	upvest "github.com/upvest-webhooks/upvest-webhooks/events"
@@ -54,6 +58,7 @@ type Service struct {
 	metrics    *observability.Metrics
 	publicPath string
 	parallel   int
+	tracer     trace.Tracer
 }
 
 // Options tune a Service.
@@ -63,6 +68,9 @@ type Options struct {
 	PublicPath string
 	// Concurrency bounds the ledger writes in flight for one request.
 	Concurrency int
+	// Tracing records a span per request and per signature check (shared/tracing);
+	// nil records nothing.
+	Tracing trace.TracerProvider
 }
 
 // New returns a Service. sources may be nil (no IP allowlist).
@@ -70,11 +78,21 @@ func New(auth Authenticator, sources SourceFilter, l Ledger, p fanout.Publisher,
 	if opts.Concurrency <= 0 {
 		opts.Concurrency = 16
 	}
+	if opts.Tracing == nil {
+		opts.Tracing = noop.NewTracerProvider()
+	}
 	return &Service{
 		auth: auth, sources: sources, ledger: l, publisher: p, log: log, metrics: m,
 		publicPath: opts.PublicPath, parallel: opts.Concurrency,
+		tracer: opts.Tracing.Tracer("github.com/upvest-webhooks/upvest-webhooks/shared/ingest"),
 	}
 }
+
+// Span names of a request's trace.
+const (
+	SpanRequest   = "ingest request"
+	SpanSignature = "signature verify"
+)
 
 // Summary is the body of a 200 answer.
 type Summary struct {
@@ -88,7 +106,14 @@ type Summary struct {
 // Handle answers one webhook request. It never returns an error: every
 // failure becomes a documented status with a short JSON body.
 func (s *Service) Handle(ctx context.Context, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
+	ctx, span := s.tracer.Start(ctx, SpanRequest, trace.WithSpanKind(trace.SpanKindServer),
+		trace.WithAttributes(attribute.String("faas.invocation_id", req.RequestContext.RequestID)))
 	resp := s.handle(ctx, req)
+	span.SetAttributes(attribute.Int("http.response.status_code", resp.StatusCode))
+	if resp.StatusCode >= http.StatusInternalServerError {
+		span.SetStatus(codes.Error, http.StatusText(resp.StatusCode))
+	}
+	span.End()
 	if err := s.metrics.Flush(); err != nil {
 		s.log.Warn("metrics not written", "error", err)
 	}
@@ -111,13 +136,18 @@ func (s *Service) handle(ctx context.Context, req events.APIGatewayV2HTTPRequest
 		return s.reject(http.StatusBadRequest, "bad_request", "body is not valid base64")
 	}
 
-	err = s.auth.Verify(ctx, signature.Request{
+	vctx, vspan := s.tracer.Start(ctx, SpanSignature)
+	err = s.auth.Verify(vctx, signature.Request{
 		Method:   http.MethodPost,
 		Path:     s.signedPath(req),
 		RawQuery: req.RawQueryString,
 		Header:   headers(req.Headers),
 		Body:     body,
 	})
+	if err != nil {
+		vspan.SetStatus(codes.Error, err.Error())
+	}
+	vspan.End()
 	switch {
 	case errors.Is(err, signature.ErrUnauthenticated):
 		log.Warn("signature rejected", "reason", err.Error())

@@ -28,6 +28,7 @@ import (
 	"github.com/upvest-webhooks/upvest-webhooks/shared/schema"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/sqspoller"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/streams"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/tracing"
 )
 
 // WebhookPath is where the local endpoint listens, as the deployed API does.
@@ -81,7 +82,20 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return err
 	}
-	service, err := app.Ingest(ctx, ingestCfg, opts.AWS, opts.Logs)
+	// Tracing as in Lambda: off unless OTEL_TRACES_EXPORTER asks; console
+	// spans go with the logs.
+	traces, err := tracing.FromEnv(ctx, opts.Getenv, tracing.Settings{
+		Service: "local", Console: opts.Logs, AWS: opts.AWS, Log: observability.NewLogger(opts.Logs, "tracing"),
+	})
+	if err != nil {
+		return fmt.Errorf("tracing: %w", err)
+	}
+	defer func() {
+		flushCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_ = traces.Shutdown(flushCtx) // best effort: the run is over
+	}()
+	service, err := app.Ingest(ctx, ingestCfg, opts.AWS, opts.Logs, app.WithTracing(traces))
 	if err != nil {
 		return err
 	}
@@ -125,7 +139,7 @@ func Run(ctx context.Context, opts Options) error {
 	if opts.Workers {
 		queues := sqs.NewFromConfig(opts.AWS)
 		for _, d := range events.Domains() {
-			w := app.Worker(workerCfgs[d], opts.AWS, opts.Logs)
+			w := app.Worker(workerCfgs[d], opts.AWS, opts.Logs, app.WithTracing(traces))
 			poller := &sqspoller.Poller{Client: queues, QueueURL: res.QueueURLs[d], Handler: w.Handle,
 				Logger: observability.NewLogger(opts.Logs, "poller-"+string(d))}
 			background("worker "+string(d), func() error { return poller.Run(ctx) })

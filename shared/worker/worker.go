@@ -14,6 +14,10 @@ import (
 
 	lambdaevents "github.com/aws/aws-lambda-go/events"
 	"github.com/aws/smithy-go"
+	otelattr "go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/upvest-webhooks/upvest-webhooks/events"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/ledger"
@@ -47,11 +51,38 @@ type Worker struct {
 	ledger  Ledger
 	log     *slog.Logger
 	metrics Metrics
+	tracer  trace.Tracer
 }
 
 // New returns a worker for one domain's queue.
 func New(domain events.Domain, store state.Store, l Ledger, logger *slog.Logger, metrics Metrics) *Worker {
 	return &Worker{domain: domain, store: store, ledger: l, log: logger.With("domain", string(domain)), metrics: metrics}
+}
+
+// SpanMessage names the span of one message's processing.
+const SpanMessage = "worker process"
+
+// WithTracing makes the worker record a span per message, continuing the
+// trace the message carries (message.AttrTraceParent) so that one event's
+// trace holds both its ingest request and its processing.
+func (w *Worker) WithTracing(tp trace.TracerProvider) *Worker {
+	w.tracer = tp.Tracer("github.com/upvest-webhooks/upvest-webhooks/shared/worker")
+	return w
+}
+
+// startSpan starts the span of one message, a child of the span that sent it.
+func (w *Worker) startSpan(ctx context.Context, rec lambdaevents.SQSMessage) (context.Context, trace.Span) {
+	if w.tracer == nil {
+		return ctx, noop.Span{}
+	}
+	ctx = message.ContextWithTrace(ctx, func(name string) string { return attribute(rec, name) })
+	return w.tracer.Start(ctx, SpanMessage, trace.WithSpanKind(trace.SpanKindConsumer), trace.WithAttributes(
+		otelattr.String("messaging.system", "aws_sqs"),
+		otelattr.String("messaging.operation.type", "process"),
+		otelattr.String("messaging.message.id", rec.MessageId),
+		otelattr.String("event_id", attribute(rec, message.AttrEventID)),
+		otelattr.String("domain", string(w.domain)),
+	))
 }
 
 // Handle processes one batch. Messages that failed for a reason that may pass
@@ -73,7 +104,10 @@ func (w *Worker) Handle(ctx context.Context, batch lambdaevents.SQSEvent) (lambd
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
+			ctx, span := w.startSpan(ctx, rec)
+			defer span.End()
 			if err := w.process(ctx, rec); err != nil {
+				span.SetStatus(codes.Error, err.Error())
 				failed[i] = true
 				w.log.Error("event will be retried", "message_id", rec.MessageId,
 					"event_id", attribute(rec, message.AttrEventID), "event_type", attribute(rec, message.AttrEventType), "error", err.Error())
