@@ -1,6 +1,8 @@
 // Command local runs the whole pipeline on this machine (`make run`): DynamoDB
 // Local and the SQS server, the tables and queues, the ingest endpoint, a
 // worker per domain, and the state changes as they happen. Ctrl-C stops it all.
+// When both servers already answer on their ports (`make emulators`), it
+// attaches to them and leaves them running when it stops.
 //
 // Settings: LOCAL_ADDR, LOCAL_DYNAMODB_PORT, LOCAL_SQS_PORT, LOCAL_DIR
 // (shared/config.LoadLocal), UPVEST_JWKS_FILE, and the ingest variables.
@@ -8,6 +10,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -50,18 +53,30 @@ func run() error {
 	}
 
 	logDir := filepath.Join(cfg.Dir, "logs")
-	servers, err := localaws.Start(ctx, localaws.Options{DynamoDBPort: cfg.DynamoDBPort, SQSPort: cfg.SQSPort, LogDir: logDir})
-	if err != nil {
+	servers, err := localaws.Attach(ctx, cfg.DynamoDBPort, cfg.SQSPort)
+	switch {
+	case err == nil:
+		fmt.Printf("Attached to DynamoDB Local %s and SQS %s, already running (they stay up when this stops)\n",
+			servers.DynamoDBEndpoint, servers.SQSEndpoint)
+	case errors.Is(err, localaws.ErrNotRunning):
+		servers, err = localaws.Start(ctx, localaws.Options{DynamoDBPort: cfg.DynamoDBPort, SQSPort: cfg.SQSPort, LogDir: logDir})
+		if err != nil {
+			return err
+		}
+		fmt.Printf("DynamoDB Local %s, SQS %s (logs in %s)\n", servers.DynamoDBEndpoint, servers.SQSEndpoint, servers.LogDir)
+	default:
 		return err
 	}
 	defer servers.Stop()
-	fmt.Printf("DynamoDB Local %s, SQS %s (logs in %s)\n", servers.DynamoDBEndpoint, servers.SQSEndpoint, servers.LogDir)
 	awsCfg, err := localaws.Config(ctx, servers.DynamoDBEndpoint, servers.SQSEndpoint)
 	if err != nil {
 		return err
 	}
 	// Info and metric lines go to the log file; the terminal keeps state
 	// changes, warnings and errors.
+	if err := os.MkdirAll(logDir, 0o755); err != nil {
+		return fmt.Errorf("create the log dir: %w", err)
+	}
 	logPath := filepath.Join(logDir, "local.log")
 	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
