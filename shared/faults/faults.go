@@ -138,6 +138,10 @@ type Injector struct {
 	record      func(Kind) // called before a fault takes effect
 	exit        func(code int)
 
+	// twin makes the racing twin of a conditional write, on clients without
+	// faults (a stack runs one call at a time, so the twin needs its own).
+	twin *dynamodb.Client
+
 	mu      sync.Mutex
 	rng     *rand.Rand
 	reached int // times the crash point was reached
@@ -199,6 +203,7 @@ func FromEnv(getenv func(string) string, ledgerTable string) (in *Injector, clos
 
 // Install adds the injector to every client built from cfg afterwards.
 func (in *Injector) Install(cfg *aws.Config) {
+	in.twin = dynamodb.NewFromConfig(*cfg)
 	cfg.APIOptions = append(slices.Clone(cfg.APIOptions), func(stack *middleware.Stack) error {
 		// Last of the initialize step: the service and operation are known,
 		// and nothing below (retries included) sees what this skips or repeats.
@@ -243,7 +248,7 @@ func (in *Injector) handle(ctx context.Context, args middleware.InitializeInput,
 		in.record(Crash)
 		in.exit(CrashExitCode)
 	}
-	if conditionalWrite(args.Parameters) && in.chance(Race) {
+	if in.twin != nil && conditionalWrite(args.Parameters) && in.chance(Race) {
 		in.record(Race)
 		return in.race(ctx, args, next)
 	}
@@ -298,7 +303,15 @@ func (in *Injector) race(ctx context.Context, args middleware.InitializeInput, n
 	twin := make(chan struct{})
 	go func() {
 		defer close(twin)
-		_, _, _ = next.HandleInitialize(context.WithoutCancel(ctx), args)
+		ctx := context.WithoutCancel(ctx)
+		switch p := args.Parameters.(type) { // the inputs are only read
+		case *dynamodb.PutItemInput:
+			_, _ = in.twin.PutItem(ctx, p)
+		case *dynamodb.UpdateItemInput:
+			_, _ = in.twin.UpdateItem(ctx, p)
+		case *dynamodb.DeleteItemInput:
+			_, _ = in.twin.DeleteItem(ctx, p)
+		}
 	}()
 	out, md, err := next.HandleInitialize(ctx, args)
 	<-twin
