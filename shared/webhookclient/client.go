@@ -47,14 +47,23 @@ var defaultHTTP = &http.Client{Timeout: 30 * time.Second}
 
 // Post sends events as one request and returns the answer.
 func (c *Client) Post(ctx context.Context, evs []json.RawMessage) (Result, error) {
-	target, err := url.Parse(c.URL)
-	if err != nil || target.Scheme == "" || target.Host == "" {
-		return Result{}, fmt.Errorf("post: %q is not an absolute URL", c.URL)
-	}
 	body, err := Envelope(evs)
 	if err != nil {
 		return Result{}, fmt.Errorf("post: %w", err)
 	}
+	r, err := c.PostBody(ctx, body)
+	r.Events = len(evs)
+	return r, err
+}
+
+// PostBody signs and sends body as it is, envelope or not (a load generator
+// sends bodies Upvest never would, too). Result.Events is left zero.
+func (c *Client) PostBody(ctx context.Context, body []byte) (Result, error) {
+	target, err := url.Parse(c.URL)
+	if err != nil || target.Scheme == "" || target.Host == "" {
+		return Result{}, fmt.Errorf("post: %q is not an absolute URL", c.URL)
+	}
+	body = bytes.Clone(body) // Tamper changes it
 	path := target.Path
 	if path == "" {
 		path = "/" // what the receiver sees for a URL without a path
@@ -103,7 +112,7 @@ func (c *Client) Post(ctx context.Context, evs []json.RawMessage) (Result, error
 	if err != nil {
 		return Result{}, fmt.Errorf("post %s: read answer: %w", c.URL, err)
 	}
-	return Result{Events: len(evs), Status: resp.StatusCode, Body: strings.TrimSpace(string(answer))}, nil
+	return Result{Status: resp.StatusCode, Body: strings.TrimSpace(string(answer))}, nil
 }
 
 // PostAll sends events in requests of at most batch events, one after the
