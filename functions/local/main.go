@@ -6,6 +6,9 @@
 //
 // Settings: LOCAL_ADDR, LOCAL_DYNAMODB_PORT, LOCAL_SQS_PORT, LOCAL_DIR
 // (shared/config.LoadLocal), UPVEST_JWKS_FILE, and the ingest variables.
+// For `make chaos`: LOCAL_VISIBILITY_TIMEOUT (the queues' visibility timeout,
+// whole seconds; default as deployed) and UPVEST_FAULTS / UPVEST_FAULTS_LOG
+// (shared/faults: faults injected at the SDK boundary; off unless set).
 package main
 
 import (
@@ -16,12 +19,18 @@ import (
 	"os/signal"
 	"path/filepath"
 	"syscall"
+	"time"
 
 	"github.com/upvest-webhooks/upvest-webhooks/shared/config"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/faults"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/localaws"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/localrun"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/schema"
 )
+
+// envVisibilityTimeout shortens the queues' visibility timeout, so that a
+// message a killed process held comes back soon (make chaos).
+const envVisibilityTimeout = "LOCAL_VISIBILITY_TIMEOUT"
 
 func main() {
 	if err := run(); err != nil {
@@ -72,6 +81,21 @@ func run() error {
 	if err != nil {
 		return err
 	}
+	injector, closeFaultLog, err := faults.FromEnv(os.Getenv, schema.LocalNames.LedgerTable())
+	if err != nil {
+		return err
+	}
+	defer closeFaultLog()
+	if injector != nil {
+		injector.Install(&awsCfg)
+		fmt.Printf("Injecting faults at the SDK boundary: %s\n", os.Getenv(faults.EnvFaults))
+	}
+	visibility := localaws.DefaultVisibilityTimeout
+	if v := os.Getenv(envVisibilityTimeout); v != "" {
+		if visibility, err = time.ParseDuration(v); err != nil || visibility < time.Second || visibility%time.Second != 0 {
+			return fmt.Errorf("%s=%q: want whole seconds, at least 1s", envVisibilityTimeout, v)
+		}
+	}
 	// Info and metric lines go to the log file; the terminal keeps state
 	// changes, warnings and errors.
 	if err := os.MkdirAll(logDir, 0o755); err != nil {
@@ -86,7 +110,7 @@ func run() error {
 	fmt.Printf("Logs and metrics in %s (warnings and errors show here too)\n", logPath)
 	return localrun.Run(ctx, localrun.Options{
 		AWS: awsCfg, Names: schema.LocalNames, Addr: cfg.Addr, JWKSFile: jwksFile,
-		VisibilityTimeout: localaws.DefaultVisibilityTimeout, MaxReceiveCount: localaws.DefaultMaxReceiveCount,
+		VisibilityTimeout: visibility, MaxReceiveCount: localaws.DefaultMaxReceiveCount,
 		Workers: true, Changes: os.Stdout, Logs: localrun.ConsoleLogs(os.Stderr, logFile),
 		Ready: func(url string) {
 			fmt.Printf("\nUpvest webhook endpoint: POST %s\n", url)
