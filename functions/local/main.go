@@ -21,6 +21,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+
 	"github.com/upvest-webhooks/upvest-webhooks/shared/config"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/faults"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/localaws"
@@ -86,8 +88,9 @@ func run() error {
 		return err
 	}
 	defer closeFaultLog()
+	var adjustAWS func(*aws.Config)
 	if injector != nil {
-		injector.Install(&awsCfg)
+		adjustAWS = injector.Install
 		fmt.Printf("Injecting faults at the SDK boundary: %s\n", os.Getenv(faults.EnvFaults))
 	}
 	visibility := localaws.DefaultVisibilityTimeout
@@ -111,7 +114,7 @@ func run() error {
 	return localrun.Run(ctx, localrun.Options{
 		AWS: awsCfg, Names: schema.LocalNames, Addr: cfg.Addr, JWKSFile: jwksFile,
 		VisibilityTimeout: visibility, MaxReceiveCount: localaws.DefaultMaxReceiveCount,
-		Workers: true, Changes: os.Stdout, Logs: localrun.ConsoleLogs(os.Stderr, logFile),
+		Workers: true, Changes: os.Stdout, AdjustAWS: adjustAWS, Logs: localrun.ConsoleLogs(os.Stderr, logFile),
 		Ready: func(url string) {
 			fmt.Printf("\nUpvest webhook endpoint: POST %s\n", url)
 			fmt.Println("Try, in another terminal (signed with the dev key):")

@@ -234,7 +234,7 @@ func (g *generator) poison(kind PoisonKind, i int) (*Event, error) {
 	case NoID:
 		raw = fmt.Sprintf(`{"type":"ORDER.NEW","note":"no id %d %s"}`, i, uuid.New())
 	case InvalidUTF8:
-		raw = fmt.Sprintf(`{"id":"%s","created_at":"%s","type":"ACCOUNT.CREATED","webhook_id":"%s","object":{"id":"%s","name":"bad \xff\xfe byte"}}`, id, at, webhookID, uuid.New())
+		raw = fmt.Sprintf(`{"id":"%s","created_at":"%s","type":"ACCOUNT.CREATED","webhook_id":"%s","object":{"id":"%s","name":"bad `+"\xff\xfe"+` byte"}}`, id, at, webhookID, uuid.New())
 	case Noncharacter:
 		raw = fmt.Sprintf(`{"id":"%s","created_at":"%s","type":"ACCOUNT.CREATED","webhook_id":"%s","object":{"id":"%s","name":"odd `+"\uFFFE"+` rune"}}`, id, at, webhookID, uuid.New())
 	case Oversize, HugeValid:

@@ -1,7 +1,10 @@
 package chaos
 
 import (
+	"errors"
+	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/upvest-webhooks/upvest-webhooks/events"
 )
@@ -123,6 +126,38 @@ func TestBackoffIsUpvestsScheduleCapped(t *testing.T) {
 	for i := range want {
 		if got[i] != want[i] {
 			t.Fatalf("Backoff = %v, want %v", got, want)
+		}
+	}
+}
+
+func TestPoisonIsWhatItClaims(t *testing.T) {
+	p, err := NewPlan(PlanOptions{Events: 10, PoisonRate: 0.9, Seed: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range p.Events {
+		ev, _, classifyErr := events.ClassifyRaw(e.Raw)
+		switch e.Poison {
+		case InvalidUTF8:
+			if !errors.Is(classifyErr, events.ErrNotUTF8) || ev.ID != e.ID {
+				t.Errorf("invalid-utf8 event: id %q, %v", ev.ID, classifyErr)
+			}
+		case Noncharacter:
+			if !utf8.Valid(e.Raw) || !strings.Contains(string(e.Raw), "\uFFFE") {
+				t.Errorf("noncharacter event %q", e.Raw)
+			}
+		case BadEvent:
+			if classifyErr == nil || ev.ID != e.ID {
+				t.Errorf("bad event classifies: %v", classifyErr)
+			}
+		case NoID:
+			if classifyErr == nil || ev.ID != "" {
+				t.Errorf("event without id: id %q, %v", ev.ID, classifyErr)
+			}
+		case Oversize, HugeValid:
+			if classifyErr != nil || len(e.Raw) < 300*1024 {
+				t.Errorf("%s event: %d bytes, %v", e.Poison, len(e.Raw), classifyErr)
+			}
 		}
 	}
 }

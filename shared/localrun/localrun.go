@@ -53,6 +53,10 @@ type Options struct {
 	Logs io.Writer
 	// Ready is called with the webhook URL once everything runs.
 	Ready func(webhookURL string)
+	// AdjustAWS, when set, changes the config the handlers use, after
+	// provisioning (which always runs on AWS as given): `make chaos` installs
+	// its fault injection here.
+	AdjustAWS func(*aws.Config)
 }
 
 // Run provisions the tables and queues, serves the endpoint and runs the
@@ -68,6 +72,10 @@ func Run(ctx context.Context, opts Options) error {
 		localaws.WithVisibilityTimeout(opts.VisibilityTimeout), localaws.WithMaxReceiveCount(opts.MaxReceiveCount))
 	if err != nil {
 		return fmt.Errorf("provision local tables and queues: %w", err)
+	}
+	if opts.AdjustAWS != nil {
+		opts.AWS = opts.AWS.Copy()
+		opts.AdjustAWS(&opts.AWS)
 	}
 	fixed := res.IngestEnv()
 	fixed[config.EnvJWKSFile] = opts.JWKSFile
