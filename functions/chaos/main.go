@@ -24,7 +24,6 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -133,15 +132,19 @@ func run() (int, error) {
 	}
 	sup := &supervisor{s: s, local: local, servers: servers, rates: rates, faultLog: faultLog,
 		kill: make(chan struct{}, s.kills), done: make(chan struct{})}
+	stormCtx, cancelStorm := context.WithTimeout(ctx, s.stormTimeout)
+	defer cancelStorm()
 	supDone := make(chan struct{})
-	go func() { defer close(supDone); sup.run(ctx) }()
+	go func() {
+		defer close(supDone)
+		sup.run(ctx)
+		cancelStorm() // a pipeline that cannot be run ends the storm
+	}()
 
 	thresholds := map[int]bool{}
 	for i := 1; i <= s.kills; i++ {
 		thresholds[len(plan.Requests)*(i*2)/(2*s.kills+1)] = true // spread over the storm
 	}
-	stormCtx, cancelStorm := context.WithTimeout(ctx, s.stormTimeout)
-	defer cancelStorm()
 	started := time.Now()
 	storm := chaos.Storm(stormCtx, plan, chaos.StormOptions{
 		Client:      &webhookclient.Client{URL: "http://" + s.addr + localrun.WebhookPath, Key: key, KeyID: kid},
@@ -157,6 +160,13 @@ func run() (int, error) {
 	})
 	fmt.Printf("chaos: storm over after %s; waiting for the workers\n", time.Since(started).Round(time.Second))
 
+	select {
+	case <-supDone:
+		if sup.gaveUp {
+			return 1, fmt.Errorf("the pipeline could not be kept running; logs in %s", s.dir)
+		}
+	default:
+	}
 	checker := chaos.NewChecker(awsCfg, schema.LocalNames)
 	unsettled, err := checker.WaitSettled(ctx, plan, storm.Acked, s.settleTimeout, nil)
 	if err != nil {
@@ -164,6 +174,9 @@ func run() (int, error) {
 	}
 	close(sup.done)
 	<-supDone
+	if sup.gaveUp {
+		return 1, fmt.Errorf("the pipeline could not be kept running; logs in %s", s.dir)
+	}
 	if unsettled > 0 {
 		fmt.Printf("chaos: %d acknowledged events still unprocessed after %s\n", unsettled, s.settleTimeout)
 	}
@@ -179,7 +192,7 @@ func run() (int, error) {
 	counts["restart"] = sup.restarts
 
 	missing := report(s, rates, plan, storm, verdict, counts, sup)
-	if !verdict.OK() || missing {
+	if !verdict.OK() || missing || sup.unexpected > 0 {
 		return 1, nil
 	}
 	return 0, nil
@@ -279,8 +292,8 @@ type supervisor struct {
 	kill     chan struct{}
 	done     chan struct{}
 
-	mu                           sync.Mutex
-	killed, restarts, unexpected int
+	killed, restarts, unexpected int // written by run only; read once it returned
+	gaveUp                       bool
 }
 
 func (sup *supervisor) run(ctx context.Context) {
@@ -294,8 +307,8 @@ func (sup *supervisor) run(ctx context.Context) {
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "chaos: start the pipeline:", err)
 			sup.unexpected++
-			time.Sleep(time.Second)
-			continue
+			sup.gaveUp = true
+			return
 		}
 		select {
 		case err := <-exited:
@@ -304,8 +317,13 @@ func (sup *supervisor) run(ctx context.Context) {
 				fmt.Printf("chaos: pipeline died at crash point %s; starting it again\n", crashes[0])
 				crashes = crashes[1:]
 			} else {
-				fmt.Printf("chaos: pipeline exited unexpectedly (%v); starting it again\n", err)
+				fmt.Printf("chaos: pipeline exited unexpectedly (%v, log %s); starting it again\n", err, sup.logPath(n))
 				sup.unexpected++
+				if sup.unexpected >= maxUnexpectedExits {
+					fmt.Println("chaos: the pipeline keeps dying by itself; giving up")
+					sup.gaveUp = true
+					return
+				}
 			}
 		case <-sup.kill:
 			fmt.Println("chaos: kill -9 the pipeline mid-storm; starting it again")
@@ -326,8 +344,15 @@ func (sup *supervisor) run(ctx context.Context) {
 	}
 }
 
+// maxUnexpectedExits stops restarting a pipeline that dies by itself.
+const maxUnexpectedExits = 5
+
+func (sup *supervisor) logPath(n int) string {
+	return filepath.Join(sup.s.dir, fmt.Sprintf("pipeline-%d.log", n))
+}
+
 func (sup *supervisor) start(n int, spec faults.Config) (*exec.Cmd, chan error, error) {
-	logFile, err := os.Create(filepath.Join(sup.s.dir, fmt.Sprintf("pipeline-%d.log", n)))
+	logFile, err := os.Create(sup.logPath(n))
 	if err != nil {
 		return nil, nil, err
 	}

@@ -241,7 +241,7 @@ func (in *Injector) atCrashPoint(params any) bool {
 
 func (in *Injector) handle(ctx context.Context, args middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
 	service := awsmiddleware.GetServiceID(ctx)
-	if service != dynamodb.ServiceID && service != sqs.ServiceID {
+	if (service != dynamodb.ServiceID && service != sqs.ServiceID) || !dataPlane[awsmiddleware.GetOperationName(ctx)] {
 		return next.HandleInitialize(ctx, args)
 	}
 	if in.atCrashPoint(args.Parameters) {
@@ -272,6 +272,15 @@ func (in *Injector) handle(ctx context.Context, args middleware.InitializeInput,
 		return middleware.InitializeOutput{}, middleware.Metadata{}, fmt.Errorf("injected: answer lost: %w", ErrInjectedTimeout)
 	}
 	return next.HandleInitialize(ctx, args)
+}
+
+// dataPlane are the calls that carry events; setup calls (CreateQueue,
+// GetQueueAttributes, DescribeTable, ...) are left alone, as the Lambdas make none.
+var dataPlane = map[string]bool{
+	"GetItem": true, "PutItem": true, "UpdateItem": true, "DeleteItem": true, "Query": true,
+	"BatchGetItem": true, "BatchWriteItem": true, "TransactWriteItems": true, "TransactGetItems": true,
+	"SendMessage": true, "SendMessageBatch": true, "ReceiveMessage": true, "DeleteMessage": true,
+	"DeleteMessageBatch": true, "ChangeMessageVisibility": true, "ChangeMessageVisibilityBatch": true,
 }
 
 // ErrInjectedTimeout is the cause of an injected timeout.
