@@ -114,7 +114,7 @@ func run() error {
 	return localrun.Run(ctx, localrun.Options{
 		AWS: awsCfg, Names: schema.LocalNames, Addr: cfg.Addr, JWKSFile: jwksFile,
 		VisibilityTimeout: visibility, MaxReceiveCount: localaws.DefaultMaxReceiveCount,
-		Workers: true, Changes: os.Stdout, AdjustAWS: adjustAWS, Logs: localrun.ConsoleLogs(os.Stderr, logFile),
+		Workers: true, Changes: os.Stdout, ChangesSinceNow: servers.Attached(), AdjustAWS: adjustAWS, Logs: localrun.ConsoleLogs(os.Stderr, logFile),
 		Ready: func(url string) {
 			fmt.Printf("\nUpvest webhook endpoint: POST %s\n", url)
 			fmt.Println("Try, in another terminal (signed with the dev key):")

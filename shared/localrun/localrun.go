@@ -45,6 +45,9 @@ type Options struct {
 
 	Workers bool      // run a worker per domain
 	Changes io.Writer // where state changes are printed; nil: not tailed
+	// ChangesSinceNow tails only changes made from now on: servers that were
+	// already running (`make emulators`) hold earlier runs' changes.
+	ChangesSinceNow bool
 
 	// Getenv supplies the ingest settings a user may override (PUBLIC_PATH,
 	// MAX_BODY_BYTES, ...); resource names always come from provisioning.
@@ -144,11 +147,11 @@ func Run(ctx context.Context, opts Options) error {
 		for d, arn := range res.StateStreamARNs {
 			arns[string(d)] = arn
 		}
-		// From the start of the streams: the local tables are new, so this is
-		// every change of this run, including any made before the tail is up.
-		// The records go through the stream Lambda's handler, failures included.
+		// From the start of the streams when the local tables are new, so that
+		// this is every change of this run, including any made before the tail
+		// is up. The records go through the stream Lambda's handler, failures included.
 		tailer := &streams.Tailer{
-			Client: dynamodbstreams.NewFromConfig(opts.AWS), StreamARNs: arns, FromStart: true,
+			Client: dynamodbstreams.NewFromConfig(opts.AWS), StreamARNs: arns, FromStart: !opts.ChangesSinceNow,
 			Consumer: &streams.Consumer{Sink: streams.FormatLines(opts.Changes), Logger: observability.NewLogger(opts.Logs, "stream-tail")},
 		}
 		background("stream tail", func() error { return tailer.Run(ctx) })
