@@ -22,7 +22,7 @@ WITH_TEST_EMULATORS = UPVEST_REQUIRE_LOCAL_SERVERS=1 $(EMULATORS) -dynamodb-port
 
 
 .DEFAULT_GOAL := build
-.PHONY: tools build test run bench fmt vet clean FORCE
+.PHONY: tools build test run emulators chaos bench fmt vet clean FORCE
 
 tools: $(TOOLS_STAMP) infra/node_modules/go.mod
 	$(GO) mod download
@@ -60,10 +60,32 @@ test: tools $(EMULATORS)
 	$(WITH_TEST_EMULATORS) $(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./infra/...
 	$(MAKE) synth-check
 	$(MAKE) fuzz FUZZTIME=$(FUZZTIME_SHORT)
+	# A short chaos run, on its own servers on the test ports.
+	LOCAL_DYNAMODB_PORT=$(TEST_DYNAMODB_PORT) LOCAL_SQS_PORT=$(TEST_SQS_PORT) $(MAKE) chaos CHAOS_EVENTS=$(CHAOS_EVENTS_SHORT) CHAOS_FLAGS='-addr 127.0.0.1:0 -dir .local/test-logs/chaos'
 
-# functions/local starts the emulators itself (shared/localaws).
+# functions/local attaches to the servers of `make emulators` when both answer
+# on LOCAL_DYNAMODB_PORT / LOCAL_SQS_PORT, and starts its own otherwise.
 run: tools
 	$(GO) run ./functions/local
+
+# DynamoDB Local and the SQS server, provisioned, until Ctrl-C: `make run` and
+# `make chaos` attach to them. PERSIST=1 keeps DynamoDB's tables in
+# EMULATORS_DATA across restarts (SQS messages are never kept: fauxqs cannot).
+EMULATORS_DATA ?= .local/dynamodb-data
+emulators: tools $(EMULATORS)
+	$(EMULATORS) $(if $(PERSIST),-data-dir $(EMULATORS_DATA))
+
+# Storms the `make run` pipeline with CHAOS_EVENTS events while SDK faults are
+# injected, it dies at its crash points and is killed -9 twice, and checks that
+# nothing acknowledged is lost, wrong or applied twice (functions/chaos).
+CHAOS_EVENTS       ?= 10000
+CHAOS_EVENTS_SHORT ?= 1000
+CHAOS_FLAGS        ?=
+LOCAL_PIPELINE     := .local/bin/local
+chaos: tools
+	$(GO) build -o $(LOCAL_PIPELINE) ./functions/local
+	$(GO) build -o .local/bin/chaos ./functions/chaos
+	.local/bin/chaos -events $(CHAOS_EVENTS) -pipeline $(LOCAL_PIPELINE) $(CHAOS_FLAGS)
 
 # Go native fuzz targets, one `go test -fuzz` per target (it takes only one):
 # `make fuzz` runs each for FUZZTIME, `make test` for FUZZTIME_SHORT. Inputs

@@ -1,9 +1,11 @@
 // Command emulators runs the local AWS servers (DynamoDB Local, fauxqs for SQS).
 //
-//	go run ./functions/emulators [flags]                 # until Ctrl-C
+//	go run ./functions/emulators [flags]                 # provision, then serve until Ctrl-C (`make emulators`)
 //	go run ./functions/emulators [flags] -- go test ./... # run a command against them, then stop
 //
-// With a command it exits with the command's exit code.
+// Without a command it provisions the local pipeline's tables and queues, so
+// that `make run` (which attaches to servers already up) and the local tools
+// find them. With a command it exits with the command's exit code.
 package main
 
 import (
@@ -17,6 +19,7 @@ import (
 
 	"github.com/upvest-webhooks/upvest-webhooks/shared/config"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/localaws"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/schema"
 )
 
 func main() { os.Exit(run()) }
@@ -31,13 +34,14 @@ func run() int {
 	sqsPort := flag.Int("sqs-port", local.SQSPort, "fauxqs (SQS) port (env "+config.EnvLocalSQSPort+")")
 	logDir := flag.String("log-dir", filepath.Join(local.Dir, "logs"), "server logs (default under env "+config.EnvLocalDir+")")
 	toolsDir := flag.String("tools-dir", "", "npm-installed servers (default <repo>/infra/node_modules)")
+	dataDir := flag.String("data-dir", "", "keep DynamoDB's tables on disk here across restarts (default: in memory); SQS queues are never kept")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
 	servers, err := localaws.Start(ctx, localaws.Options{
-		DynamoDBPort: *dynamoPort, SQSPort: *sqsPort, LogDir: *logDir, ToolsDir: *toolsDir,
+		DynamoDBPort: *dynamoPort, SQSPort: *sqsPort, LogDir: *logDir, ToolsDir: *toolsDir, DataDir: *dataDir,
 	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "emulators:", err)
@@ -48,7 +52,14 @@ func run() int {
 		localaws.EnvDynamoDBEndpoint, servers.DynamoDBEndpoint, localaws.EnvSQSEndpoint, servers.SQSEndpoint, servers.LogDir)
 
 	if flag.NArg() == 0 {
-		fmt.Fprintln(os.Stderr, "emulators: running; Ctrl-C to stop")
+		if err := provision(ctx, servers); err != nil {
+			fmt.Fprintln(os.Stderr, "emulators:", err)
+			return 1
+		}
+		if *dataDir != "" {
+			fmt.Fprintf(os.Stderr, "emulators: DynamoDB data kept in %s (SQS messages are not kept across restarts)\n", *dataDir)
+		}
+		fmt.Fprintln(os.Stderr, "emulators: tables and queues provisioned; running; Ctrl-C to stop")
 		<-ctx.Done()
 		return 0
 	}
@@ -57,6 +68,18 @@ func run() int {
 		fmt.Fprintln(os.Stderr, "emulators:", err)
 	}
 	return code
+}
+
+// provision creates the local pipeline's tables and queues, as `make run` does.
+func provision(ctx context.Context, s *localaws.Servers) error {
+	cfg, err := localaws.Config(ctx, s.DynamoDBEndpoint, s.SQSEndpoint)
+	if err != nil {
+		return err
+	}
+	if _, err := localaws.Provision(ctx, cfg, schema.LocalNames); err != nil {
+		return fmt.Errorf("provision: %w", err)
+	}
+	return nil
 }
 
 func stopServers(s *localaws.Servers) {

@@ -1,24 +1,38 @@
 // Command local runs the whole pipeline on this machine (`make run`): DynamoDB
 // Local and the SQS server, the tables and queues, the ingest endpoint, a
 // worker per domain, and the state changes as they happen. Ctrl-C stops it all.
+// When both servers already answer on their ports (`make emulators`), it
+// attaches to them and leaves them running when it stops.
 //
 // Settings: LOCAL_ADDR, LOCAL_DYNAMODB_PORT, LOCAL_SQS_PORT, LOCAL_DIR
 // (shared/config.LoadLocal), UPVEST_JWKS_FILE, and the ingest variables.
+// For `make chaos`: LOCAL_VISIBILITY_TIMEOUT (the queues' visibility timeout,
+// whole seconds; default as deployed) and UPVEST_FAULTS / UPVEST_FAULTS_LOG
+// (shared/faults: faults injected at the SDK boundary; off unless set).
 package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"syscall"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
 
 	"github.com/upvest-webhooks/upvest-webhooks/shared/config"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/faults"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/localaws"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/localrun"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/schema"
 )
+
+// envVisibilityTimeout shortens the queues' visibility timeout, so that a
+// message a killed process held comes back soon (make chaos).
+const envVisibilityTimeout = "LOCAL_VISIBILITY_TIMEOUT"
 
 func main() {
 	if err := run(); err != nil {
@@ -50,18 +64,46 @@ func run() error {
 	}
 
 	logDir := filepath.Join(cfg.Dir, "logs")
-	servers, err := localaws.Start(ctx, localaws.Options{DynamoDBPort: cfg.DynamoDBPort, SQSPort: cfg.SQSPort, LogDir: logDir})
-	if err != nil {
+	servers, err := localaws.Attach(ctx, cfg.DynamoDBPort, cfg.SQSPort)
+	switch {
+	case err == nil:
+		fmt.Printf("Attached to DynamoDB Local %s and SQS %s, already running (they stay up when this stops)\n",
+			servers.DynamoDBEndpoint, servers.SQSEndpoint)
+	case errors.Is(err, localaws.ErrNotRunning):
+		servers, err = localaws.Start(ctx, localaws.Options{DynamoDBPort: cfg.DynamoDBPort, SQSPort: cfg.SQSPort, LogDir: logDir})
+		if err != nil {
+			return err
+		}
+		fmt.Printf("DynamoDB Local %s, SQS %s (logs in %s)\n", servers.DynamoDBEndpoint, servers.SQSEndpoint, servers.LogDir)
+	default:
 		return err
 	}
 	defer servers.Stop()
-	fmt.Printf("DynamoDB Local %s, SQS %s (logs in %s)\n", servers.DynamoDBEndpoint, servers.SQSEndpoint, servers.LogDir)
 	awsCfg, err := localaws.Config(ctx, servers.DynamoDBEndpoint, servers.SQSEndpoint)
 	if err != nil {
 		return err
 	}
+	injector, closeFaultLog, err := faults.FromEnv(os.Getenv, schema.LocalNames.LedgerTable())
+	if err != nil {
+		return err
+	}
+	defer closeFaultLog()
+	var adjustAWS func(*aws.Config)
+	if injector != nil {
+		adjustAWS = injector.Install
+		fmt.Printf("Injecting faults at the SDK boundary: %s\n", os.Getenv(faults.EnvFaults))
+	}
+	visibility := localaws.DefaultVisibilityTimeout
+	if v := os.Getenv(envVisibilityTimeout); v != "" {
+		if visibility, err = time.ParseDuration(v); err != nil || visibility < time.Second || visibility%time.Second != 0 {
+			return fmt.Errorf("%s=%q: want whole seconds, at least 1s", envVisibilityTimeout, v)
+		}
+	}
 	// Info and metric lines go to the log file; the terminal keeps state
 	// changes, warnings and errors.
+	if err := os.MkdirAll(logDir, 0o755); err != nil {
+		return fmt.Errorf("create the log dir: %w", err)
+	}
 	logPath := filepath.Join(logDir, "local.log")
 	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
@@ -71,8 +113,8 @@ func run() error {
 	fmt.Printf("Logs and metrics in %s (warnings and errors show here too)\n", logPath)
 	return localrun.Run(ctx, localrun.Options{
 		AWS: awsCfg, Names: schema.LocalNames, Addr: cfg.Addr, JWKSFile: jwksFile,
-		VisibilityTimeout: localaws.DefaultVisibilityTimeout, MaxReceiveCount: localaws.DefaultMaxReceiveCount,
-		Workers: true, Changes: os.Stdout, Logs: localrun.ConsoleLogs(os.Stderr, logFile),
+		VisibilityTimeout: visibility, MaxReceiveCount: localaws.DefaultMaxReceiveCount,
+		Workers: true, Changes: os.Stdout, ChangesSinceNow: servers.Attached(), AdjustAWS: adjustAWS, Logs: localrun.ConsoleLogs(os.Stderr, logFile),
 		Ready: func(url string) {
 			fmt.Printf("\nUpvest webhook endpoint: POST %s\n", url)
 			fmt.Println("Try, in another terminal (signed with the dev key):")

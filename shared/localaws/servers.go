@@ -34,6 +34,10 @@ type Options struct {
 	ToolsDir string
 	// LogDir receives dynamodb.log and fauxqs.log; default <repo>/.local/logs.
 	LogDir string
+	// DataDir, when set, keeps DynamoDB's tables on disk there (DynamoDB Local
+	// -dbPath) so that they survive a restart; empty keeps them in memory.
+	// fauxqs has no persistence: queues and their messages are always lost on stop.
+	DataDir string
 
 	StartTimeout time.Duration // until both answer an API call; default 90s
 	StopGrace    time.Duration // SIGTERM to SIGKILL; default 5s
@@ -100,11 +104,21 @@ func Start(ctx context.Context, opts Options) (*Servers, error) {
 		return nil, err
 	}
 
-	dynamoCmd := exec.Command(opts.Java,
-		"-Djava.library.path="+filepath.Join(jarDir, "DynamoDBLocal_lib"),
-		"-jar", "DynamoDBLocal.jar",
-		"-inMemory", "-sharedDb", "-disableTelemetry",
-		"-port", strconv.Itoa(opts.DynamoDBPort))
+	storage := []string{"-inMemory"}
+	if opts.DataDir != "" {
+		dataDir, err := filepath.Abs(opts.DataDir) // the server runs in its jar's directory
+		if err != nil {
+			return nil, fmt.Errorf("data dir: %w", err)
+		}
+		if err := os.MkdirAll(dataDir, 0o755); err != nil {
+			return nil, fmt.Errorf("create data dir: %w", err)
+		}
+		storage = []string{"-dbPath", dataDir}
+	}
+	dynamoCmd := exec.Command(opts.Java, append(append([]string{
+		"-Djava.library.path=" + filepath.Join(jarDir, "DynamoDBLocal_lib"),
+		"-jar", "DynamoDBLocal.jar"}, storage...),
+		"-sharedDb", "-disableTelemetry", "-port", strconv.Itoa(opts.DynamoDBPort))...)
 	dynamoCmd.Dir = jarDir
 	db := dynamodb.NewFromConfig(cfg)
 	if err := s.launch(ctx, "dynamodb", dynamoCmd, func(ctx context.Context) error {
@@ -131,6 +145,48 @@ func Start(ctx context.Context, opts Options) (*Servers, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// ErrNotRunning means Attach found neither server on its port.
+var ErrNotRunning = errors.New("no local servers running")
+
+// Attach returns the servers already running on the ports (`make emulators`)
+// when both answer an API call; Stop then leaves them running. It fails with
+// ErrNotRunning when both ports are free, and with another error when only
+// one server answers or something else holds a port.
+func Attach(ctx context.Context, dynamoPort, sqsPort int) (*Servers, error) {
+	s := &Servers{DynamoDBEndpoint: endpoint(dynamoPort), SQSEndpoint: endpoint(sqsPort)}
+	cfg, err := Config(ctx, s.DynamoDBEndpoint, s.SQSEndpoint)
+	if err != nil {
+		return nil, err
+	}
+	probe, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	_, dynamoErr := dynamodb.NewFromConfig(cfg).ListTables(probe, &dynamodb.ListTablesInput{})
+	_, sqsErr := sqs.NewFromConfig(cfg).ListQueues(probe, &sqs.ListQueuesInput{})
+	switch {
+	case dynamoErr == nil && sqsErr == nil:
+		return s, nil
+	case portFree(dynamoPort) && portFree(sqsPort):
+		return nil, ErrNotRunning
+	case dynamoErr != nil:
+		return nil, fmt.Errorf("port %d does not answer as DynamoDB: %w", dynamoPort, dynamoErr)
+	default:
+		return nil, fmt.Errorf("port %d does not answer as SQS: %w", sqsPort, sqsErr)
+	}
+}
+
+// Attached reports whether these servers were found running (Attach) rather
+// than started: Stop leaves them be.
+func (s *Servers) Attached() bool { return len(s.procs) == 0 }
+
+func portFree(port int) bool {
+	l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+	if err != nil {
+		return false
+	}
+	l.Close()
+	return true
 }
 
 const fauxqsLauncher = `

@@ -46,6 +46,9 @@ type Options struct {
 
 	Workers bool      // run a worker per domain
 	Changes io.Writer // where state changes are printed; nil: not tailed
+	// ChangesSinceNow tails only changes made from now on: servers that were
+	// already running (`make emulators`) hold earlier runs' changes.
+	ChangesSinceNow bool
 
 	// Getenv supplies the ingest settings a user may override (PUBLIC_PATH,
 	// SIGNATURE_CLOCK_SKEW, ...); resource names always come from provisioning.
@@ -54,6 +57,10 @@ type Options struct {
 	Logs io.Writer
 	// Ready is called with the webhook URL once everything runs.
 	Ready func(webhookURL string)
+	// AdjustAWS, when set, changes the config the handlers use, after
+	// provisioning (which always runs on AWS as given): `make chaos` installs
+	// its fault injection here.
+	AdjustAWS func(*aws.Config)
 }
 
 // Run provisions the tables and queues, serves the endpoint and runs the
@@ -69,6 +76,10 @@ func Run(ctx context.Context, opts Options) error {
 		localaws.WithVisibilityTimeout(opts.VisibilityTimeout), localaws.WithMaxReceiveCount(opts.MaxReceiveCount))
 	if err != nil {
 		return fmt.Errorf("provision local tables and queues: %w", err)
+	}
+	if opts.AdjustAWS != nil {
+		opts.AWS = opts.AWS.Copy()
+		opts.AdjustAWS(&opts.AWS)
 	}
 	fixed := res.IngestEnv()
 	fixed[config.EnvJWKSFile] = opts.JWKSFile
@@ -150,11 +161,11 @@ func Run(ctx context.Context, opts Options) error {
 		for d, arn := range res.StateStreamARNs {
 			arns[string(d)] = arn
 		}
-		// From the start of the streams: the local tables are new, so this is
-		// every change of this run, including any made before the tail is up.
-		// The records go through the stream Lambda's handler, failures included.
+		// From the start of the streams when the local tables are new, so that
+		// this is every change of this run, including any made before the tail
+		// is up. The records go through the stream Lambda's handler, failures included.
 		tailer := &streams.Tailer{
-			Client: dynamodbstreams.NewFromConfig(opts.AWS), StreamARNs: arns, FromStart: true,
+			Client: dynamodbstreams.NewFromConfig(opts.AWS), StreamARNs: arns, FromStart: !opts.ChangesSinceNow,
 			Consumer: &streams.Consumer{Sink: streams.FormatLines(opts.Changes), Logger: observability.NewLogger(opts.Logs, "stream-tail")},
 		}
 		background("stream tail", func() error { return tailer.Run(ctx) })

@@ -56,13 +56,14 @@ func (c *Client) Post(ctx context.Context, evs []json.RawMessage) (Result, error
 	return r, err
 }
 
-// PostBody signs and sends any body, envelope or not, as one request.
+// PostBody signs and sends body as it is, envelope or not (a load generator
+// sends bodies Upvest never would, too). Result.Events is left zero.
 func (c *Client) PostBody(ctx context.Context, body []byte) (Result, error) {
 	target, err := url.Parse(c.URL)
 	if err != nil || target.Scheme == "" || target.Host == "" {
 		return Result{}, fmt.Errorf("post: %q is not an absolute URL", c.URL)
 	}
-	body = bytes.Clone(body) // Tamper flips a byte
+	body = bytes.Clone(body) // Tamper changes it
 	path := target.Path
 	if path == "" {
 		path = "/" // what the receiver sees for a URL without a path

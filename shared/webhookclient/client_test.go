@@ -204,3 +204,26 @@ func TestDevKeyFiles(t *testing.T) {
 		t.Fatal("a JWKS of another key was accepted")
 	}
 }
+
+// PostBody signs and sends any body unchanged: one that is no envelope (the
+// receiver answers 400 after a valid signature, 401 would mean a bad one).
+func TestPostBodySendsAnyBodySigned(t *testing.T) {
+	key := newKey(t)
+	_, srv := newReceiver(t, "kid-1", key)
+	client := &Client{URL: srv.URL + "/webhooks", Key: key, KeyID: "kid-1"}
+	body := []byte("not json \xff")
+	r, err := client.PostBody(context.Background(), body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Status != http.StatusBadRequest {
+		t.Fatalf("answer %+v; want 400 (authentic, not an envelope)", r)
+	}
+	if string(body) != "not json \xff" {
+		t.Fatalf("body changed to %q", body)
+	}
+	client.Tamper = true
+	if r, err := client.PostBody(context.Background(), body); err != nil || r.Status != http.StatusUnauthorized || string(body) != "not json \xff" {
+		t.Fatalf("tampered: %+v %v, body %q", r, err, body)
+	}
+}

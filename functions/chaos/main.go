@@ -1,0 +1,382 @@
+// Command chaos (`make chaos`) storms the local pipeline while it breaks, and
+// then checks that nothing acknowledged was lost, nothing is in a wrong state
+// and nothing was applied twice.
+//
+// It runs the `make run` pipeline (a built functions/local, -pipeline) as a
+// child process against DynamoDB Local and SQS servers that outlive it: those
+// of `make emulators` when they answer on the LOCAL_* ports, else its own. The
+// pipeline injects SDK faults (shared/faults); its first incarnations die at
+// the crash points (ingest between claim and fan-out, a worker between state
+// write and ledger update), and later ones are killed with SIGKILL mid-storm;
+// each time it is started again while the storm keeps retrying.
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/upvest-webhooks/upvest-webhooks/shared/chaos"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/config"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/faults"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/localaws"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/localrun"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/schema"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/webhookclient"
+)
+
+func main() {
+	code, err := run()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "chaos:", err)
+	}
+	os.Exit(code)
+}
+
+type settings struct {
+	events, kills, crashAfter, concurrency int
+	seed                                   uint64
+	pipeline, addr, rates, dir             string
+	backoffUnit, maxBackoff, visibility    time.Duration
+	stormTimeout, settleTimeout            time.Duration
+}
+
+func run() (int, error) {
+	local, err := config.LoadLocal(os.Getenv)
+	if err != nil {
+		return 2, err
+	}
+	var s settings
+	flag.IntVar(&s.events, "events", 10000, "events in the storm (poison included)")
+	flag.IntVar(&s.kills, "kills", 2, "times the pipeline is killed with SIGKILL mid-storm")
+	flag.IntVar(&s.crashAfter, "crash-after", 0, "calls before a crash point fires (default: events/50, at least 10)")
+	flag.IntVar(&s.concurrency, "concurrency", 8, "requests in flight")
+	flag.Uint64Var(&s.seed, "seed", uint64(time.Now().UnixNano()), "seed of the plan and the storm")
+	flag.StringVar(&s.pipeline, "pipeline", "", "the built functions/local binary (required)")
+	flag.StringVar(&s.addr, "addr", local.Addr, "the pipeline's listen address ("+config.EnvLocalAddr+"); port 0 picks a free one")
+	flag.StringVar(&s.rates, "faults", "error=0.02,throttle=0.02,timeout=0.02,partial=0.1,race=0.05", "SDK faults ("+faults.EnvFaults+" syntax, without crash)")
+	flag.StringVar(&s.dir, "dir", filepath.Join(local.Dir, "chaos"), "logs of this run")
+	flag.DurationVar(&s.backoffUnit, "backoff-unit", 50*time.Millisecond, "one unit of Upvest's retry schedule (1, 2, 3, 5, 8, ... units)")
+	flag.DurationVar(&s.maxBackoff, "max-backoff", 2*time.Second, "longest wait between retries")
+	flag.DurationVar(&s.visibility, "visibility", 3*time.Second, "the queues' visibility timeout in the run")
+	flag.DurationVar(&s.stormTimeout, "storm-timeout", 15*time.Minute, "give up sending after this long")
+	flag.DurationVar(&s.settleTimeout, "settle-timeout", 3*time.Minute, "wait this long for acknowledged events to be processed")
+	flag.Parse()
+	if s.pipeline == "" {
+		return 2, errors.New("-pipeline is required (go build -o .local/bin/local ./functions/local)")
+	}
+	rates, err := faults.Parse(s.rates)
+	if err != nil || rates.CrashPoint != "" {
+		return 2, fmt.Errorf("-faults %q: rates only (%v)", s.rates, err)
+	}
+	if s.crashAfter == 0 {
+		s.crashAfter = max(10, s.events/50)
+	}
+	if s.addr, err = resolveAddr(s.addr); err != nil {
+		return 2, err
+	}
+	if err := os.MkdirAll(s.dir, 0o755); err != nil {
+		return 2, err
+	}
+	plan, err := chaos.NewPlan(chaos.PlanOptions{Events: s.events, Seed: s.seed})
+	if err != nil {
+		return 1, err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	servers, err := localaws.Attach(ctx, local.DynamoDBPort, local.SQSPort)
+	switch {
+	case err == nil:
+		fmt.Printf("chaos: using the running servers (DynamoDB %s, SQS %s)\n", servers.DynamoDBEndpoint, servers.SQSEndpoint)
+	case errors.Is(err, localaws.ErrNotRunning):
+		servers, err = localaws.Start(ctx, localaws.Options{DynamoDBPort: local.DynamoDBPort, SQSPort: local.SQSPort, LogDir: filepath.Join(s.dir, "servers")})
+		if err != nil {
+			return 1, err
+		}
+		fmt.Printf("chaos: started DynamoDB %s and SQS %s for this run\n", servers.DynamoDBEndpoint, servers.SQSEndpoint)
+	default:
+		return 1, err
+	}
+	defer servers.Stop()
+	awsCfg, err := localaws.Config(ctx, servers.DynamoDBEndpoint, servers.SQSEndpoint)
+	if err != nil {
+		return 1, err
+	}
+
+	keys, err := localrun.EnsureDevKeys(local.Dir)
+	if err != nil {
+		return 1, err
+	}
+	key, kid, err := webhookclient.LoadSigningKey(keys.PrivateKeyPath, keys.KeyID, keys.JWKSPath)
+	if err != nil {
+		return 1, err
+	}
+	fmt.Printf("chaos: seed %d, %d events in %d requests; pipeline on %s; faults %s; logs in %s\n",
+		s.seed, len(plan.Events), len(plan.Requests), s.addr, s.rates, s.dir)
+
+	faultLog := filepath.Join(s.dir, "faults.log")
+	if err := os.WriteFile(faultLog, nil, 0o644); err != nil {
+		return 1, err
+	}
+	sup := &supervisor{s: s, local: local, servers: servers, rates: rates, faultLog: faultLog,
+		kill: make(chan struct{}, s.kills), done: make(chan struct{})}
+	stormCtx, cancelStorm := context.WithTimeout(ctx, s.stormTimeout)
+	defer cancelStorm()
+	supDone := make(chan struct{})
+	go func() {
+		defer close(supDone)
+		sup.run(ctx)
+		cancelStorm() // a pipeline that cannot be run ends the storm
+	}()
+
+	thresholds := map[int]bool{}
+	for i := 1; i <= s.kills; i++ {
+		thresholds[len(plan.Requests)*(i*2)/(2*s.kills+1)] = true // spread over the storm
+	}
+	started := time.Now()
+	storm := chaos.Storm(stormCtx, plan, chaos.StormOptions{
+		Client:      &webhookclient.Client{URL: "http://" + s.addr + localrun.WebhookPath, Key: key, KeyID: kid},
+		Concurrency: s.concurrency, BackoffUnit: s.backoffUnit, MaxBackoff: s.maxBackoff, Seed: s.seed,
+		Progress: func(acked, total int) {
+			if thresholds[acked] {
+				sup.kill <- struct{}{}
+			}
+			if acked%max(1, total/10) == 0 {
+				fmt.Printf("chaos: %d/%d requests acknowledged (%s)\n", acked, total, time.Since(started).Round(time.Second))
+			}
+		},
+	})
+	fmt.Printf("chaos: storm over after %s; waiting for the workers\n", time.Since(started).Round(time.Second))
+
+	select {
+	case <-supDone:
+		if sup.gaveUp {
+			return 1, fmt.Errorf("the pipeline could not be kept running; logs in %s", s.dir)
+		}
+	default:
+	}
+	checker := chaos.NewChecker(awsCfg, schema.LocalNames)
+	unsettled, err := checker.WaitSettled(ctx, plan, storm.Acked, s.settleTimeout, nil)
+	if err != nil {
+		return 1, fmt.Errorf("wait for the workers: %w", err)
+	}
+	close(sup.done)
+	<-supDone
+	if sup.gaveUp {
+		return 1, fmt.Errorf("the pipeline could not be kept running; logs in %s", s.dir)
+	}
+	if unsettled > 0 {
+		fmt.Printf("chaos: %d acknowledged events still unprocessed after %s\n", unsettled, s.settleTimeout)
+	}
+	verdict, err := checker.Check(ctx, plan, storm.Acked)
+	if err != nil {
+		return 1, fmt.Errorf("check: %w", err)
+	}
+	counts, err := countFaults(faultLog)
+	if err != nil {
+		return 1, err
+	}
+	counts["kill -9"] = sup.killed
+	counts["restart"] = sup.restarts
+
+	missing := report(s, rates, plan, storm, verdict, counts, sup)
+	if !verdict.OK() || missing || sup.unexpected > 0 {
+		return 1, nil
+	}
+	return 0, nil
+}
+
+// report prints the summary and says whether a fault that should have
+// happened never did.
+func report(s settings, rates faults.Config, plan *chaos.Plan, storm chaos.StormResult, v chaos.Verdict, counts map[string]int, sup *supervisor) bool {
+	fmt.Println()
+	fmt.Printf("events:        %d (%d requests, %d entities checked)\n", v.Events, len(plan.Requests), v.Entities)
+	fmt.Printf("sent:          %d attempts, %d retries, %d redeliveries (%d concurrent); answers %v\n",
+		storm.Attempts, storm.Retries, storm.Redeliveries, storm.ConcurrentRedeliveries, storm.Answers)
+	var kinds []string
+	for k := range counts {
+		kinds = append(kinds, k)
+	}
+	sort.Strings(kinds)
+	var parts []string
+	for _, k := range kinds {
+		parts = append(parts, fmt.Sprintf("%s %d", k, counts[k]))
+	}
+	fmt.Printf("faults:        %s\n", strings.Join(parts, ", "))
+	fmt.Printf("lost:          %d\n", v.Lost)
+	fmt.Printf("wrong:         %d\n", v.Wrong)
+	fmt.Printf("applied twice: %d\n", v.AppliedTwice)
+	fmt.Printf("poison lost:   %d\n", v.PoisonLost)
+	fmt.Printf("unacknowledged requests: %d\n", v.Unacked)
+	if sup.unexpected > 0 {
+		fmt.Printf("pipeline exits not caused by the run: %d (see %s)\n", sup.unexpected, s.dir)
+	}
+	for _, e := range v.Examples {
+		fmt.Println("  -", e)
+	}
+	missing := false
+	want := map[string]bool{"kill -9": s.kills > 0, "crash": true}
+	for k, r := range rates.Rates {
+		want[string(k)] = r > 0
+	}
+	for k, w := range want {
+		if w && counts[k] == 0 {
+			fmt.Printf("fault %q never happened: make the run longer or the rate higher\n", k)
+			missing = true
+		}
+	}
+	if crashes := counts[string(faults.Crash)]; crashes < 2 {
+		fmt.Printf("only %d of the 2 crash points fired\n", crashes)
+		missing = true
+	}
+	if v.OK() && !missing {
+		fmt.Println("chaos: OK")
+	} else {
+		fmt.Println("chaos: FAILED")
+	}
+	return missing
+}
+
+func countFaults(path string) (map[string]int, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	counts := map[string]int{}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if k := strings.TrimSpace(sc.Text()); k != "" {
+			counts[k]++
+		}
+	}
+	return counts, sc.Err()
+}
+
+func resolveAddr(addr string) (string, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", fmt.Errorf("address %q: %w", addr, err)
+	}
+	if port != "0" {
+		return addr, nil
+	}
+	l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
+}
+
+// supervisor runs the pipeline, starting it again whenever it dies: the
+// first incarnations at a crash point each, later ones killed on request.
+type supervisor struct {
+	s        settings
+	local    config.Local
+	servers  *localaws.Servers
+	rates    faults.Config
+	faultLog string
+	kill     chan struct{}
+	done     chan struct{}
+
+	killed, restarts, unexpected int // written by run only; read once it returned
+	gaveUp                       bool
+}
+
+func (sup *supervisor) run(ctx context.Context) {
+	crashes := []string{faults.IngestAfterClaim, faults.WorkerAfterState}
+	for n := 0; ; n++ {
+		spec := sup.rates
+		if len(crashes) > 0 {
+			spec.CrashPoint, spec.CrashAfter = crashes[0], sup.s.crashAfter
+		}
+		cmd, exited, err := sup.start(n, spec)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "chaos: start the pipeline:", err)
+			sup.unexpected++
+			sup.gaveUp = true
+			return
+		}
+		select {
+		case err := <-exited:
+			var exit *exec.ExitError
+			if errors.As(err, &exit) && exit.ExitCode() == faults.CrashExitCode {
+				fmt.Printf("chaos: pipeline died at crash point %s; starting it again\n", crashes[0])
+				crashes = crashes[1:]
+			} else {
+				fmt.Printf("chaos: pipeline exited unexpectedly (%v, log %s); starting it again\n", err, sup.logPath(n))
+				sup.unexpected++
+				if sup.unexpected >= maxUnexpectedExits {
+					fmt.Println("chaos: the pipeline keeps dying by itself; giving up")
+					sup.gaveUp = true
+					return
+				}
+			}
+		case <-sup.kill:
+			fmt.Println("chaos: kill -9 the pipeline mid-storm; starting it again")
+			_ = cmd.Process.Kill() // SIGKILL
+			<-exited
+			sup.killed++
+		case <-sup.done:
+			_ = cmd.Process.Signal(syscall.SIGTERM)
+			<-exited
+			return
+		case <-ctx.Done():
+			_ = cmd.Process.Kill()
+			<-exited
+			return
+		}
+		sup.restarts++
+		time.Sleep(500 * time.Millisecond) // the storm meets a closed port meanwhile
+	}
+}
+
+// maxUnexpectedExits stops restarting a pipeline that dies by itself.
+const maxUnexpectedExits = 5
+
+func (sup *supervisor) logPath(n int) string {
+	return filepath.Join(sup.s.dir, fmt.Sprintf("pipeline-%d.log", n))
+}
+
+func (sup *supervisor) start(n int, spec faults.Config) (*exec.Cmd, chan error, error) {
+	logFile, err := os.Create(sup.logPath(n))
+	if err != nil {
+		return nil, nil, err
+	}
+	_, dynamoPort, _ := net.SplitHostPort(strings.TrimPrefix(sup.servers.DynamoDBEndpoint, "http://"))
+	_, sqsPort, _ := net.SplitHostPort(strings.TrimPrefix(sup.servers.SQSEndpoint, "http://"))
+	cmd := exec.Command(sup.s.pipeline)
+	cmd.Env = append(os.Environ(),
+		config.EnvLocalAddr+"="+sup.s.addr,
+		config.EnvLocalDynamoDBPort+"="+dynamoPort,
+		config.EnvLocalSQSPort+"="+sqsPort,
+		config.EnvLocalDir+"="+sup.local.Dir,
+		"LOCAL_VISIBILITY_TIMEOUT="+sup.s.visibility.String(),
+		faults.EnvFaults+"="+spec.String(),
+		faults.EnvFaultsLog+"="+sup.faultLog,
+	)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Start(); err != nil {
+		logFile.Close()
+		return nil, nil, err
+	}
+	exited := make(chan error, 1)
+	go func() {
+		exited <- cmd.Wait()
+		logFile.Close()
+	}()
+	return cmd, exited, nil
+}

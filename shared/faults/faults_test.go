@@ -1,0 +1,270 @@
+package faults_test
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"sync"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+	"github.com/aws/smithy-go"
+
+	"github.com/upvest-webhooks/upvest-webhooks/shared/faults"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/localaws/awstest"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/schema"
+)
+
+func TestParse(t *testing.T) {
+	c, err := faults.Parse("error=0.02, throttle=0.5,timeout=0,partial=1,race=0.1,crash=worker-after-state@3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Rates[faults.APIError] != 0.02 || c.Rates[faults.Throttle] != 0.5 || c.Rates[faults.Partial] != 1 ||
+		c.CrashPoint != faults.WorkerAfterState || c.CrashAfter != 3 || !c.Enabled() {
+		t.Errorf("parsed %+v", c)
+	}
+	if again, err := faults.Parse(c.String()); err != nil || again.String() != c.String() {
+		t.Errorf("round trip %q: %q %v", c.String(), again.String(), err)
+	}
+	if c, err := faults.Parse(""); err != nil || c.Enabled() {
+		t.Errorf("empty spec: %+v %v", c, err)
+	}
+	for _, bad := range []string{"error", "error=2", "error=x", "flood=0.1", "crash=somewhere@1", "crash=ingest-after-claim", "crash=ingest-after-claim@0"} {
+		if _, err := faults.Parse(bad); err == nil {
+			t.Errorf("Parse(%q) accepted", bad)
+		}
+	}
+}
+
+func TestFromEnvOff(t *testing.T) {
+	in, closeLog, err := faults.FromEnv(func(string) string { return "" }, "ledger")
+	if err != nil || in != nil {
+		t.Fatalf("no spec: %v %v", in, err)
+	}
+	if err := closeLog(); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := faults.FromEnv(func(k string) string {
+		if k == faults.EnvFaults {
+			return "bogus=1"
+		}
+		return ""
+	}, "ledger"); err == nil {
+		t.Fatal("bad spec accepted")
+	}
+}
+
+type recorder struct {
+	mu    sync.Mutex
+	kinds map[faults.Kind]int
+	exits []int
+}
+
+func (r *recorder) record(k faults.Kind) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.kinds == nil {
+		r.kinds = map[faults.Kind]int{}
+	}
+	r.kinds[k]++
+}
+
+func clients(t *testing.T, env awstest.Environment, spec string, r *recorder) (*dynamodb.Client, *sqs.Client) {
+	t.Helper()
+	cfg, err := faults.Parse(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := faults.New(cfg, faults.Options{LedgerTable: env.LedgerTable, Record: r.record, Seed: 7,
+		Exit: func(code int) { r.exits = append(r.exits, code) }})
+	awsCfg := env.Config.Copy()
+	in.Install(&awsCfg)
+	return dynamodb.NewFromConfig(awsCfg), sqs.NewFromConfig(awsCfg)
+}
+
+func item(pk string) map[string]ddbtypes.AttributeValue {
+	return map[string]ddbtypes.AttributeValue{schema.LedgerPK: &ddbtypes.AttributeValueMemberS{Value: pk}}
+}
+
+func exists(t *testing.T, env awstest.Environment, pk string) bool {
+	t.Helper()
+	out, err := env.DynamoDB.GetItem(context.Background(), &dynamodb.GetItemInput{
+		TableName: aws.String(env.LedgerTable), Key: item(pk), ConsistentRead: aws.Bool(true)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out.Item != nil
+}
+
+func apiCode(err error) string {
+	var apiErr smithy.APIError
+	if errors.As(err, &apiErr) {
+		return apiErr.ErrorCode()
+	}
+	return ""
+}
+
+func TestErrorsBeforeTheCallAndTimeoutsAfterIt(t *testing.T) {
+	env := awstest.Env(t)
+	ctx := context.Background()
+	for _, tc := range []struct {
+		spec, wantCode string
+		written        bool
+	}{
+		{"error=1", "InternalServerError", false},
+		{"throttle=1", "ProvisionedThroughputExceededException", false},
+		{"timeout=1", "", true},
+	} {
+		r := &recorder{}
+		db, _ := clients(t, env, tc.spec, r)
+		pk := "item-" + tc.spec
+		_, err := db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(env.LedgerTable), Item: item(pk)})
+		if err == nil || apiCode(err) != tc.wantCode || (tc.written != errors.Is(err, faults.ErrInjectedTimeout)) {
+			t.Errorf("%s: err %v (code %q)", tc.spec, err, apiCode(err))
+		}
+		if got := exists(t, env, pk); got != tc.written {
+			t.Errorf("%s: item written %v, want %v", tc.spec, got, tc.written)
+		}
+		if len(r.kinds) != 1 {
+			t.Errorf("%s: recorded %v", tc.spec, r.kinds)
+		}
+	}
+}
+
+// A raced conditional write happens once: the caller or its twin wins, and
+// the caller sees either success or the condition failing.
+func TestRaceRunsATwinOfConditionalWrites(t *testing.T) {
+	env := awstest.Env(t)
+	ctx := context.Background()
+	r := &recorder{}
+	db, _ := clients(t, env, "race=1", r)
+	failures := 0
+	for i := range 20 {
+		_, err := db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+			TableName: aws.String(env.LedgerTable), Key: item("raced-" + strconv.Itoa(i)),
+			UpdateExpression:          aws.String("SET n = if_not_exists(n, :zero) + :one"),
+			ConditionExpression:       aws.String("attribute_not_exists(n)"),
+			ExpressionAttributeValues: map[string]ddbtypes.AttributeValue{":zero": &ddbtypes.AttributeValueMemberN{Value: "0"}, ":one": &ddbtypes.AttributeValueMemberN{Value: "1"}},
+		})
+		var failed *ddbtypes.ConditionalCheckFailedException
+		switch {
+		case errors.As(err, &failed):
+			failures++
+		case err != nil:
+			t.Fatal(err)
+		}
+		out, err := env.DynamoDB.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(env.LedgerTable), Key: item("raced-" + strconv.Itoa(i)), ConsistentRead: aws.Bool(true)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := out.Item["n"].(*ddbtypes.AttributeValueMemberN).Value; n != "1" {
+			t.Fatalf("raced write applied %s times", n)
+		}
+	}
+	if r.kinds[faults.Race] != 20 {
+		t.Errorf("recorded %v", r.kinds)
+	}
+	t.Logf("the twin won %d of 20 races", failures)
+
+	// Unconditional writes are never raced.
+	if _, err := db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(env.LedgerTable), Item: item("plain")}); err != nil {
+		t.Fatal(err)
+	}
+	if r.kinds[faults.Race] != 20 {
+		t.Errorf("unconditional write raced: %v", r.kinds)
+	}
+}
+
+// Setup calls carry no events; the Lambdas make none, so none fail.
+func TestSetupCallsAreLeftAlone(t *testing.T) {
+	env := awstest.Env(t)
+	r := &recorder{}
+	db, q := clients(t, env, "error=1", r)
+	ctx := context.Background()
+	if _, err := db.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(env.LedgerTable)}); err != nil {
+		t.Errorf("DescribeTable: %v", err)
+	}
+	if _, err := q.ListQueues(ctx, &sqs.ListQueuesInput{}); err != nil {
+		t.Errorf("ListQueues: %v", err)
+	}
+	if len(r.kinds) != 0 {
+		t.Errorf("recorded %v", r.kinds)
+	}
+}
+
+func TestPartialBatchSendsTheRestAndReportsTheFailed(t *testing.T) {
+	env := awstest.Env(t)
+	ctx := context.Background()
+	r := &recorder{}
+	_, q := clients(t, env, "partial=1", r)
+	var url string
+	for _, u := range env.QueueURLs {
+		url = u
+		break
+	}
+	var entries []sqstypes.SendMessageBatchRequestEntry
+	for i := range 10 {
+		entries = append(entries, sqstypes.SendMessageBatchRequestEntry{Id: aws.String(strconv.Itoa(i)), MessageBody: aws.String("m" + strconv.Itoa(i))})
+	}
+	out, err := q.SendMessageBatch(ctx, &sqs.SendMessageBatchInput{QueueUrl: aws.String(url), Entries: entries})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out.Failed) == 0 || len(out.Failed)+len(out.Successful) != 10 {
+		t.Fatalf("%d failed, %d sent", len(out.Failed), len(out.Successful))
+	}
+	ids := map[string]bool{}
+	for _, f := range out.Failed {
+		ids[aws.ToString(f.Id)] = true
+	}
+	for _, s := range out.Successful {
+		if ids[aws.ToString(s.Id)] {
+			t.Errorf("entry %s both sent and failed", aws.ToString(s.Id))
+		}
+	}
+	if got := awstest.DrainCount(t, env.SQS, url); got != len(out.Successful) {
+		t.Errorf("queue holds %d messages, %d were reported sent", got, len(out.Successful))
+	}
+}
+
+func TestCrashPoints(t *testing.T) {
+	env := awstest.Env(t)
+	ctx := context.Background()
+	r := &recorder{}
+	db, _ := clients(t, env, "crash=worker-after-state@2", r)
+	update := func(table string) {
+		_, err := db.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: aws.String(table), Key: item("x"),
+			UpdateExpression: aws.String("SET a = :a"), ExpressionAttributeValues: map[string]ddbtypes.AttributeValue{":a": &ddbtypes.AttributeValueMemberS{Value: "1"}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	var stateTable string
+	for _, s := range env.StateTables {
+		stateTable = s
+		break
+	}
+	_, err := db.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: aws.String(stateTable), // not a crash point
+		Key:              map[string]ddbtypes.AttributeValue{schema.StatePK: &ddbtypes.AttributeValueMemberS{Value: "x"}},
+		UpdateExpression: aws.String("SET a = :a"), ExpressionAttributeValues: map[string]ddbtypes.AttributeValue{":a": &ddbtypes.AttributeValueMemberS{Value: "1"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	update(env.LedgerTable) // first ledger update: not yet
+	if len(r.exits) != 0 {
+		t.Fatalf("crashed at the first ledger update")
+	}
+	update(env.LedgerTable) // second: crash
+	if len(r.exits) != 1 || r.exits[0] != faults.CrashExitCode || r.kinds[faults.Crash] != 1 {
+		t.Fatalf("exits %v, recorded %v", r.exits, r.kinds)
+	}
+	update(env.LedgerTable)
+	if len(r.exits) != 1 {
+		t.Fatalf("crashed again: %v", r.exits)
+	}
+}
