@@ -132,7 +132,7 @@ func newDeployment(t testing.TB, jwks string) *deployment {
 	// The stack's outputs name each table and queue by role; their Refs are the logical ids.
 	d.localRefs[b.tp.outputRef(t, "LedgerTableName")] = env.LedgerTable
 	for _, dom := range events.Domains() {
-		p := pascal(string(dom))
+		p := stack.ConstructName(string(dom))
 		d.localRefs[b.tp.outputRef(t, "StateTable"+p+"Name")] = env.StateTables[dom]
 		d.localRefs[b.tp.outputRef(t, "Queue"+p+"Url")] = env.QueueURLs[dom]
 		d.localRefs[b.tp.outputRef(t, "DeadLetterQueue"+p+"Url")] = env.DLQURLs[dom]
@@ -215,15 +215,4 @@ func (b *syncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
-}
-
-// pascal turns a domain into the stack's construct id part: corporate_actions → CorporateActions.
-func pascal(s string) string {
-	var b strings.Builder
-	for _, part := range strings.Split(s, "_") {
-		if part != "" {
-			b.WriteString(strings.ToUpper(part[:1]) + part[1:])
-		}
-	}
-	return b.String()
 }

@@ -165,8 +165,8 @@ func TestAssetsFollowTheConsumerSwitch(t *testing.T) {
 
 func TestPascal(t *testing.T) {
 	for in, want := range map[string]string{"orders": "Orders", "corporate_actions": "CorporateActions", "fees_taxes": "FeesTaxes"} {
-		if got := pascal(in); got != want {
-			t.Errorf("pascal(%q) = %q, want %q", in, got, want)
+		if got := ConstructName(in); got != want {
+			t.Errorf("ConstructName(%q) = %q, want %q", in, got, want)
 		}
 	}
 }

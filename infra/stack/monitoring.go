@@ -305,7 +305,7 @@ func newDashboard(scope constructs.Construct, p MonitoringProps, webhookOK, webh
 	names := []string{"Ingest"}
 	for _, pl := range p.Pipelines {
 		functions = append(functions, pl.Worker)
-		names = append(names, pascal(string(pl.Domain))+"Worker")
+		names = append(names, ConstructName(string(pl.Domain))+"Worker")
 	}
 	if p.Consumer != nil {
 		functions = append(functions, p.Consumer.Function)

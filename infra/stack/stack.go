@@ -36,7 +36,7 @@ func NewUpvestWebhooksStack(scope constructs.Construct, id string, props *Upvest
 
 	var pipelines []*Pipeline
 	for _, d := range events.Domains() {
-		name := pascal(string(d))
+		name := ConstructName(string(d))
 		p := NewPipeline(stack, "Pipeline"+name, cfg, d, ledger)
 		pipelines = append(pipelines, p)
 		output(stack, "StateTable"+name+"Name", "State table of the "+string(d)+" domain", p.StateTable.TableName())
@@ -62,8 +62,9 @@ func output(stack awscdk.Stack, id, description string, value *string) {
 	awscdk.NewCfnOutput(stack, jsii.String(id), &awscdk.CfnOutputProps{Description: jsii.String(description), Value: value})
 }
 
-// pascal turns a domain name into a construct id part: corporate_actions → CorporateActions.
-func pascal(s string) string {
+// ConstructName turns a domain into the stack's construct id and output name part:
+// corporate_actions → CorporateActions.
+func ConstructName(s string) string {
 	var b strings.Builder
 	for _, part := range strings.Split(s, "_") {
 		if part != "" {

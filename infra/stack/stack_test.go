@@ -840,16 +840,16 @@ func TestOutputs(t *testing.T) {
 			t.Errorf("LedgerTableName = %s", got)
 		}
 		for _, d := range events.Domains() {
-			if got := value("StateTable" + pascal(string(d)) + "Name"); got != "${"+w.table[d]+"}" {
+			if got := value("StateTable" + ConstructName(string(d)) + "Name"); got != "${"+w.table[d]+"}" {
 				t.Errorf("%s table output %s", d, got)
 			}
-			if got := value("StateTable" + pascal(string(d)) + "StreamArn"); got != "${"+w.table[d]+".StreamArn}" {
+			if got := value("StateTable" + ConstructName(string(d)) + "StreamArn"); got != "${"+w.table[d]+".StreamArn}" {
 				t.Errorf("%s stream output %s", d, got)
 			}
-			if got := value("Queue" + pascal(string(d)) + "Url"); got != "${"+w.queue[d]+"}" {
+			if got := value("Queue" + ConstructName(string(d)) + "Url"); got != "${"+w.queue[d]+"}" {
 				t.Errorf("%s queue output %s", d, got)
 			}
-			if got := value("DeadLetterQueue" + pascal(string(d)) + "Url"); got != "${"+w.dlq[d]+"}" {
+			if got := value("DeadLetterQueue" + ConstructName(string(d)) + "Url"); got != "${"+w.dlq[d]+"}" {
 				t.Errorf("%s dead-letter queue output %s", d, got)
 			}
 		}

@@ -19,7 +19,7 @@ import (
 	upvest "github.com/upvest-webhooks/upvest-webhooks/events"
 	"github.com/upvest-webhooks/upvest-webhooks/events/upvesttest"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/localaws/awstest"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/localrun"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/localrun/localruntest"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/message"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/schema"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/webhookclient"
@@ -59,47 +59,10 @@ func startPipeline(t *testing.T, workers bool) *pipeline {
 
 // startPipelineWithKeys lets editJWKS change the verification key set before
 // the pipeline reads it.
-func startPipelineWithKeys(t *testing.T, workers bool, editJWKS func(t *testing.T, path string)) *pipeline {
+func startPipelineWithKeys(t *testing.T, workers bool, editJWKS func(t testing.TB, path string)) *pipeline {
 	t.Helper()
-	env := awstest.Env(t)
-	keys, err := localrun.EnsureDevKeys(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if editJWKS != nil {
-		editJWKS(t, keys.JWKSPath)
-	}
-	key, kid, err := webhookclient.LoadSigningKey(keys.PrivateKeyPath, "", keys.JWKSPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	ready := make(chan string, 1)
-	done := make(chan error, 1)
-	p := &pipeline{env: env, changes: &syncBuffer{}}
-	go func() {
-		done <- localrun.Run(ctx, localrun.Options{
-			AWS: env.Config, Names: env.Names, Addr: "127.0.0.1:0", JWKSFile: keys.JWKSPath,
-			VisibilityTimeout: awstest.DefaultVisibilityTimeout, MaxReceiveCount: awstest.DefaultMaxReceiveCount,
-			Workers: workers, Changes: p.changes,
-			Getenv: func(string) string { return "" },
-			Ready:  func(url string) { ready <- url },
-		})
-	}()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("local run ended with %v", err)
-		}
-	})
-	select {
-	case url := <-ready:
-		p.client = &webhookclient.Client{URL: url, Key: key, KeyID: kid}
-	case err := <-done:
-		t.Fatalf("local run did not start: %v", err)
-	case <-time.After(2 * time.Minute):
-		t.Fatal("local run did not start within 2 minutes")
-	}
+	p := &pipeline{env: awstest.Env(t), changes: &syncBuffer{}}
+	p.client = localruntest.Start(t, p.env, localruntest.Options{Workers: workers, Changes: p.changes, EditJWKS: editJWKS})
 	return p
 }
 

@@ -22,7 +22,7 @@ import (
 
 // addForeignKeys puts keys of other curves beside the dev key, as a JWKS from
 // Upvest might hold one day: they are skipped, the pipeline still starts.
-func addForeignKeys(t *testing.T, path string) {
+func addForeignKeys(t testing.TB, path string) {
 	t.Helper()
 	raw, err := os.ReadFile(path)
 	if err != nil {

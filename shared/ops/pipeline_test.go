@@ -17,7 +17,7 @@ import (
 	"github.com/upvest-webhooks/upvest-webhooks/events/upvesttest"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/ledger"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/localaws/awstest"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/localrun"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/localrun/localruntest"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/observability"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/ops"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/sqspoller"
@@ -30,39 +30,7 @@ import (
 // tables and queues, and returns a client that posts signed events to it.
 func localRun(t *testing.T, env awstest.Environment, workers bool) *webhookclient.Client {
 	t.Helper()
-	keys, err := localrun.EnsureDevKeys(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	key, kid, err := webhookclient.LoadSigningKey(keys.PrivateKeyPath, "", keys.JWKSPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	ready, done := make(chan string, 1), make(chan error, 1)
-	go func() {
-		done <- localrun.Run(ctx, localrun.Options{
-			AWS: env.Config, Names: env.Names, Addr: "127.0.0.1:0", JWKSFile: keys.JWKSPath,
-			VisibilityTimeout: time.Second, MaxReceiveCount: 2, Workers: workers,
-			Getenv: func(string) string { return "" },
-			Ready:  func(url string) { ready <- url },
-		})
-	}()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("local run ended with %v", err)
-		}
-	})
-	select {
-	case url := <-ready:
-		return &webhookclient.Client{URL: url, Key: key, KeyID: kid}
-	case err := <-done:
-		t.Fatalf("local run did not start: %v", err)
-	case <-time.After(2 * time.Minute):
-		t.Fatal("local run did not start within 2 minutes")
-	}
-	return nil
+	return localruntest.Start(t, env, localruntest.Options{Workers: workers, VisibilityTimeout: time.Second, MaxReceiveCount: 2})
 }
 
 func post(t *testing.T, c *webhookclient.Client, evs ...json.RawMessage) {
