@@ -16,6 +16,7 @@ import (
 
 	"github.com/upvest-webhooks/upvest-webhooks/events"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/ledger"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/localaws"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/schema"
 )
 
@@ -283,7 +284,7 @@ func (c *Checker) streamChanges(ctx context.Context, want map[string]*entity) (m
 		if err != nil {
 			return nil, fmt.Errorf("describe state table of %s: %w", d, err)
 		}
-		records, err := readStream(ctx, c.Streams, aws.ToString(desc.Table.LatestStreamArn))
+		records, err := localaws.ReadStream(ctx, c.Streams, aws.ToString(desc.Table.LatestStreamArn))
 		if err != nil {
 			return nil, fmt.Errorf("read stream of %s: %w", d, err)
 		}
@@ -335,45 +336,6 @@ func entryEvent(view *streamtypes.AttributeValueMemberM, entry string) string {
 		return ""
 	}
 	return streamStr(m.Value[schema.StateEventID])
-}
-
-// readStream returns every record of every shard, oldest first per shard.
-func readStream(ctx context.Context, client *dynamodbstreams.Client, arn string) ([]streamtypes.Record, error) {
-	var shards []streamtypes.Shard
-	var start *string
-	for {
-		out, err := client.DescribeStream(ctx, &dynamodbstreams.DescribeStreamInput{StreamArn: aws.String(arn), ExclusiveStartShardId: start})
-		if err != nil {
-			return nil, err
-		}
-		shards = append(shards, out.StreamDescription.Shards...)
-		start = out.StreamDescription.LastEvaluatedShardId
-		if start == nil {
-			break
-		}
-	}
-	var records []streamtypes.Record
-	for _, sh := range shards {
-		it, err := client.GetShardIterator(ctx, &dynamodbstreams.GetShardIteratorInput{
-			StreamArn: aws.String(arn), ShardId: sh.ShardId, ShardIteratorType: streamtypes.ShardIteratorTypeTrimHorizon,
-		})
-		if err != nil {
-			return nil, err
-		}
-		iter := it.ShardIterator
-		for iter != nil {
-			out, err := client.GetRecords(ctx, &dynamodbstreams.GetRecordsInput{ShardIterator: iter, Limit: aws.Int32(1000)})
-			if err != nil {
-				return nil, err
-			}
-			records = append(records, out.Records...)
-			if len(out.Records) == 0 {
-				break // caught up with an open shard
-			}
-			iter = out.NextShardIterator
-		}
-	}
-	return records, nil
 }
 
 func str(av ddbtypes.AttributeValue) string {

@@ -12,6 +12,7 @@ import (
 	streamtypes "github.com/aws/aws-sdk-go-v2/service/dynamodbstreams/types"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/localaws"
 )
 
 // ReceiveAll receives from the queue until it has seen at least wantAtLeast
@@ -111,7 +112,7 @@ func StreamRecords(t testing.TB, client *dynamodbstreams.Client, streamARN strin
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	for {
-		records, err := readStream(ctx, client, streamARN)
+		records, err := localaws.ReadStream(ctx, client, streamARN)
 		if err == nil && len(records) >= wantAtLeast {
 			return records
 		}
@@ -124,42 +125,4 @@ func StreamRecords(t testing.TB, client *dynamodbstreams.Client, streamARN strin
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
-}
-
-func readStream(ctx context.Context, client *dynamodbstreams.Client, streamARN string) ([]streamtypes.Record, error) {
-	var shards []streamtypes.Shard
-	var start *string
-	for {
-		out, err := client.DescribeStream(ctx, &dynamodbstreams.DescribeStreamInput{
-			StreamArn: aws.String(streamARN), ExclusiveStartShardId: start,
-		})
-		if err != nil {
-			return nil, err
-		}
-		shards = append(shards, out.StreamDescription.Shards...)
-		if start = out.StreamDescription.LastEvaluatedShardId; start == nil {
-			break
-		}
-	}
-	var records []streamtypes.Record
-	for _, sh := range shards {
-		it, err := client.GetShardIterator(ctx, &dynamodbstreams.GetShardIteratorInput{
-			StreamArn: aws.String(streamARN), ShardId: sh.ShardId, ShardIteratorType: streamtypes.ShardIteratorTypeTrimHorizon,
-		})
-		if err != nil {
-			return nil, err
-		}
-		for iter := it.ShardIterator; iter != nil; {
-			out, err := client.GetRecords(ctx, &dynamodbstreams.GetRecordsInput{ShardIterator: iter})
-			if err != nil {
-				return nil, err
-			}
-			records = append(records, out.Records...)
-			if len(out.Records) == 0 {
-				break // an open shard has no end; an empty read means caught up
-			}
-			iter = out.NextShardIterator
-		}
-	}
-	return records, nil
 }
