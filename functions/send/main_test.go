@@ -7,10 +7,12 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/upvest-webhooks/upvest-webhooks/events/upvesttest"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/signature"
 )
 
@@ -50,6 +52,12 @@ func TestKeygenThenSend(t *testing.T) {
 	}
 	srv := verifyingServer(t, filepath.Join(dir, "dev-jwks.json"))
 	common := []string{"-url", srv.URL + "/webhooks", "-key", filepath.Join(dir, "dev-key.pem"), "-jwks", filepath.Join(dir, "dev-jwks.json")}
+	folder := t.TempDir() // a folder of two of Upvest's samples
+	for _, name := range []string{"ORDER.NEW", "EXECUTION.FILLED"} {
+		if err := os.WriteFile(filepath.Join(folder, name+".json"), upvesttest.ReadSample(t, name), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
 
 	tests := []struct {
 		name     string
@@ -58,7 +66,7 @@ func TestKeygenThenSend(t *testing.T) {
 		wantLine string
 		lines    int
 	}{
-		{"files with fresh ids", []string{"-fresh-ids", "-batch", "1", "../../shared/webhookclient/testdata/folder"}, 0, "200 events=1 ok", 2},
+		{"files with fresh ids", []string{"-fresh-ids", "-batch", "1", folder}, 0, "200 events=1 ok", 2},
 		{"generated in batches", []string{"-generate", "2", "-batch", "3"}, 0, "200 events=3 ok", 3},
 		{"tampered", []string{"-tamper", "-generate", "1"}, 1, "401 events=4 unauthenticated", 1},
 		{"draft 15", []string{"-draft", "15", "-generate", "1"}, 0, "200 events=4 ok 15", 1},
