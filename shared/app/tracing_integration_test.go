@@ -38,6 +38,7 @@ import (
 // function, a real SQS message on the local server, and the assembled worker;
 // every span lands in one trace.
 func TestOneEventsTraceHoldsIngestAndWorkerSpans(t *testing.T) {
+	t.Parallel()
 	env := awstest.Env(t)
 	ctx := context.Background()
 	spans := tracetest.NewInMemoryExporter()

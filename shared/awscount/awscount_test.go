@@ -22,6 +22,7 @@ func s(v string) types.AttributeValue { return &types.AttributeValueMemberS{Valu
 // A state row with two index keys: DynamoDB Local reports the table's write
 // and one per index entry; a failed conditional write is estimated.
 func TestCountsRequestsAndWriteUnitsIncludingIndexes(t *testing.T) {
+	t.Parallel()
 	env := awstest.Env(t)
 	counter := awscount.New()
 	cfg := counter.Attach(env.Config)

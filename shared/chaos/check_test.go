@@ -19,6 +19,7 @@ import (
 // sent, yet every request counts as acknowledged; then one entity is put in
 // its newest state and its version bumped as a second application would.
 func TestCheckerFindsLossWrongStateAndDoubleApply(t *testing.T) {
+	t.Parallel()
 	env := awstest.Env(t)
 	ctx := context.Background()
 	plan, err := chaos.NewPlan(chaos.PlanOptions{Events: 30, PoisonRate: 0.2, Seed: 9})

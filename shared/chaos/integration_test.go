@@ -59,6 +59,7 @@ func runPipeline(t *testing.T, env awstest.Environment, spec string) *webhookcli
 // A small storm with poison through the in-process pipeline, SDK faults on:
 // the oracle finds nothing lost, wrong or applied twice.
 func TestStormThroughTheLocalPipelineWithSDKFaults(t *testing.T) {
+	t.Parallel()
 	env := awstest.Env(t)
 	client := runPipeline(t, env, "error=0.03,throttle=0.03,timeout=0.03,partial=0.2,race=0.1")
 	plan, err := chaos.NewPlan(chaos.PlanOptions{Events: 150, PoisonRate: 0.1, Seed: 5})

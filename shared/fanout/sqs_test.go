@@ -15,6 +15,7 @@ import (
 
 // The publisher contract on fauxqs: what the workers will read is what ingest sent.
 func TestSQSKeepsThePublisherContract(t *testing.T) {
+	t.Parallel()
 	fanouttest.RunContract(t, func(t *testing.T) (fanout.Publisher, func(*testing.T, events.Domain, int) []fanouttest.Received) {
 		env := awstest.Env(t)
 		take := func(t *testing.T, d events.Domain, want int) []fanouttest.Received {

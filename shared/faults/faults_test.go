@@ -110,6 +110,7 @@ func apiCode(err error) string {
 }
 
 func TestErrorsBeforeTheCallAndTimeoutsAfterIt(t *testing.T) {
+	t.Parallel()
 	env := awstest.Env(t)
 	ctx := context.Background()
 	for _, tc := range []struct {
@@ -139,6 +140,7 @@ func TestErrorsBeforeTheCallAndTimeoutsAfterIt(t *testing.T) {
 // A raced conditional write happens once: the caller or its twin wins, and
 // the caller sees either success or the condition failing.
 func TestRaceRunsATwinOfConditionalWrites(t *testing.T) {
+	t.Parallel()
 	env := awstest.Env(t)
 	ctx := context.Background()
 	r := &recorder{}
@@ -182,6 +184,7 @@ func TestRaceRunsATwinOfConditionalWrites(t *testing.T) {
 
 // Setup calls carry no events; the Lambdas make none, so none fail.
 func TestSetupCallsAreLeftAlone(t *testing.T) {
+	t.Parallel()
 	env := awstest.Env(t)
 	r := &recorder{}
 	db, q := clients(t, env, "error=1", r)
@@ -198,6 +201,7 @@ func TestSetupCallsAreLeftAlone(t *testing.T) {
 }
 
 func TestPartialBatchSendsTheRestAndReportsTheFailed(t *testing.T) {
+	t.Parallel()
 	env := awstest.Env(t)
 	ctx := context.Background()
 	r := &recorder{}
@@ -233,6 +237,7 @@ func TestPartialBatchSendsTheRestAndReportsTheFailed(t *testing.T) {
 }
 
 func TestCrashPoints(t *testing.T) {
+	t.Parallel()
 	env := awstest.Env(t)
 	ctx := context.Background()
 	r := &recorder{}

@@ -27,6 +27,7 @@ import (
 // and publisher. Cases take a set of tables and queues from a small pool and
 // empty it when done, since provisioning one per case would take minutes.
 func TestCatalogueOnLocalServers(t *testing.T) {
+	t.Parallel()
 	awstest.RequireServers(t)
 	const sets = 4
 	pool := make(chan awstest.Environment, sets)

@@ -21,6 +21,7 @@ import (
 // These tests run against DynamoDB Local: the conditions are the point.
 
 func TestDynamoKeepsTheLedgerContract(t *testing.T) {
+	t.Parallel()
 	ledgertest.RunContract(t, func(t *testing.T, now func() time.Time) ledger.Store {
 		env := awstest.Env(t)
 		return ledger.NewDynamo(env.DynamoDB, env.LedgerTable, ledger.WithRetention(400*24*time.Hour), ledger.WithClock(now))

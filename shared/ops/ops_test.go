@@ -47,6 +47,7 @@ func claim(t *testing.T, l *ledger.Dynamo, rec ledger.Record) {
 // found among more messages than one receive returns, and every message is
 // visible again right after the peek.
 func TestInspectPeeksIntoTheQueueWithoutConsuming(t *testing.T) {
+	t.Parallel()
 	env := awstest.Env(t, awstest.WithVisibilityTimeout(30*time.Second))
 	ctx := context.Background()
 	l := ledger.NewDynamo(env.DynamoDB, env.LedgerTable)
@@ -105,6 +106,7 @@ func TestInspectPeeksIntoTheQueueWithoutConsuming(t *testing.T) {
 // TestInspectShowsARequestRecord: request:<sha256> records are inspected like
 // events; they have no state row and no queue.
 func TestInspectShowsARequestRecord(t *testing.T) {
+	t.Parallel()
 	env := awstest.Env(t)
 	l := ledger.NewDynamo(env.DynamoDB, env.LedgerTable)
 	key := "request:" + strings.Repeat("ab", 32)
@@ -126,6 +128,7 @@ func TestInspectShowsARequestRecord(t *testing.T) {
 }
 
 func TestParkedListsEveryPartitionOrOne(t *testing.T) {
+	t.Parallel()
 	env := awstest.Env(t)
 	l := ledger.NewDynamo(env.DynamoDB, env.LedgerTable)
 	order, _ := orderEvent(t)
@@ -153,6 +156,7 @@ func TestParkedListsEveryPartitionOrOne(t *testing.T) {
 
 // TestReplayRequeuesAParkedEvent: what functions/replay did, now a subcommand.
 func TestReplayRequeuesAParkedEvent(t *testing.T) {
+	t.Parallel()
 	env := awstest.Env(t)
 	l := ledger.NewDynamo(env.DynamoDB, env.LedgerTable)
 	e, r := orderEvent(t)
@@ -186,6 +190,7 @@ func TestReplayRequeuesAParkedEvent(t *testing.T) {
 // TestRedriveKeepsBodyAndAttributes moves more messages than one receive
 // returns, byte for byte, and -max bounds the move.
 func TestRedriveKeepsBodyAndAttributes(t *testing.T) {
+	t.Parallel()
 	env := awstest.Env(t)
 	ctx := context.Background()
 	dlq, queue := env.DLQURLs[events.Holdings], env.QueueURLs[events.Holdings]

@@ -99,6 +99,7 @@ func waitForStatus(t *testing.T, l *ledger.Dynamo, id string, want ledger.Status
 // on the local run, `ops inspect -local <id>` shows a sample event as APPLIED
 // with its state row; an unknown id says so and fails.
 func TestInspectShowsAnAppliedSampleWithItsStateRow(t *testing.T) {
+	t.Parallel()
 	env := awstest.Env(t)
 	client := localRun(t, env, true)
 	raw, e, route := aSample(t)
@@ -137,6 +138,7 @@ func TestInspectShowsAnAppliedSampleWithItsStateRow(t *testing.T) {
 // so), `ops redrive -local` moves it back with its body and attributes, and a
 // healthy worker applies it.
 func TestRedriveMovesADeadLetterBackAndItIsApplied(t *testing.T) {
+	t.Parallel()
 	env := awstest.Env(t, awstest.WithVisibilityTimeout(time.Second), awstest.WithMaxReceiveCount(2))
 	l := ledger.NewDynamo(env.DynamoDB, env.LedgerTable)
 	client := localRun(t, env, false) // ingest only: the failing worker below takes the messages

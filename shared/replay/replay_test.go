@@ -51,6 +51,7 @@ func record(t *testing.T, l *ledger.Dynamo, id string, domain events.Domain, raw
 }
 
 func TestReplay(t *testing.T) {
+	t.Parallel()
 	env := awstest.Env(t)
 	ctx := context.Background()
 	l := ledger.NewDynamo(env.DynamoDB, env.LedgerTable)

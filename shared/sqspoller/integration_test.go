@@ -131,6 +131,7 @@ func assertEmpty(t *testing.T, client *sqs.Client, queueURL string) {
 // after each visibility timeout with a growing receive count, and after
 // maxReceiveCount receives it lands in the dead-letter queue.
 func TestIntegrationPartialFailuresRedeliveryAndDLQ(t *testing.T) {
+	t.Parallel()
 	const maxReceives = 2
 	env := awstest.Env(t, awstest.WithVisibilityTimeout(2*time.Second), awstest.WithMaxReceiveCount(maxReceives))
 	queue, dlq := env.QueueURLs[upvest.Orders], env.DLQURLs[upvest.Orders]
@@ -186,6 +187,7 @@ func TestIntegrationPartialFailuresRedeliveryAndDLQ(t *testing.T) {
 
 // A handler error leaves the whole batch for redelivery; nothing is deleted.
 func TestIntegrationHandlerErrorDeletesNothing(t *testing.T) {
+	t.Parallel()
 	env := awstest.Env(t, awstest.WithVisibilityTimeout(time.Second), awstest.WithMaxReceiveCount(5))
 	queue := env.QueueURLs[upvest.Payments]
 	bodies := []string{"a", "b", "c"}

@@ -11,6 +11,7 @@ import (
 )
 
 func TestDynamoKeepsTheStateContract(t *testing.T) {
+	t.Parallel()
 	statetest.RunContract(t, func(t *testing.T) statetest.Subject {
 		env := awstest.Env(t)
 		stores := statetest.ByDomain{}

@@ -99,6 +99,7 @@ func uuid(t *testing.T) string {
 // real Streams API of DynamoDB Local) as an INSERT then a MODIFY, with the
 // old and new status and version; with LATEST, earlier writes are not seen.
 func TestIntegrationTailerSeesInsertThenModify(t *testing.T) {
+	t.Parallel()
 	env := awstest.Env(t)
 	ctx := context.Background()
 	table := env.StateTables[upvest.Orders]
@@ -172,6 +173,7 @@ func TestIntegrationTailerSeesInsertThenModify(t *testing.T) {
 // Events applied by the real state writer (as the worker does) read back as
 // the lines `tail` prints, including the EXECUTION that updates its ORDER's view.
 func TestIntegrationTailerReadsStateWriterChanges(t *testing.T) {
+	t.Parallel()
 	env := awstest.Env(t)
 	ctx := context.Background()
 	store := state.NewDynamo(env.DynamoDB, env.StateTables[upvest.Orders])

@@ -30,6 +30,7 @@ import (
 // never apply (it reached the wrong domain's queue) is parked at once and never
 // reaches the DLQ.
 func TestRetriableFailuresEndInTheDLQAndUnusableEventsDoNot(t *testing.T) {
+	t.Parallel()
 	env := awstest.Env(t, awstest.WithVisibilityTimeout(time.Second), awstest.WithMaxReceiveCount(2))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

@@ -19,6 +19,7 @@ import (
 )
 
 func TestEnvsArePrivate(t *testing.T) {
+	t.Parallel()
 	a, b := awstest.Env(t), awstest.Env(t)
 	if a.Names.Prefix == b.Names.Prefix || a.LedgerTable == b.LedgerTable || a.QueueURLs[events.Users] == b.QueueURLs[events.Users] {
 		t.Fatalf("two envs share resources: %q %q", a.Names.Prefix, b.Names.Prefix)
@@ -26,6 +27,7 @@ func TestEnvsArePrivate(t *testing.T) {
 }
 
 func TestReceiveAllAndDrainCount(t *testing.T) {
+	t.Parallel()
 	env := awstest.Env(t, awstest.WithVisibilityTimeout(30*time.Second))
 	queue := env.QueueURLs[events.Payments]
 	for i := range 3 {
@@ -70,6 +72,7 @@ func TestReceiveAllAndDrainCount(t *testing.T) {
 }
 
 func TestGetItem(t *testing.T) {
+	t.Parallel()
 	env := awstest.Env(t)
 	if item := awstest.GetItem(t, env.DynamoDB, env.LedgerTable, schema.LedgerPK, "missing"); item != nil {
 		t.Errorf("missing item: %v", item)
