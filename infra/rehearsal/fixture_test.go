@@ -1,7 +1,6 @@
 package rehearsal
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -22,6 +21,7 @@ import (
 	"github.com/upvest-webhooks/upvest-webhooks/shared/lambdaruntime"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/localaws"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/localaws/awstest"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/syncbuf"
 )
 
 // The rehearsal deploys the sandbox configuration with the example stream
@@ -169,12 +169,12 @@ func (d *deployment) environment(t testing.TB, fn function) []string {
 
 // start runs the function's bootstrap (Handler "bootstrap" on provided.al2023)
 // under a local Runtime API and waits until it asks for work.
-func (d *deployment) start(t testing.TB, fn function, asset string) (*lambdaruntime.Instance, *syncBuffer) {
+func (d *deployment) start(t testing.TB, fn function, asset string) (*lambdaruntime.Instance, *syncbuf.Buffer) {
 	t.Helper()
 	if fn.Handler != "bootstrap" || !strings.HasPrefix(fn.Runtime, "provided.") {
 		t.Fatalf("%s: handler %q on runtime %q; the rehearsal runs a custom-runtime bootstrap", fn.ID, fn.Handler, fn.Runtime)
 	}
-	stdout, stderr := &syncBuffer{}, &syncBuffer{}
+	stdout, stderr := &syncbuf.Buffer{}, &syncbuf.Buffer{}
 	in, err := lambdaruntime.Start(lambdaruntime.Config{
 		Name: fn.ID, Binary: d.binaries[asset], Env: d.environment(t, fn),
 		Timeout: time.Duration(fn.TimeoutS) * time.Second, Region: localaws.Region,
@@ -197,22 +197,4 @@ func (d *deployment) start(t testing.TB, fn function, asset string) (*lambdarunt
 		t.Fatalf("%v\nstderr:\n%s", err, stderr.String())
 	}
 	return in, stdout
-}
-
-// syncBuffer is a bytes.Buffer the process's output copier and the test share.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

@@ -1,14 +1,12 @@
 package localrun_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,6 +20,7 @@ import (
 	"github.com/upvest-webhooks/upvest-webhooks/shared/localrun/localruntest"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/message"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/schema"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/syncbuf"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/webhookclient"
 )
 
@@ -31,25 +30,7 @@ import (
 type pipeline struct {
 	env     awstest.Environment
 	client  *webhookclient.Client
-	changes *syncBuffer
-}
-
-// syncBuffer collects the printed state changes from the tail goroutine.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
+	changes *syncbuf.Buffer
 }
 
 func startPipeline(t *testing.T, workers bool) *pipeline {
@@ -61,7 +42,7 @@ func startPipeline(t *testing.T, workers bool) *pipeline {
 // the pipeline reads it.
 func startPipelineWithKeys(t *testing.T, workers bool, editJWKS func(t testing.TB, path string)) *pipeline {
 	t.Helper()
-	p := &pipeline{env: awstest.Env(t), changes: &syncBuffer{}}
+	p := &pipeline{env: awstest.Env(t), changes: &syncbuf.Buffer{}}
 	p.client = localruntest.Start(t, p.env, localruntest.Options{Workers: workers, Changes: p.changes, EditJWKS: editJWKS})
 	return p
 }

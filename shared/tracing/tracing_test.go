@@ -18,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/smithy-go/middleware"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/syncbuf"
 	"go.opentelemetry.io/otel/codes"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
@@ -74,7 +75,7 @@ func TestOffCostsNothing(t *testing.T) {
 }
 
 func TestConsoleExporterPrintsSpansOnFlush(t *testing.T) {
-	var out syncBuffer
+	var out syncbuf.Buffer
 	p, err := FromEnv(context.Background(), envOf(map[string]string{EnvExporter: "console", EnvLambdaFunction: "fn-ingest"}),
 		Settings{Service: "ingest", Console: &out, AWS: aws.Config{Region: "eu-central-1"}})
 	if err != nil || !p.Enabled() {
@@ -254,23 +255,6 @@ func TestAWSMiddlewareSpan(t *testing.T) {
 	if got := spanKind("SQS", "SendMessageBatch"); got != trace.SpanKindProducer {
 		t.Errorf("SendMessageBatch kind %v, want producer", got)
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func firstLine(s string) string {
