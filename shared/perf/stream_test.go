@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"io"
 	mrand "math/rand/v2"
+	"regexp"
 	"sort"
 	"strings"
 	"sync"
@@ -29,13 +30,19 @@ type event struct {
 }
 
 // eventSource makes realistic events: Upvest's official samples, as they
-// are formatted, each with a fresh event id and a fresh object id (so that
-// events land on many entities, as in production, rather than on the
-// samples' few).
+// are formatted, each with every UUID in it replaced by a fresh one
+// (consistently within the event) and a fresh object id. Events so land on
+// many entities, as in production, rather than on the samples' few: an
+// EXECUTION points at its own ORDER, not at the one ORDER of the sample,
+// whose executions view would otherwise collect every EXECUTION of a run
+// and grow into an item tens of kilobytes large that no real order reaches.
+// Every entity is new, the dearest case: a new row writes its index entries.
 type eventSource struct {
 	samples []sampleEvent
 	next    int
 }
+
+var uuidPattern = regexp.MustCompile(`[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}`)
 
 type sampleEvent struct {
 	raw              string
@@ -64,12 +71,20 @@ func newEventSource(b testing.TB) *eventSource {
 func (s *eventSource) Next() event {
 	sample := s.samples[s.next%len(s.samples)]
 	s.next++
-	id := uuid.New()
-	raw := strings.Replace(sample.raw, `"`+sample.eventID+`"`, `"`+id+`"`, 1)
-	if sample.objecID != "" && sample.objecID != sample.eventID {
-		raw = strings.ReplaceAll(raw, `"`+sample.objecID+`"`, `"`+uuid.New()+`"`)
+	fresh := map[string]string{}
+	renew := func(old string) string {
+		if _, ok := fresh[old]; !ok {
+			fresh[old] = uuid.New()
+		}
+		return fresh[old]
 	}
-	return event{ID: id, Raw: json.RawMessage(raw)}
+	raw := uuidPattern.ReplaceAllStringFunc(sample.raw, renew)
+	for _, id := range []string{sample.eventID, sample.objecID} {
+		if id != "" && !uuidPattern.MatchString(id) { // an id that is no UUID (an ISIN, say)
+			raw = strings.ReplaceAll(raw, `"`+id+`"`, `"`+renew(id)+`"`)
+		}
+	}
+	return event{ID: fresh[sample.eventID], Raw: json.RawMessage(raw)}
 }
 
 // Events returns n fresh events.
@@ -231,3 +246,27 @@ func (w *countingWriter) Write(p []byte) (int, error) {
 }
 
 var _ io.Writer = (*countingWriter)(nil)
+
+// The event source gives every event its own entities: no UUID of one event
+// appears in another, and the id it reports is the event's.
+func TestEventSourceRenewsEveryUUID(t *testing.T) {
+	src := newEventSource(t)
+	seen := map[string]int{}
+	for i, e := range src.Events(3 * len(src.samples)) {
+		var id struct {
+			ID string `json:"id"`
+		}
+		if err := json.Unmarshal(e.Raw, &id); err != nil || id.ID != e.ID {
+			t.Fatalf("event %d: id %q in the body, %q reported (%v)", i, id.ID, e.ID, err)
+		}
+		for _, u := range uuidPattern.FindAllString(string(e.Raw), -1) {
+			if owner, ok := seen[u]; ok && owner != i {
+				t.Fatalf("UUID %s is in events %d and %d", u, owner, i)
+			}
+			seen[u] = i
+		}
+	}
+	if len(seen) < 3*len(src.samples) {
+		t.Fatalf("%d distinct UUIDs in %d events", len(seen), 3*len(src.samples))
+	}
+}
