@@ -175,7 +175,8 @@ func withoutCapacity(t *testing.T, r resource) resource {
 	return out
 }
 
-// Provisioned mode changes the capacity and adds auto scaling; everything else (PITR, encryption, retention, streams, TTL, indexes,
+// Provisioned mode changes the capacity and adds auto scaling and throttle
+// alarms; everything else (PITR, encryption, retention, streams, TTL, indexes,
 // functions, grants) is the on-demand template's.
 func TestProvisionedChangesOnlyCapacity(t *testing.T) {
 	onDemand, prov := synth(t, Live), synthProvisioned(t)
@@ -184,6 +185,8 @@ func TestProvisionedChangesOnlyCapacity(t *testing.T) {
 		switch {
 		case !ok:
 			t.Errorf("provisioned template lacks %s (%s)", id, r.Type)
+		case r.Type == "AWS::CloudWatch::CompositeAlarm":
+			// Gains the throttle alarms (TestProvisionedWriteThrottlesAlarm).
 		case r.Type == "AWS::DynamoDB::Table" && r.Properties["BillingMode"] != "PAY_PER_REQUEST":
 			t.Errorf("on-demand table %s billed %v", id, r.Properties["BillingMode"])
 		case !reflect.DeepEqual(withoutCapacity(t, r), withoutCapacity(t, p)):
@@ -193,7 +196,7 @@ func TestProvisionedChangesOnlyCapacity(t *testing.T) {
 		}
 	}
 	added := map[string]bool{
-		"AWS::ApplicationAutoScaling::ScalableTarget": true, "AWS::ApplicationAutoScaling::ScalingPolicy": true,
+		"AWS::ApplicationAutoScaling::ScalableTarget": true, "AWS::ApplicationAutoScaling::ScalingPolicy": true, "AWS::CloudWatch::Alarm": true,
 	}
 	for id, r := range prov.tp.Resources {
 		if _, ok := onDemand.tp.Resources[id]; !ok && !added[r.Type] {
@@ -204,4 +207,91 @@ func TestProvisionedChangesOnlyCapacity(t *testing.T) {
 
 func TestCdkNagProvisioned(t *testing.T) {
 	checkNag(t, synthProvisioned(t))
+}
+
+// In provisioned mode every table's and every index's WriteThrottleEvents is
+// watched, by metric-math alarms that are components of PipelineStuck.
+func TestProvisionedWriteThrottlesAlarm(t *testing.T) {
+	s := synthProvisioned(t)
+	tp, w := s.tp, wire(t, s)
+	want := map[string]bool{}
+	for id, def := range dataTables(t, s) {
+		want["AWS/DynamoDB/WriteThrottleEvents[TableName=${"+id+"}]"] = true
+		for _, ix := range def.Indexes {
+			want["AWS/DynamoDB/WriteThrottleEvents[GlobalSecondaryIndexName="+ix.Name+",TableName=${"+id+"}]"] = true
+		}
+	}
+	alarmsOf := map[string][]string{}
+	var throttleAlarms []string
+	dlqAlarm := ""
+	dlq := "AWS/SQS/ApproximateNumberOfMessagesVisible[QueueName=${" + w.dlq[events.Domains()[0]] + ".QueueName}]"
+	for _, id := range tp.ofType("AWS::CloudWatch::Alarm") {
+		p := tp.Resources[id].Properties
+		a := watchedBy(t, id, p)
+		if _, ok := a.metrics[dlq]; ok {
+			dlqAlarm = id
+		}
+		throttles := 0
+		for key, stat := range a.metrics {
+			if !strings.Contains(key, "ThrottleEvents") {
+				continue
+			}
+			throttles++
+			if !want[key] {
+				t.Errorf("alarm %s watches %s, not a table's or index's write throttles", id, key)
+			}
+			if stat != "Sum" {
+				t.Errorf("alarm %s: %s by %s, want Sum", id, key, stat)
+			}
+			alarmsOf[key] = append(alarmsOf[key], id)
+		}
+		if throttles == 0 {
+			continue
+		}
+		throttleAlarms = append(throttleAlarms, id)
+		if throttles != len(a.metrics) || len(a.metrics) > maxAlarmMetrics || !strings.HasPrefix(a.expression, "SUM(") {
+			t.Errorf("alarm %s: %q over %d metrics (%d write throttles), want SUM over at most %d, all write throttles",
+				id, a.expression, len(a.metrics), throttles, maxAlarmMetrics)
+		}
+		// Any throttled write: it raises the alarm, which never notifies on its own.
+		if p["ComparisonOperator"] != "GreaterThanOrEqualToThreshold" || p["Threshold"] != 1.0 || p["DatapointsToAlarm"] != 1.0 ||
+			p["TreatMissingData"] != "notBreaching" || p["ActionsEnabled"] != false || p["AlarmActions"] != nil {
+			t.Errorf("alarm %s: %v %v, %v datapoints, missing data %v, actions %v %v", id, p["ComparisonOperator"], p["Threshold"],
+				p["DatapointsToAlarm"], p["TreatMissingData"], p["ActionsEnabled"], p["AlarmActions"])
+		}
+		if window := p["EvaluationPeriods"].(float64) * a.period; a.period != 300 || window <= UpvestMaxBackoff {
+			t.Errorf("alarm %s: period %v s, looks back %v s; want 300 s periods over more than %v s", id, a.period, window, UpvestMaxBackoff)
+		}
+	}
+	for key := range want {
+		if len(alarmsOf[key]) != 1 {
+			t.Errorf("%s is watched by %v, want exactly one alarm", key, alarmsOf[key])
+		}
+	}
+
+	// Components of the composite that holds the dead-letter alarms, and of no other.
+	if dlqAlarm == "" {
+		t.Fatal("no dead-letter alarm")
+	}
+	parents := func(alarm string) []string {
+		var out []string
+		for _, id := range tp.ofType("AWS::CloudWatch::CompositeAlarm") {
+			if strings.Contains(render(tp.Resources[id].Properties["AlarmRule"]), `ALARM("${`+alarm+`.Arn}")`) {
+				out = append(out, id)
+			}
+		}
+		return out
+	}
+	pipelineStuck := parents(dlqAlarm)
+	for _, id := range throttleAlarms {
+		if got := parents(id); !reflect.DeepEqual(got, pipelineStuck) {
+			t.Errorf("throttle alarm %s is in composites %v, want %v", id, got, pipelineStuck)
+		}
+	}
+	// The composites list their components in the description: CloudWatch takes 1024 characters.
+	for _, id := range tp.ofType("AWS::CloudWatch::CompositeAlarm") {
+		if d := fmt.Sprint(tp.Resources[id].Properties["AlarmDescription"]); len(d) > 1024 {
+			t.Errorf("composite %s: description of %d characters, CloudWatch allows 1024", id, len(d))
+		}
+	}
 }
