@@ -9,11 +9,12 @@ import (
 	"github.com/upvest-webhooks/upvest-webhooks/shared/schema"
 )
 
-// dataTable holds what every table of this system shares: the billing of
-// capacity (TableCapacity: on demand by default), point-in-time recovery, encryption under the AWS-managed key (auditable in
-// CloudTrail at no key cost; a CMK would add cost and a key policy to keep
-// right for no threat this data faces), and protection against deletion: the
-// ledger is the only copy of what Upvest sent, and the state tables feed downstream systems.
+// dataTable holds what every table of this system shares: its capacity
+// (TableCapacity: on demand by default), point-in-time recovery, encryption
+// under the AWS-managed key (auditable in CloudTrail at no key cost; a CMK
+// would add cost and a key policy to keep right for no threat this data
+// faces), and protection against deletion: the ledger is the only copy of
+// what Upvest sent, and the state tables feed downstream systems.
 //
 // RetainExceptOnCreate keeps a table when the stack is deleted or the table
 // replaced, but lets the rollback of the deployment that created it delete
