@@ -31,21 +31,26 @@ cdkapp:
 synth: tools cdkapp
 	cd infra && $(CDK_QUIET_ENV) CI=true $(CDK_CLI) synth $(CDK_FLAGS)
 
-# What `make test` runs: both environments synthesize offline, cdk-nag finds
+# What `make test` runs: both environments synthesize offline, and live once
+# more with provisioned capacity (auto scaling, throttle alarms), cdk-nag finds
 # nothing (the app fails the synth on an unsuppressed finding), and the templates exist.
 synth-check: tools
 	@$(MAKE) --no-print-directory cdkapp
-	@for env in sandbox live; do \
-		out=$(CDK_OUT)/check-$$env; \
+	@for check in sandbox live live-provisioned; do \
+		case $$check in \
+			live-provisioned) env=live; args="-c capacityMode=provisioned";; \
+			*) env=$$check; args="";; \
+		esac; \
+		out=$(CDK_OUT)/check-$$check; \
 		rm -rf infra/$$out; mkdir -p infra/$(CDK_OUT); \
 		( cd infra && $(CDK_CHECK_ENV) CI=true $(CDK_CLI) synth --quiet --app $(CDK_APP_BIN) -o $$out \
-			--no-notices --no-version-reporting -c env=$$env >$$out.log 2>&1 ) \
-			|| { cat infra/$$out.log; echo "synth-check: cdk synth failed for $$env"; exit 1; }; \
+			--no-notices --no-version-reporting -c env=$$env $$args >$$out.log 2>&1 ) \
+			|| { cat infra/$$out.log; echo "synth-check: cdk synth failed for $$check"; exit 1; }; \
 		test -s infra/$$out/upvest-webhooks-$$env.template.json \
-			|| { echo "synth-check: no template for $$env in infra/$$out"; exit 1; }; \
+			|| { echo "synth-check: no template for $$check in infra/$$out"; exit 1; }; \
 		rm -f infra/$$out.log; \
 	done
-	@echo "synth-check: sandbox and live synthesized, cdk-nag clean"
+	@echo "synth-check: sandbox, live and live with provisioned capacity synthesized, cdk-nag clean"
 
 # The three below talk to AWS, with the credentials of your shell (AWS_PROFILE ...).
 # Deploy asks before widening IAM or security groups (requireApproval: broadening in cdk.json).

@@ -80,7 +80,38 @@ type Config struct {
 	// collector (a collector Lambda layer, OTelCollectorLayerARN).
 	OTelTraces            string
 	OTelCollectorLayerARN string
+
+	// How every DynamoDB table the stack creates, and each of its indexes, is
+	// billed (tables.go). On demand costs nothing idle and takes any burst;
+	// provisioned capacity with auto scaling costs about 0.41× per write at 70 %
+	// utilisation, for steady high volume, but throttles what outruns the scaling.
+	Capacity TableCapacity
 }
+
+// Values of the capacityMode context key.
+const (
+	CapacityOnDemand    = "on-demand"
+	CapacityProvisioned = "provisioned"
+)
+
+// TableCapacity is the capacity of each table and each index, which auto
+// scaling moves between the minimum and the maximum on its own. The bounds
+// apply only in provisioned mode.
+type TableCapacity struct {
+	Mode string // CapacityOnDemand or CapacityProvisioned
+	// Every event writes at least 3 units (ingest's put, the worker's outcome
+	// update, the state write), so writes dominate: the minimum is what each
+	// table and index pays when idle, and what a burst meets before scaling reacts.
+	MinWrite, MaxWrite int
+	// Reads are rare: the workers' claim-check GetItem on the ledger, and the ops tool.
+	MinRead, MaxRead int
+	// TargetUtilization (percent) is the share of the provisioned capacity
+	// auto scaling keeps in use: higher is cheaper, lower leaves more headroom for a burst.
+	TargetUtilization int
+}
+
+// Provisioned reports whether the tables have provisioned capacity (with auto scaling).
+func (c TableCapacity) Provisioned() bool { return c.Mode == CapacityProvisioned }
 
 // Values of the otelTraces context key.
 const (
@@ -169,6 +200,7 @@ func Load(get func(key string) any) (Config, error) {
 	c.UpvestAPISecretARN, c.UpvestAPIBaseURL = loadKeySync(&r, c.Env)
 	c.OTelTraces = r.str("otelTraces", OTelOff)
 	c.OTelCollectorLayerARN = r.str("otelCollectorLayerArn", "")
+	c.Capacity = loadCapacity(&r)
 
 	if err := errors.Join(append(r.errs, c.Validate())...); err != nil {
 		return Config{}, fmt.Errorf("infra config (CDK context): %w", err)
@@ -243,7 +275,50 @@ func (c Config) Validate() error {
 		fail("otelCollectorLayerArn: %q is not an ARN", c.OTelCollectorLayerARN)
 	}
 	errs = append(errs, c.validateKeySync()...)
+	errs = append(errs, c.Capacity.validate()...)
 	return errors.Join(errs...)
+}
+
+// DynamoDB's default quota per table (and per index) for each of reads and writes.
+const maxTableCapacity = 40000
+
+// capacityBoundKeys are the context keys that only provisioned mode reads.
+var capacityBoundKeys = []string{"minWriteCapacity", "maxWriteCapacity", "minReadCapacity", "maxReadCapacity", "capacityTargetUtilization"}
+
+func loadCapacity(r *reader) TableCapacity {
+	c := TableCapacity{
+		Mode:              r.str("capacityMode", CapacityOnDemand),
+		MinWrite:          r.integer("minWriteCapacity", 5, 1, maxTableCapacity),
+		MaxWrite:          r.integer("maxWriteCapacity", 1000, 1, maxTableCapacity),
+		MinRead:           r.integer("minReadCapacity", 1, 1, maxTableCapacity),
+		MaxRead:           r.integer("maxReadCapacity", 200, 1, maxTableCapacity),
+		TargetUtilization: r.integer("capacityTargetUtilization", 70, 20, 90),
+	}
+	// A bound set without provisioned mode would be silently ignored.
+	if c.Mode == CapacityOnDemand {
+		for _, key := range capacityBoundKeys {
+			if r.get(key) != nil {
+				r.fail("%s: applies only with capacityMode=%s (capacityMode is %s)", key, CapacityProvisioned, c.Mode)
+			}
+		}
+	}
+	return c
+}
+
+func (c TableCapacity) validate() []error {
+	var errs []error
+	switch c.Mode {
+	case CapacityOnDemand, CapacityProvisioned:
+	default:
+		errs = append(errs, fmt.Errorf("capacityMode: %q is neither %q nor %q", c.Mode, CapacityOnDemand, CapacityProvisioned))
+	}
+	if c.MinWrite > c.MaxWrite {
+		errs = append(errs, fmt.Errorf("minWriteCapacity: %d is above maxWriteCapacity %d", c.MinWrite, c.MaxWrite))
+	}
+	if c.MinRead > c.MaxRead {
+		errs = append(errs, fmt.Errorf("minReadCapacity: %d is above maxReadCapacity %d", c.MinRead, c.MaxRead))
+	}
+	return errs
 }
 
 // validateAllowlist accepts what ingest's IP_ALLOWLIST accepts (off, a named

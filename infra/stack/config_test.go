@@ -27,12 +27,16 @@ func TestLoadDefaults(t *testing.T) {
 			ThrottleRate: 1000, ThrottleBurst: 2000, IngestReservedConcurrency: 50, MaxReceiveCount: 5,
 			WorkerBatchSize: 10, WorkerBatchWindow: 1, WorkerMaxConcurrency: 5,
 			QueueAgeAlarm: 900, OTelTraces: OTelOff,
+			Capacity: TableCapacity{Mode: CapacityOnDemand, MinWrite: 5, MaxWrite: 1000, MinRead: 1, MaxRead: 200, TargetUtilization: 70},
 		}
 		if c != want {
 			t.Errorf("%s:\n got %+v\nwant %+v", env, c, want)
 		}
 		if c.PublicPath() != "/webhooks" {
 			t.Errorf("%s: public path %q", env, c.PublicPath())
+		}
+		if c.Capacity.Provisioned() {
+			t.Errorf("%s: provisioned capacity by default", env)
 		}
 	}
 	// No env at all is a sandbox deployment, never a live one by accident.
@@ -64,6 +68,37 @@ func TestLoadOverrides(t *testing.T) {
 	}
 	if got := c.QueueVisibilityTimeout(); got != 6*WorkerTimeout {
 		t.Errorf("visibility with no batching window: %v", got)
+	}
+}
+
+func TestLoadCapacity(t *testing.T) {
+	for name, tt := range map[string]struct {
+		context map[string]any
+		want    TableCapacity
+	}{
+		"provisioned on the defaults": {map[string]any{"capacityMode": "provisioned"},
+			TableCapacity{Mode: CapacityProvisioned, MinWrite: 5, MaxWrite: 1000, MinRead: 1, MaxRead: 200, TargetUtilization: 70}},
+		// -c values arrive as strings, cdk.json values as JSON types: both are accepted.
+		"every bound set": {map[string]any{"capacityMode": " provisioned ", "minWriteCapacity": "25", "maxWriteCapacity": 4000.0,
+			"minReadCapacity": "3", "maxReadCapacity": 50.0, "capacityTargetUtilization": "80"},
+			TableCapacity{Mode: CapacityProvisioned, MinWrite: 25, MaxWrite: 4000, MinRead: 3, MaxRead: 50, TargetUtilization: 80}},
+		"fixed capacity (minimum = maximum)": {map[string]any{"capacityMode": "provisioned", "minWriteCapacity": "40000", "maxWriteCapacity": "40000",
+			"minReadCapacity": "1", "maxReadCapacity": "1", "capacityTargetUtilization": "20"},
+			TableCapacity{Mode: CapacityProvisioned, MinWrite: 40000, MaxWrite: 40000, MinRead: 1, MaxRead: 1, TargetUtilization: 20}},
+		"on demand named": {map[string]any{"capacityMode": "on-demand"},
+			TableCapacity{Mode: CapacityOnDemand, MinWrite: 5, MaxWrite: 1000, MinRead: 1, MaxRead: 200, TargetUtilization: 70}},
+	} {
+		c, err := Load(contextOf(tt.context))
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		if c.Capacity != tt.want {
+			t.Errorf("%s:\n got %+v\nwant %+v", name, c.Capacity, tt.want)
+		}
+		if c.Capacity.Provisioned() != (tt.want.Mode == CapacityProvisioned) {
+			t.Errorf("%s: Provisioned() = %v", name, c.Capacity.Provisioned())
+		}
 	}
 }
 
@@ -136,6 +171,23 @@ func TestLoadRejects(t *testing.T) {
 		{"log retention", map[string]any{"logRetentionDays": "10"}, []string{"logRetentionDays: 10"}},
 		{"email", map[string]any{"alarmEmail": "not an address"}, []string{"alarmEmail"}},
 		{"wrong type", map[string]any{"env": true}, []string{"env: want a string"}},
+		{"unknown capacity mode", map[string]any{"capacityMode": "PROVISIONED"}, []string{`capacityMode: "PROVISIONED"`, `"on-demand"`, `"provisioned"`}},
+		{"capacity mode of another tool", map[string]any{"capacityMode": "pay-per-request"}, []string{`capacityMode: "pay-per-request"`, `"on-demand"`, `"provisioned"`}},
+		{"write minimum above maximum", map[string]any{"capacityMode": "provisioned", "minWriteCapacity": "200", "maxWriteCapacity": 100.0},
+			[]string{"minWriteCapacity: 200 is above maxWriteCapacity 100"}},
+		{"read minimum above maximum", map[string]any{"capacityMode": "provisioned", "minReadCapacity": "300"},
+			[]string{"minReadCapacity: 300 is above maxReadCapacity 200"}},
+		{"no write capacity", map[string]any{"capacityMode": "provisioned", "minWriteCapacity": "0"}, []string{"minWriteCapacity: 0 is outside [1, 40000]"}},
+		{"write capacity over the table quota", map[string]any{"capacityMode": "provisioned", "maxWriteCapacity": "40001"}, []string{"maxWriteCapacity: 40001 is outside [1, 40000]"}},
+		{"no read capacity", map[string]any{"capacityMode": "provisioned", "minReadCapacity": "0"}, []string{"minReadCapacity: 0 is outside [1, 40000]"}},
+		{"read capacity over the table quota", map[string]any{"capacityMode": "provisioned", "maxReadCapacity": 40001.0}, []string{"maxReadCapacity: 40001 is outside [1, 40000]"}},
+		{"utilization too low", map[string]any{"capacityMode": "provisioned", "capacityTargetUtilization": "19"}, []string{"capacityTargetUtilization: 19 is outside [20, 90]"}},
+		{"utilization too high", map[string]any{"capacityMode": "provisioned", "capacityTargetUtilization": "91"}, []string{"capacityTargetUtilization: 91 is outside [20, 90]"}},
+		{"utilization a fraction", map[string]any{"capacityMode": "provisioned", "capacityTargetUtilization": 0.7}, []string{"capacityTargetUtilization: want a whole number"}},
+		// Would be ignored on demand: the deployment is not what the command line says.
+		{"capacity bound without provisioned mode", map[string]any{"minWriteCapacity": "50"}, []string{"minWriteCapacity: applies only with capacityMode=provisioned"}},
+		{"target without provisioned mode", map[string]any{"capacityMode": "on-demand", "capacityTargetUtilization": "50"},
+			[]string{"capacityTargetUtilization: applies only with capacityMode=provisioned"}},
 		{"every problem at once", map[string]any{"env": "prod", "throttleRate": "x", "logLevel": "loud"},
 			[]string{"env:", "throttleRate:", "logLevel:"}},
 	}

@@ -63,6 +63,15 @@ var fixtureContext = map[Environment]map[string]any{
 	},
 }
 
+// The provisioned fixture is the live one with provisioned capacity, every
+// bound set to a value other than its default.
+const provisionedFixture = "live-provisioned"
+
+var provisionedContext = map[string]any{
+	"capacityMode": "provisioned", "minWriteCapacity": "10", "maxWriteCapacity": "500",
+	"minReadCapacity": "2", "maxReadCapacity": "100", "capacityTargetUtilization": "60",
+}
+
 type synthesized struct {
 	cfg      Config
 	outdir   string // the app's cloud assembly, with the staged assets
@@ -74,26 +83,44 @@ type synthesized struct {
 
 var (
 	synthMu   sync.Mutex
-	synthDone = map[Environment]*synthesized{}
+	synthDone = map[string]*synthesized{}
 )
 
 // synth returns the shared synthesis of one environment, with cdk-nag applied.
 func synth(t *testing.T, env Environment) *synthesized {
 	t.Helper()
+	return synthFixture(t, string(env), env, fixtureContext[env])
+}
+
+// synthProvisioned returns the shared synthesis of the provisioned fixture.
+func synthProvisioned(t *testing.T) *synthesized {
+	t.Helper()
+	fixture := map[string]any{}
+	for k, v := range fixtureContext[Live] {
+		fixture[k] = v
+	}
+	for k, v := range provisionedContext {
+		fixture[k] = v
+	}
+	return synthFixture(t, provisionedFixture, Live, fixture)
+}
+
+func synthFixture(t *testing.T, name string, env Environment, fixture map[string]any) *synthesized {
+	t.Helper()
 	synthMu.Lock()
 	defer synthMu.Unlock()
-	s, ok := synthDone[env]
+	s, ok := synthDone[name]
 	if !ok {
-		s = doSynth(t, env)
-		synthDone[env] = s
+		s = doSynth(t, env, fixture)
+		synthDone[name] = s
 	}
 	if s.err != nil {
-		t.Fatalf("synth %s: %v", env, s.err)
+		t.Fatalf("synth %s: %v", name, s.err)
 	}
 	return s
 }
 
-func doSynth(t *testing.T, env Environment) *synthesized {
+func doSynth(t *testing.T, env Environment, fixture map[string]any) *synthesized {
 	// Start from cdk.json's context, as `cdk synth` does, then the fixture's.
 	ctx := map[string]any{}
 	raw, err := os.ReadFile("../cdk.json")
@@ -107,7 +134,7 @@ func doSynth(t *testing.T, env Environment) *synthesized {
 	for k, v := range cdkJSON.Context {
 		ctx[k] = v
 	}
-	for k, v := range fixtureContext[env] {
+	for k, v := range fixture {
 		ctx[k] = v
 	}
 

@@ -8,6 +8,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatch"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatchactions"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsdynamodb"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awskms"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/upvest-webhooks/upvest-webhooks/events"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/observability"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/schema"
 )
 
 // ServiceIngest is the "Service" dimension of the ingest function's EMF metrics.
@@ -67,6 +69,7 @@ type Monitoring struct {
 // MonitoringProps are the resources to watch.
 type MonitoringProps struct {
 	Config    Config
+	Ledger    awsdynamodb.Table
 	Ingest    *Ingest
 	Pipelines []*Pipeline
 	Consumer  *StreamConsumer // nil when the example consumer is off
@@ -76,7 +79,7 @@ type MonitoringProps struct {
 // NewMonitoring alarms on what needs a human, in two groups: the feed from
 // Upvest is blocked (any answer but 200, ingest failing or throttled), or the
 // pipeline behind it is stuck (dead letters, old messages, parked events,
-// failing workers).
+// failing workers, and with provisioned capacity throttled table writes).
 func NewMonitoring(scope constructs.Construct, id string, p MonitoringProps) *Monitoring {
 	s := constructs.NewConstruct(scope, jsii.String(id))
 	m := &Monitoring{}
@@ -157,6 +160,17 @@ func NewMonitoring(scope constructs.Construct, id string, p MonitoringProps) *Mo
 		"MAX", age, float64(cfg.QueueAgeAlarm), above)
 	alarmAcross("Parked", "events parked as never processable; see the ledger's parked index", "SUM", parked, 1, atLeast)
 	alarmAcross("WorkerErrors", "worker (or stream consumer) invocations failed", "SUM", workerErrors, 1, atLeast)
+	if cfg.Capacity.Provisioned() {
+		// On demand takes any burst; provisioned capacity throttles what outruns auto scaling.
+		throttles := writeThrottleMetrics(p.Ledger, schema.LedgerTable, sum)
+		for _, pl := range p.Pipelines {
+			throttles = append(throttles, writeThrottleMetrics(pl.StateTable, schema.StateTable, sum)...)
+		}
+		alarmAcross("WriteThrottles", "DynamoDB throttled writes to a table or index (capacityMode=provisioned): a burst outran auto scaling; "+
+			"ingest answers 5xx once its retries run out (Upvest retries), workers retry and then dead-letter. "+
+			"Raise minWriteCapacity (or maxWriteCapacity if capacity sits at it), or go back to on-demand",
+			"SUM", throttles, 1, atLeast)
+	}
 	if k := p.KeySync; k != nil {
 		// Runs every 15 minutes; the window spans two runs, so a sync that keeps failing stays in ALARM.
 		keyWindow := &awscloudwatch.MetricOptions{Statistic: jsii.String("Sum"), Period: awscdk.Duration_Minutes(jsii.Number(KeySyncAlarmPeriod.Minutes()))}
@@ -256,6 +270,21 @@ func alarmIDs(alarms []awscloudwatch.Alarm) string {
 		ids[i] = *a.Node().Id()
 	}
 	return strings.Join(ids, ", ")
+}
+
+// writeThrottleMetrics are the WriteThrottleEvents of a table and of each of
+// its indexes: a write throttled by an index is counted there, not on the table.
+func writeThrottleMetrics(t awsdynamodb.Table, def schema.Table, opts *awscloudwatch.MetricOptions) []awscloudwatch.IMetric {
+	name := jsii.String("WriteThrottleEvents")
+	metrics := []awscloudwatch.IMetric{t.Metric(name, opts)}
+	for _, ix := range def.Indexes {
+		metrics = append(metrics, t.Metric(name, &awscloudwatch.MetricOptions{
+			Statistic:     opts.Statistic,
+			Period:        opts.Period,
+			DimensionsMap: &map[string]*string{"TableName": t.TableName(), "GlobalSecondaryIndexName": jsii.String(ix.Name)},
+		}))
+	}
+	return metrics
 }
 
 // emf is one of the functions' own counters (see shared/observability).

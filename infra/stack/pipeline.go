@@ -51,7 +51,7 @@ func NewPipeline(scope constructs.Construct, id string, cfg Config, d events.Dom
 		},
 	})
 
-	p.StateTable = NewStateTable(s, "StateTable")
+	p.StateTable = NewStateTable(s, "StateTable", cfg.Capacity)
 
 	p.Worker = NewGoFunction(s, "Worker", GoFunctionProps{
 		Config:      cfg,

@@ -31,7 +31,7 @@ func NewUpvestWebhooksStack(scope constructs.Construct, id string, props *Upvest
 	awscdk.Tags_Of(stack).Add(jsii.String("project"), jsii.String("upvest-webhooks"), nil)
 	awscdk.Tags_Of(stack).Add(jsii.String("upvest-environment"), jsii.String(string(cfg.Env)), nil)
 
-	ledger := NewLedgerTable(stack, "Ledger")
+	ledger := NewLedgerTable(stack, "Ledger", cfg.Capacity)
 	output(stack, "LedgerTableName", "The ledger table (event log and dedup record)", ledger.TableName())
 
 	var pipelines []*Pipeline
@@ -54,7 +54,7 @@ func NewUpvestWebhooksStack(scope constructs.Construct, id string, props *Upvest
 		consumer = NewStreamConsumer(stack, "StreamConsumer", cfg, pipelines)
 	}
 	keySync := addKeySync(stack, cfg) // only with upvestApiSecretArn; else the JWKS parameter is managed by hand
-	NewMonitoring(stack, "Monitoring", MonitoringProps{Config: cfg, Ingest: ingest, Pipelines: pipelines, Consumer: consumer, KeySync: keySync})
+	NewMonitoring(stack, "Monitoring", MonitoringProps{Config: cfg, Ledger: ledger, Ingest: ingest, Pipelines: pipelines, Consumer: consumer, KeySync: keySync})
 	return stack
 }
 

@@ -870,38 +870,41 @@ func TestOutputs(t *testing.T) {
 // TestCdkNag: the AwsSolutions pack finds nothing unsuppressed, and the
 // suppressions are exactly the reviewed ones (a new one must be added here).
 func TestCdkNag(t *testing.T) {
-	eachEnv(t, func(t *testing.T, s *synthesized) {
-		if len(s.errors) > 0 {
-			t.Errorf("cdk-nag errors:\n%s", strings.Join(s.errors, "\n"))
-		}
-		if len(s.warnings) > 0 {
-			t.Errorf("cdk-nag warnings:\n%s", strings.Join(s.warnings, "\n"))
-		}
-		reviewed := map[string]bool{
-			"AwsSolutions-IAM5 [Resource::*]": true, // X-Ray; dynamodb:ListStreams for the consumer
-			"AwsSolutions-APIG4 []":           true, // Upvest authenticates by message signature
-		}
-		if s.cfg.ExampleStreamConsumer {
-			reviewed["AwsSolutions-SQS3 []"] = true // the consumer's on-failure queue
-		}
-		seen := map[string]bool{}
-		for id, r := range s.tp.Resources {
-			rules, _ := dig(r.Metadata, "cdk_nag", "rules_to_suppress").([]any)
-			for _, rule := range rules {
-				key := fmt.Sprintf("%v %v", dig(rule, "id"), stringsOf(dig(rule, "applies_to")))
-				seen[key] = true
-				if !reviewed[key] {
-					t.Errorf("%s: unreviewed suppression %s", id, key)
-				}
-				if reason, _ := dig(rule, "reason").(string); len(reason) < 40 {
-					t.Errorf("%s: suppression %s without a real reason: %q", id, key, reason)
-				}
+	eachEnv(t, checkNag)
+}
+
+// checkNag is TestCdkNag on one synthesis.
+func checkNag(t *testing.T, s *synthesized) {
+	if len(s.errors) > 0 {
+		t.Errorf("cdk-nag errors:\n%s", strings.Join(s.errors, "\n"))
+	}
+	if len(s.warnings) > 0 {
+		t.Errorf("cdk-nag warnings:\n%s", strings.Join(s.warnings, "\n"))
+	}
+	reviewed := map[string]bool{
+		"AwsSolutions-IAM5 [Resource::*]": true, // X-Ray; dynamodb:ListStreams for the consumer
+		"AwsSolutions-APIG4 []":           true, // Upvest authenticates by message signature
+	}
+	if s.cfg.ExampleStreamConsumer {
+		reviewed["AwsSolutions-SQS3 []"] = true // the consumer's on-failure queue
+	}
+	seen := map[string]bool{}
+	for id, r := range s.tp.Resources {
+		rules, _ := dig(r.Metadata, "cdk_nag", "rules_to_suppress").([]any)
+		for _, rule := range rules {
+			key := fmt.Sprintf("%v %v", dig(rule, "id"), stringsOf(dig(rule, "applies_to")))
+			seen[key] = true
+			if !reviewed[key] {
+				t.Errorf("%s: unreviewed suppression %s", id, key)
+			}
+			if reason, _ := dig(rule, "reason").(string); len(reason) < 40 {
+				t.Errorf("%s: suppression %s without a real reason: %q", id, key, reason)
 			}
 		}
-		for key := range reviewed {
-			if !seen[key] {
-				t.Errorf("suppression %s is no longer needed; remove it", key)
-			}
+	}
+	for key := range reviewed {
+		if !seen[key] {
+			t.Errorf("suppression %s is no longer needed; remove it", key)
 		}
-	})
+	}
 }
