@@ -292,7 +292,7 @@ func loadCapacity(r *reader) TableCapacity {
 		MaxWrite:          r.integer("maxWriteCapacity", 1000, 1, maxTableCapacity),
 		MinRead:           r.integer("minReadCapacity", 1, 1, maxTableCapacity),
 		MaxRead:           r.integer("maxReadCapacity", 200, 1, maxTableCapacity),
-		TargetUtilization: r.integer("capacityTargetUtilization", 70, 20, 90),
+		TargetUtilization: r.integer("capacityTargetUtilization", schema.DefaultCapacityTargetUtilization, 20, 90),
 	}
 	// A bound set without provisioned mode would be silently ignored.
 	if c.Mode == CapacityOnDemand {

@@ -17,6 +17,8 @@ type Prices struct {
 	Region          string
 	DynamoDBWRU     float64 // per write request unit (on-demand, standard table class)
 	DynamoDBRRU     float64 // per read request unit
+	DynamoDBWCUHour float64 // per provisioned write capacity unit-hour
+	DynamoDBRCUHour float64 // per provisioned read capacity unit-hour
 	SQSRequest      float64 // per standard-queue request (each 64 KB of payload is one)
 	LambdaRequest   float64 // per invocation
 	LambdaGBSecond  float64 // per GB-second on arm64
@@ -30,11 +32,25 @@ var USEast1 = Prices{
 	Region:          "us-east-1",
 	DynamoDBWRU:     0.625 / 1e6,
 	DynamoDBRRU:     0.125 / 1e6,
+	DynamoDBWCUHour: 0.00065,
+	DynamoDBRCUHour: 0.00013,
 	SQSRequest:      0.40 / 1e6,
 	LambdaRequest:   0.20 / 1e6,
 	LambdaGBSecond:  0.0000133334,
 	HTTPAPIRequest:  1.00 / 1e6,
 	LogsIngestionGB: 0.50,
+}
+
+// Provisioned prices DynamoDB as provisioned capacity kept at the given
+// utilisation (0.7: auto scaling's usual target) instead of on demand: a
+// capacity unit does one write (or read) a second, 3,600 an hour, of which
+// utilisation is used. The idle floor of the minimum capacities is a fixed
+// monthly cost, not a cost per event, and is left out.
+func (p Prices) Provisioned(utilization float64) Prices {
+	p.Region = fmt.Sprintf("%s, provisioned at %.0f %% utilisation", p.Region, utilization*100)
+	p.DynamoDBWRU = p.DynamoDBWCUHour / (3600 * utilization)
+	p.DynamoDBRRU = p.DynamoDBRCUHour / (3600 * utilization)
+	return p
 }
 
 // Usage is what one event costs in billed units, measured per event.

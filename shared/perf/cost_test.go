@@ -32,6 +32,28 @@ func TestPerMillionPricesEachUnit(t *testing.T) {
 	}
 }
 
+func TestProvisionedPricesCapacityAtItsUtilisation(t *testing.T) {
+	p := USEast1.Provisioned(0.7)
+	// $0.00065 an hour for 3,600 writes, 70 % of them used: $0.258 per million.
+	if got := p.DynamoDBWRU * 1e6; math.Abs(got-0.00065/(3600*0.7)*1e6) > 1e-12 || math.Abs(got-0.2579) > 1e-4 {
+		t.Errorf("provisioned write: $%.4f per million", got)
+	}
+	if got := p.DynamoDBRRU * 1e6; math.Abs(got-0.0516) > 1e-4 {
+		t.Errorf("provisioned read: $%.4f per million", got)
+	}
+	// Everything but DynamoDB is priced as on demand.
+	u := Usage{HTTPRequests: 0.1, SQSRequests: 0.3, WriteUnits: 3}
+	on, prov := USEast1.PerMillion(u), p.PerMillion(u)
+	for i := range on {
+		if (on[i].Item == "DynamoDB writes") == (on[i].PerMillion == prov[i].PerMillion) {
+			t.Errorf("%s: on demand $%.3f, provisioned $%.3f", on[i].Item, on[i].PerMillion, prov[i].PerMillion)
+		}
+	}
+	if USEast1.DynamoDBWRU != 0.625/1e6 || p.Region == USEast1.Region {
+		t.Errorf("Provisioned changed the on-demand prices or kept the name: %+v", p)
+	}
+}
+
 func TestUsageAdd(t *testing.T) {
 	sum := Usage{WriteUnits: 1, SQSRequests: 0.1}.Add(Usage{WriteUnits: 2, LogBytes: 5})
 	if sum != (Usage{WriteUnits: 3, SQSRequests: 0.1, LogBytes: 5}) {

@@ -77,3 +77,8 @@ var StateTable = Table{
 	},
 	StreamView: StreamNewAndOldImages,
 }
+
+// DefaultCapacityTargetUtilization (percent) is the share of provisioned
+// capacity auto scaling keeps in use when the stack runs with
+// capacityMode=provisioned; shared/perf prices writes at it.
+const DefaultCapacityTargetUtilization = 70
