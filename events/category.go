@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"unicode/utf8"
 )
 
 // KeySpec lists the object fields that identify an entity, in key order. A
@@ -72,13 +73,28 @@ func (c Category) Rank(action string) int {
 // object is an event's object decoded one level deep, for key and field lookups.
 type object map[string]json.RawMessage
 
+// Its members are the exact bytes of each value, as decoding into a
+// map[string]json.RawMessage gives them (the last of a repeated name wins),
+// cut out in one pass by the envelope's scanner once json.Valid has passed:
+// half the CPU of that decoding, the larger part of ingest's work per event.
 func decodeObject(raw json.RawMessage) (object, error) {
-	var o object
-	if err := json.Unmarshal(raw, &o); err != nil {
-		return nil, fmt.Errorf("object is not a JSON object: %w", err)
+	if !json.Valid(raw) {
+		return nil, errors.New("object is not a JSON object: not valid JSON")
+	}
+	o := object{}
+	s := scanner{b: raw, kind: errNotObject}
+	err := s.object(func(key string) error {
+		v, err := s.value()
+		o[key] = v
+		return err
+	})
+	if err != nil {
+		return nil, err
 	}
 	return o, nil
 }
+
+var errNotObject = errors.New("object is not a JSON object")
 
 // str returns the string at a dotted path, or "" when it is absent, null or not a string.
 func (o object) str(path string) string {
@@ -94,11 +110,34 @@ func (o object) str(path string) string {
 		}
 		return inner.str(rest)
 	}
+	if s, ok := plainString(raw); ok {
+		return s
+	}
 	var s string
 	if err := json.Unmarshal(raw, &s); err != nil {
 		return ""
 	}
 	return s
+}
+
+// plainString reads a JSON string with nothing to unescape or replace (no
+// backslash, no control character, valid UTF-8) straight from its bytes, as
+// json.Unmarshal would; ok is false for anything else, which then goes
+// through json.Unmarshal. Nearly every id and status is such a string.
+func plainString(raw json.RawMessage) (string, bool) {
+	if len(raw) < 2 || raw[0] != '"' || raw[len(raw)-1] != '"' {
+		return "", false
+	}
+	inner := raw[1 : len(raw)-1]
+	for _, c := range inner {
+		if c < 0x20 || c == '"' || c == '\\' {
+			return "", false
+		}
+	}
+	if !utf8.Valid(inner) {
+		return "", false
+	}
+	return string(inner), true
 }
 
 // first returns the first non-empty value of "a|b|..." alternatives.

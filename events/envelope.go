@@ -23,54 +23,22 @@ var ErrNotEnvelope = errors.New(`body is not an Upvest envelope {"payload": [...
 // accepts, or with a bad byte inside, is still cut out whole: ParseEvent then
 // rejects that one event and the others go through.
 func DecodeEnvelope(body []byte) (Envelope, error) {
-	s := scanner{b: body}
-	s.space()
-	if !s.consume('{') {
-		return Envelope{}, s.fail("want an object")
-	}
+	s := scanner{b: body, kind: ErrNotEnvelope}
 	var (
 		payload []json.RawMessage
 		found   bool
 	)
-	s.space()
-	if !s.consume('}') {
-		for {
-			s.space()
-			keyStart := s.i
-			if err := s.skipString(); err != nil {
-				return Envelope{}, err
-			}
-			var key string
-			if err := json.Unmarshal(body[keyStart:s.i], &key); err != nil {
-				return Envelope{}, s.fail("bad member name")
-			}
-			s.space()
-			if !s.consume(':') {
-				return Envelope{}, s.fail("want ':'")
-			}
-			s.space()
-			if key == "payload" { // the last one wins, as with encoding/json
-				elems, err := s.array()
-				if err != nil {
-					return Envelope{}, err
-				}
-				payload, found = elems, true
-			} else if _, err := s.value(); err != nil {
-				return Envelope{}, err
-			}
-			s.space()
-			if s.consume(',') {
-				continue
-			}
-			if s.consume('}') {
-				break
-			}
-			return Envelope{}, s.fail("want ',' or '}'")
+	err := s.object(func(key string) error {
+		if key != "payload" {
+			_, err := s.value()
+			return err
 		}
-	}
-	s.space()
-	if s.i != len(body) {
-		return Envelope{}, s.fail("trailing bytes after the object")
+		elems, err := s.array() // the last "payload" wins, as with encoding/json
+		payload, found = elems, true
+		return err
+	})
+	if err != nil {
+		return Envelope{}, err
 	}
 	if !found {
 		return Envelope{}, fmt.Errorf("%w: no payload", ErrNotEnvelope)
@@ -80,12 +48,57 @@ func DecodeEnvelope(body []byte) (Envelope, error) {
 
 // scanner delimits JSON values without decoding them.
 type scanner struct {
-	b []byte
-	i int
+	b    []byte
+	i    int
+	kind error // what its errors wrap
 }
 
 func (s *scanner) fail(what string) error {
-	return fmt.Errorf("%w: %s at byte %d", ErrNotEnvelope, what, s.i)
+	return fmt.Errorf("%w: %s at byte %d", s.kind, what, s.i)
+}
+
+// object walks the whole input as one object: for each member it decodes the
+// name and calls member with s at the value, which member must consume.
+func (s *scanner) object(member func(key string) error) error {
+	s.space()
+	if !s.consume('{') {
+		return s.fail("want an object")
+	}
+	s.space()
+	if !s.consume('}') {
+		for {
+			s.space()
+			keyStart := s.i
+			if err := s.skipString(); err != nil {
+				return err
+			}
+			key, ok := plainString(s.b[keyStart:s.i])
+			if !ok && json.Unmarshal(s.b[keyStart:s.i], &key) != nil {
+				return s.fail("bad member name")
+			}
+			s.space()
+			if !s.consume(':') {
+				return s.fail("want ':'")
+			}
+			s.space()
+			if err := member(key); err != nil {
+				return err
+			}
+			s.space()
+			if s.consume(',') {
+				continue
+			}
+			if s.consume('}') {
+				break
+			}
+			return s.fail("want ',' or '}'")
+		}
+	}
+	s.space()
+	if s.i != len(s.b) {
+		return s.fail("trailing bytes after the object")
+	}
+	return nil
 }
 
 func (s *scanner) space() {

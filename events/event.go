@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"regexp"
 	"strings"
 	"time"
 )
@@ -38,10 +37,29 @@ func ParseEvent(raw json.RawMessage) (Event, error) {
 	return e, nil
 }
 
-var uuidPattern = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+// IsUUID reports whether s is a canonical textual UUID: 8-4-4-4-12 hex digits
+// of either case. (Checked by hand: a regular expression was a tenth of
+// ingest's CPU per event.)
+func IsUUID(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i := range len(s) {
+		switch c := s[i]; i {
+		case 8, 13, 18, 23:
+			if c != '-' {
+				return false
+			}
+		default:
+			if !isHex(c) {
+				return false
+			}
+		}
+	}
+	return true
+}
 
-// IsUUID reports whether s is a canonical textual UUID.
-func IsUUID(s string) bool { return uuidPattern.MatchString(s) }
+func isHex(c byte) bool { return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F' }
 
 // Category is the part of the type before the first dot ("ORDER" of "ORDER.FILLED").
 func (e Event) Category() string {
@@ -58,10 +76,32 @@ func (e Event) Action() string {
 // maxTypeBytes bounds an event type; Upvest's longest is under 50 bytes.
 const maxTypeBytes = 256
 
-var typePattern = regexp.MustCompile(`^[A-Z][A-Z0-9_]*\.[A-Z][A-Z0-9_.]*$`)
-
 // ValidType reports whether t is a well-formed, bounded CATEGORY.ACTION type.
-func ValidType(t string) bool { return len(t) <= maxTypeBytes && typePattern.MatchString(t) }
+func ValidType(t string) bool { return len(t) <= maxTypeBytes && wellFormedType(t) }
+
+// wellFormedType matches ^[A-Z][A-Z0-9_]*\.[A-Z][A-Z0-9_.]*$: a category of
+// capitals, digits and underscores that starts with a capital, a dot, and an
+// action that starts with a capital and may hold dots too.
+func wellFormedType(t string) bool {
+	category, action, found := strings.Cut(t, ".")
+	if !found || category == "" || action == "" || !isUpper(category[0]) || !isUpper(action[0]) {
+		return false
+	}
+	for i := range len(category) {
+		if c := category[i]; !isUpper(c) && !isDigit(c) && c != '_' {
+			return false
+		}
+	}
+	for i := range len(action) {
+		if c := action[i]; !isUpper(c) && !isDigit(c) && c != '_' && c != '.' {
+			return false
+		}
+	}
+	return true
+}
+
+func isUpper(c byte) bool { return 'A' <= c && c <= 'Z' }
+func isDigit(c byte) bool { return '0' <= c && c <= '9' }
 
 // Validate checks the envelope fields every event must have. The error text is
 // the reason stored with a parked event, so it names the field.
@@ -77,7 +117,7 @@ func (e Event) Validate() error {
 		return errors.New("missing type")
 	case len(e.Type) > maxTypeBytes:
 		return fmt.Errorf("type is %d bytes long, more than %d", len(e.Type), maxTypeBytes)
-	case !typePattern.MatchString(e.Type):
+	case !wellFormedType(e.Type):
 		return fmt.Errorf("type %q is not CATEGORY.ACTION", e.Type)
 	case e.WebhookID == "":
 		return errors.New("missing webhook_id")
