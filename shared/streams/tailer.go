@@ -43,7 +43,11 @@ type Tailer struct {
 	FromStart bool
 	Consumer  *Consumer
 
-	PollInterval     time.Duration // pause after an empty read of a shard; default 1 s
+	// PollInterval is the pause after an empty read of a shard (default 1 s).
+	// It doubles with each further empty read, up to 4 × PollInterval, and
+	// is back to PollInterval after a read with records: an idle local
+	// pipeline's shards cost DynamoDB Local a quarter of the reads.
+	PollInterval     time.Duration
 	DescribeInterval time.Duration // how often to look for new shards; default 10 s
 	// Ready, when set, is called once every stream's open shards have an
 	// iterator: from then on, changes are seen even without FromStart.
@@ -54,6 +58,7 @@ const (
 	defaultPollInterval     = time.Second
 	defaultDescribeInterval = 10 * time.Second
 	apiAttempts             = 5 // tries of one Streams API call before the tailer gives up
+	maxIdleDoublings        = 2 // the idle pause grows to 1<<2 = 4 × PollInterval
 )
 
 // Run follows the streams until ctx is cancelled (then it returns nil) or
@@ -287,7 +292,7 @@ func (s *stream) iterator(shardID string, from types.ShardIteratorType, afterSeq
 // from is how iter was taken, used again if it expires before any record.
 func (s *stream) read(shardID string, from types.ShardIteratorType, iter *string) {
 	defer s.run.wg.Done()
-	lastSeq := ""
+	lastSeq, idleReads := "", 0
 	for iter != nil {
 		out, err := retry(s.run, fmt.Sprintf("get records %s/%s", s.label, shardID), func() (*dynamodbstreams.GetRecordsOutput, error) {
 			return s.run.t.Client.GetRecords(s.run.ctx, &dynamodbstreams.GetRecordsInput{ShardIterator: iter})
@@ -318,9 +323,14 @@ func (s *stream) read(shardID string, from types.ShardIteratorType, iter *string
 			lastSeq = aws.ToString(out.Records[n-1].Dynamodb.SequenceNumber)
 		}
 		iter = out.NextShardIterator
-		if iter != nil && len(out.Records) == 0 && !s.run.sleep(s.run.pollInterval()) {
+		if len(out.Records) > 0 {
+			idleReads = 0
+			continue
+		}
+		if iter != nil && !s.run.sleep(s.run.pollInterval()<<min(idleReads, maxIdleDoublings)) {
 			return
 		}
+		idleReads++
 	}
 	// No next iterator: the shard is closed and fully read; its children may start.
 	s.mu.Lock()

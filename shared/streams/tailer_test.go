@@ -25,6 +25,7 @@ type fakeStreams struct {
 	faults  map[string]error // next GetRecords on this shard fails with this error
 	iters   []string         // GetShardIterator calls: "<shard> <type> [<seq>]"
 	pageLen int              // shards per DescribeStream page
+	reads   int              // GetRecords calls
 }
 
 type fakeShard struct {
@@ -139,6 +140,7 @@ func (f *fakeStreams) GetShardIterator(_ context.Context, in *dynamodbstreams.Ge
 func (f *fakeStreams) GetRecords(_ context.Context, in *dynamodbstreams.GetRecordsInput, _ ...func(*dynamodbstreams.Options)) (*dynamodbstreams.GetRecordsOutput, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.reads++
 	parts := strings.Split(aws.ToString(in.ShardIterator), "|")
 	arn, id := parts[0], parts[1]
 	pos, _ := strconv.Atoi(parts[2])
@@ -396,5 +398,35 @@ func TestTailerConfig(t *testing.T) {
 		if err := tl.Run(context.Background()); err == nil {
 			t.Errorf("Run(%+v) = nil, want a configuration error", tl)
 		}
+	}
+}
+
+// An idle shard is read less and less often, down to a read every
+// 4 × PollInterval; a change is still delivered, and reading speeds up again.
+func TestTailerBacksOffOnAnIdleShard(t *testing.T) {
+	f := newFakeStreams()
+	f.addShard(arnA, "s1", "")
+	c := newCollector()
+	const poll = 10 * time.Millisecond
+	ready, _ := startTailer(t, &Tailer{Client: f, StreamARNs: map[string]string{"orders": arnA}, Consumer: &Consumer{Sink: c.sink}, PollInterval: poll})
+	<-ready
+	readsAt := func() int {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		return f.reads
+	}
+	start, before := time.Now(), readsAt()
+	time.Sleep(40 * poll)
+	idle, elapsed := readsAt()-before, time.Since(start)
+	// Without backing off that is one read per poll; with it, after the first
+	// three pauses (1, 2 and 4 polls) one per 4 polls.
+	if most := 3 + int(elapsed/(4*poll)) + 1; idle > most || idle < 2 {
+		t.Errorf("%d reads of an idle shard in %v, want 2 to %d (one per %v once idle)", idle, elapsed, most, 4*poll)
+	}
+	f.put(arnA, "s1", "ORDER#1", "NEW")
+	f.put(arnA, "s1", "ORDER#2", "NEW")
+	f.put(arnA, "s1", "ORDER#3", "NEW")
+	if got := c.next(t, 3); got[0] != "ORDER#1:NEW" || got[2] != "ORDER#3:NEW" {
+		t.Fatalf("got %v after idling", got)
 	}
 }
