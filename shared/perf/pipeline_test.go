@@ -9,7 +9,9 @@ import (
 	"math"
 	"net/http"
 	"net/http/httptest"
+	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -60,6 +62,10 @@ type pipeline struct {
 	processed                atomic.Int64
 	redeliveries             atomic.Int64 // requests sent again after a 5xx
 
+	queues    *sqs.Client
+	queueURLs map[upvest.Domain]string
+	handling  atomic.Int64 // batches inside a worker right now
+
 	stop func()
 }
 
@@ -69,7 +75,7 @@ type pipeline struct {
 // pipeline on the same queues for that long.
 func startPipeline(b *testing.B, env awstest.Environment, s signer) *pipeline {
 	b.Helper()
-	p := &pipeline{signer: s, ingestCalls: awscount.New(), workerCalls: awscount.New(),
+	p := &pipeline{signer: s, queues: env.SQS, queueURLs: env.QueueURLs, ingestCalls: awscount.New(), workerCalls: awscount.New(),
 		client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}}
 	ingestCfg, workerCfg := p.ingestCalls.Attach(env.Config), p.workerCalls.Attach(env.Config)
 
@@ -95,7 +101,9 @@ func startPipeline(b *testing.B, env awstest.Environment, s signer) *pipeline {
 		poller := &sqspoller.Poller{Client: queues, QueueURL: env.QueueURLs[d],
 			Handler: func(ctx context.Context, batch lambdaevents.SQSEvent) (lambdaevents.SQSEventResponse, error) {
 				start := time.Now()
+				p.handling.Add(1)
 				resp, err := w.Handle(ctx, batch)
+				p.handling.Add(-1)
 				p.workerRuns.add(time.Since(start))
 				if err == nil {
 					p.processed.Add(int64(len(batch.Records) - len(resp.BatchItemFailures)))
@@ -198,13 +206,40 @@ func (p *pipeline) run(evs []event, perRequest, inFlight int) (time.Duration, er
 		return 0, err
 	}
 	deadline := time.Now().Add(3 * time.Minute)
+	lastCount, lastProgress, reported := p.processed.Load(), time.Now(), false
 	for p.processed.Load()-before < int64(len(evs)) {
 		if time.Now().After(deadline) {
 			return 0, fmt.Errorf("workers applied %d of %d events within 3 minutes", p.processed.Load()-before, len(evs))
 		}
+		if n := p.processed.Load(); n != lastCount {
+			lastCount, lastProgress, reported = n, time.Now(), false
+		} else if time.Since(lastProgress) > 3*time.Second && !reported {
+			reported = true
+			fmt.Printf("pipeline: no event applied for 3 s, %d of %d to go; %d batches in a worker; queues: %s\n",
+				int64(len(evs))-(n-before), len(evs), p.handling.Load(), p.queueDepths())
+		}
 		time.Sleep(5 * time.Millisecond)
 	}
 	return time.Since(start), nil
+}
+
+// queueDepths lists the queues holding messages, visible and in flight: why
+// the workers wait, when they do.
+func (p *pipeline) queueDepths() string {
+	var out []string
+	for d, url := range p.queueURLs {
+		a, err := p.queues.GetQueueAttributes(context.Background(), &sqs.GetQueueAttributesInput{QueueUrl: aws.String(url),
+			AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameApproximateNumberOfMessages, sqstypes.QueueAttributeNameApproximateNumberOfMessagesNotVisible}})
+		if err != nil {
+			return err.Error()
+		}
+		visible, inFlight := a.Attributes[string(sqstypes.QueueAttributeNameApproximateNumberOfMessages)], a.Attributes[string(sqstypes.QueueAttributeNameApproximateNumberOfMessagesNotVisible)]
+		if visible != "0" || inFlight != "0" {
+			out = append(out, fmt.Sprintf("%s %s visible %s in flight", d, visible, inFlight))
+		}
+	}
+	sort.Strings(out)
+	return strings.Join(out, ", ")
 }
 
 func chunks[T any](items []T, n int) [][]T {
