@@ -53,6 +53,12 @@ func (p Prices) Provisioned(utilization float64) Prices {
 	return p
 }
 
+// LambdaPlatformLogBytes is what Lambda itself logs per invocation at the
+// stack's system log level (INFO, JSON format): platform.start and
+// platform.report, tracing fields included; rounded up. The log bytes a
+// handler writes are counted; these are added per invocation.
+const LambdaPlatformLogBytes = 600
+
 // Usage is what one event costs in billed units, measured per event.
 type Usage struct {
 	HTTPRequests      float64

@@ -286,7 +286,7 @@ func (p *pipeline) usage(events, requests int) (ingestUse, workerUse perf.Usage,
 		SQSRequests:       float64(ingestCalls.Requests("SQS")) / n,
 		WriteUnits:        ingestCalls.WriteUnits() / n,
 		ReadUnits:         ingestCalls.ReadUnits() / n,
-		LogBytes:          float64(p.ingestLogs.n.Load()) / n,
+		LogBytes:          float64(p.ingestLogs.n.Load())/n + float64(requests)/n*perf.LambdaPlatformLogBytes,
 	}
 	workerUse = perf.Usage{
 		LambdaInvocations: batches / n,
@@ -294,7 +294,7 @@ func (p *pipeline) usage(events, requests int) (ingestUse, workerUse perf.Usage,
 		SQSRequests:       float64(workerCalls.Requests("SQS")) / n,
 		WriteUnits:        workerCalls.WriteUnits() / n,
 		ReadUnits:         workerCalls.ReadUnits() / n,
-		LogBytes:          float64(p.workerLogs.n.Load()) / n,
+		LogBytes:          float64(p.workerLogs.n.Load())/n + batches/n*perf.LambdaPlatformLogBytes,
 	}
 	return
 }
