@@ -19,6 +19,7 @@ const (
 	pipelineEvents   = 2000 // per side and round; requests of 10, 8 in flight
 	pipelineRounds   = 3    // ceiling and pipeline alternate which goes first, so that drift hits both
 	pipelineWarmUp   = 300  // events per side before the measured rounds: the JVM's JIT warms up on neither side's clock
+	whatIfRounds     = 2    // of the what-if without the APPLIED outcome write
 	pipelineInFlight = 8
 	singlesEvents    = 300 // the cost run at one event per request
 	costTarget       = 2.0 // USD per million events at 10 events per request
@@ -76,6 +77,38 @@ func BenchmarkPipelineVsCeiling(b *testing.B) {
 		tensIngest, tensWorker, tensIngestCalls, tensWorkerCalls, tensMeasured := tens.usage(tensEvents, tensEvents/10)
 		tens.stop()
 
+		// What-if for the decision issue 9 turns on: the same, with workers
+		// that do not record APPLIED. Same tables, fresh queues (see
+		// startPipeline); two more rounds of each side.
+		whatIfEnv := env
+		fresh := awstest.Env(b, awstest.WithVisibilityTimeout(30*time.Second))
+		whatIfEnv.QueueURLs, whatIfEnv.DLQURLs = fresh.QueueURLs, fresh.DLQURLs
+		whatIf := startPipelineWith(b, whatIfEnv, s, true)
+		var whatIfCeiling, whatIfPipeline time.Duration
+		for round := range whatIfRounds {
+			var c, p time.Duration
+			runCeiling := func() (err error) {
+				c, err = ceiling(ctx, env, awscount.New(), src.Events(pipelineEvents), pipelineInFlight)
+				return err
+			}
+			runPipeline := func() (err error) {
+				p, err = whatIf.run(src.Events(pipelineEvents), 10, pipelineInFlight)
+				return err
+			}
+			first, second := runPipeline, runCeiling
+			if round%2 == 1 {
+				first, second = runCeiling, runPipeline
+			}
+			if err := errors.Join(first(), second()); err != nil {
+				b.Fatal(err)
+			}
+			whatIfCeiling, whatIfPipeline = whatIfCeiling+c, whatIfPipeline+p
+		}
+		whatIfEvents := whatIfRounds * pipelineEvents
+		whatIfWrites := (itemWrites(whatIf.ingestCalls.Snapshot()) + itemWrites(whatIf.workerCalls.Snapshot())) / float64(whatIfEvents)
+		whatIfIngest, whatIfWorker, _, _, _ := whatIf.usage(whatIfEvents, whatIfEvents/10)
+		whatIf.stop()
+
 		singles := startPipeline(b, awstest.Env(b, awstest.WithVisibilityTimeout(30*time.Second)), s)
 		if _, err := singles.run(src.Events(singlesEvents), 1, pipelineInFlight); err != nil {
 			b.Fatal(err)
@@ -104,6 +137,12 @@ func BenchmarkPipelineVsCeiling(b *testing.B) {
 		b.ReportMetric(pipelineWrites, "item-writes/event")
 		b.Logf("DynamoDB item writes per event: pipeline %.2f, ceiling %.2f; on a DynamoDB-bound emulator the ratio can reach at most about %.2f×",
 			pipelineWrites, ceilingWrites, ceilingWrites/pipelineWrites)
+
+		whatIfRatio := whatIfCeiling.Seconds() / whatIfPipeline.Seconds()
+		b.ReportMetric(whatIfRatio, "ratio-without-APPLIED-write")
+		b.Logf("what-if, workers that do not record APPLIED (a product decision, not the product): %.2f× the ceiling over %d rounds, %.2f item writes per event, $%.3f per million on demand and $%.3f provisioned at 10 per request",
+			whatIfRatio, whatIfRounds, whatIfWrites, perf.USEast1.PerMillion(whatIfIngest.Add(whatIfWorker)).Total(),
+			perf.USEast1.Provisioned(provisionedUtilization).PerMillion(whatIfIngest.Add(whatIfWorker)).Total())
 
 		tensCost := perf.USEast1.PerMillion(tensIngest.Add(tensWorker))
 		onesCost := perf.USEast1.PerMillion(onesIngest.Add(onesWorker))

@@ -42,6 +42,14 @@ type Poller struct {
 
 	BatchSize int           // messages per batch, 1 to 10; default 10
 	WaitTime  time.Duration // long-poll wait in whole seconds, up to 20 s; default 20 s
+	// BatchWindow is the mapping's MaximumBatchingWindowInSeconds: after a
+	// receive that did not fill the batch, keep receiving until the batch is
+	// full or this long has passed since its first message (0: hand each
+	// receive over at once). SQS waits in whole seconds, so a batch may
+	// close up to a second after the window. Keep it well under the queue's
+	// visibility timeout, as the mapping must: a message whose timeout runs
+	// out while its batch fills comes back, into the same batch or the DLQ.
+	BatchWindow time.Duration
 	// VisibilityTimeout, when set (whole seconds), overrides the queue's for the
 	// messages this poller receives.
 	VisibilityTimeout time.Duration
@@ -52,6 +60,7 @@ type Poller struct {
 const (
 	maxBatchSize    = 10
 	maxWaitTime     = 20 * time.Second
+	maxBatchWindow  = 5 * time.Minute // the mapping's limit
 	maxVisibility   = 12 * time.Hour
 	minBackoff      = 100 * time.Millisecond
 	maxBackoff      = 5 * time.Second
@@ -102,13 +111,40 @@ func (p *Poller) Run(ctx context.Context) error {
 		if len(out.Messages) == 0 {
 			continue
 		}
-		batch := events.SQSEvent{Records: make([]events.SQSMessage, len(out.Messages))}
-		for i, m := range out.Messages {
+		messages := p.fill(ctx, log, out.Messages)
+		batch := events.SQSEvent{Records: make([]events.SQSMessage, len(messages))}
+		for i, m := range messages {
 			batch.Records[i] = lambdaMessage(m, arn, region)
 		}
 		p.handle(ctx, log, batch)
 	}
 	return nil
+}
+
+// fill keeps receiving into a batch that is not full until BatchWindow has
+// passed since its first message. What it has received is handed over even
+// when a receive fails or ctx ends: those messages are in flight already.
+func (p *Poller) fill(ctx context.Context, log *slog.Logger, batch []types.Message) []types.Message {
+	size := p.batchSize()
+	deadline := time.Now().Add(p.BatchWindow)
+	for len(batch) < size && ctx.Err() == nil {
+		left := time.Until(deadline)
+		if left <= 0 {
+			break
+		}
+		in := p.receiveInput()
+		in.MaxNumberOfMessages = int32(size - len(batch))
+		in.WaitTimeSeconds = int32(min((left+time.Second-1)/time.Second, maxWaitTime/time.Second))
+		out, err := p.Client.ReceiveMessage(ctx, in)
+		if err != nil {
+			if ctx.Err() == nil {
+				log.WarnContext(ctx, "receive failed while filling a batch; handing over what it has", "error", err, "messages", len(batch))
+			}
+			break
+		}
+		batch = append(batch, out.Messages...)
+	}
+	return batch
 }
 
 func (p *Poller) validate() error {
@@ -128,6 +164,12 @@ func (p *Poller) validate() error {
 	if p.WaitTime < 0 || p.WaitTime > maxWaitTime || p.WaitTime%time.Second != 0 {
 		problems = append(problems, fmt.Sprintf("WaitTime %s is not whole seconds within 0..%s", p.WaitTime, maxWaitTime))
 	}
+	if p.BatchWindow < 0 || p.BatchWindow > maxBatchWindow {
+		problems = append(problems, fmt.Sprintf("BatchWindow %s is not within 0..%s", p.BatchWindow, maxBatchWindow))
+	}
+	if p.VisibilityTimeout > 0 && p.BatchWindow+time.Second >= p.VisibilityTimeout {
+		problems = append(problems, fmt.Sprintf("BatchWindow %s and a second more reach VisibilityTimeout %s", p.BatchWindow, p.VisibilityTimeout))
+	}
 	if p.VisibilityTimeout < 0 || p.VisibilityTimeout > maxVisibility || p.VisibilityTimeout%time.Second != 0 {
 		problems = append(problems, fmt.Sprintf("VisibilityTimeout %s is not whole seconds within 0..%s", p.VisibilityTimeout, maxVisibility))
 	}
@@ -137,11 +179,15 @@ func (p *Poller) validate() error {
 	return nil
 }
 
-func (p *Poller) receiveInput() *sqs.ReceiveMessageInput {
-	batch, wait := p.BatchSize, p.WaitTime
-	if batch == 0 {
-		batch = maxBatchSize
+func (p *Poller) batchSize() int {
+	if p.BatchSize == 0 {
+		return maxBatchSize
 	}
+	return p.BatchSize
+}
+
+func (p *Poller) receiveInput() *sqs.ReceiveMessageInput {
+	batch, wait := p.batchSize(), p.WaitTime
 	if wait == 0 {
 		wait = maxWaitTime
 	}

@@ -274,10 +274,15 @@ func nopHandler(context.Context, events.SQSEvent) (events.SQSEventResponse, erro
 func TestPollerValidates(t *testing.T) {
 	ok := Poller{Client: &fakeSQS{}, QueueURL: "u", Handler: nopHandler}
 	tests := map[string]func(p *Poller){
-		"no client":           func(p *Poller) { p.Client = nil },
-		"no queue":            func(p *Poller) { p.QueueURL = "" },
-		"no handler":          func(p *Poller) { p.Handler = nil },
-		"batch too big":       func(p *Poller) { p.BatchSize = 11 },
+		"no client":       func(p *Poller) { p.Client = nil },
+		"no queue":        func(p *Poller) { p.QueueURL = "" },
+		"no handler":      func(p *Poller) { p.Handler = nil },
+		"batch too big":   func(p *Poller) { p.BatchSize = 11 },
+		"window negative": func(p *Poller) { p.BatchWindow = -time.Second },
+		"window too long": func(p *Poller) { p.BatchWindow = 301 * time.Second },
+		"window reaches the visibility timeout": func(p *Poller) {
+			p.BatchWindow, p.VisibilityTimeout = 2*time.Second, 3*time.Second
+		},
 		"wait too long":       func(p *Poller) { p.WaitTime = 21 * time.Second },
 		"wait not whole":      func(p *Poller) { p.WaitTime = 1500 * time.Millisecond },
 		"visibility negative": func(p *Poller) { p.VisibilityTimeout = -time.Second },
@@ -290,5 +295,60 @@ func TestPollerValidates(t *testing.T) {
 				t.Errorf("Run = %v, want a configuration error", err)
 			}
 		})
+	}
+}
+
+// A receive that does not fill the batch is topped up within BatchWindow,
+// asking only for what is missing and waiting no longer than the window.
+func TestPollerFillsABatchWithinItsWindow(t *testing.T) {
+	f := &fakeSQS{receives: []func() (*sqs.ReceiveMessageOutput, error){messages("a", "b"), messages("c"), messages("d", "e")}}
+	var batches []string
+	handler := func(_ context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
+		var ids []string
+		for _, r := range ev.Records {
+			ids = append(ids, r.MessageId)
+		}
+		batches = append(batches, strings.Join(ids, ","))
+		return events.SQSEventResponse{}, nil
+	}
+	runScript(t, &Poller{Handler: handler, BatchSize: 5, BatchWindow: 2 * time.Second}, f)
+	if strings.Join(batches, "|") != "a,b,c,d,e" {
+		t.Errorf("batches %q, want one of a to e", batches)
+	}
+	if len(f.inputs) < 3 || f.inputs[1].MaxNumberOfMessages != 3 || f.inputs[2].MaxNumberOfMessages != 2 ||
+		f.inputs[1].WaitTimeSeconds > 2 || f.inputs[1].WaitTimeSeconds < 1 {
+		t.Errorf("receives asked for %v", f.inputs)
+	}
+}
+
+// When the window passes first, the batch goes as it is; without a window,
+// each receive is a batch.
+func TestPollerHandsOverWhenTheWindowPasses(t *testing.T) {
+	slowEmpty := func() (*sqs.ReceiveMessageOutput, error) {
+		time.Sleep(150 * time.Millisecond) // a long poll that found nothing
+		return &sqs.ReceiveMessageOutput{}, nil
+	}
+	for _, tt := range []struct {
+		window time.Duration
+		script []func() (*sqs.ReceiveMessageOutput, error)
+		want   string
+	}{
+		{200 * time.Millisecond, []func() (*sqs.ReceiveMessageOutput, error){messages("a"), slowEmpty, slowEmpty, messages("b")}, "a|b"},
+		{0, []func() (*sqs.ReceiveMessageOutput, error){messages("a"), messages("b")}, "a|b"},
+	} {
+		f := &fakeSQS{receives: tt.script}
+		var batches []string
+		handler := func(_ context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
+			var ids []string
+			for _, r := range ev.Records {
+				ids = append(ids, r.MessageId)
+			}
+			batches = append(batches, strings.Join(ids, ","))
+			return events.SQSEventResponse{}, nil
+		}
+		runScript(t, &Poller{Handler: handler, BatchWindow: tt.window}, f)
+		if strings.Join(batches, "|") != tt.want {
+			t.Errorf("window %v: batches %q, want %q", tt.window, batches, tt.want)
+		}
 	}
 }
