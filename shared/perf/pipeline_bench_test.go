@@ -51,28 +51,11 @@ func BenchmarkPipelineVsCeiling(b *testing.B) {
 			b.Fatal(err)
 		}
 
-		var ceilingTime, pipelineTime time.Duration
-		var roundRatios []string
-		for round := range pipelineRounds {
-			var c, p time.Duration
-			runCeiling := func() (err error) {
-				c, err = ceiling(ctx, env, ceilingCalls, src.Events(pipelineEvents), pipelineInFlight)
-				return err
-			}
-			runPipeline := func() (err error) {
-				p, err = tens.run(src.Events(pipelineEvents), 10, pipelineInFlight)
-				return err
-			}
-			first, second := runCeiling, runPipeline
-			if round%2 == 1 {
-				first, second = runPipeline, runCeiling
-			}
-			if err := errors.Join(first(), second()); err != nil {
-				b.Fatal(err)
-			}
-			ceilingTime, pipelineTime = ceilingTime+c, pipelineTime+p
-			roundRatios = append(roundRatios, fmt.Sprintf("%.2f×", c.Seconds()/p.Seconds()))
-		}
+		ceilingTime, pipelineTime, roundRatios := alternate(b, pipelineRounds, false,
+			func() (time.Duration, error) {
+				return ceiling(ctx, env, ceilingCalls, src.Events(pipelineEvents), pipelineInFlight)
+			},
+			func() (time.Duration, error) { return tens.run(src.Events(pipelineEvents), 10, pipelineInFlight) })
 		tensEvents := pipelineWarmUp + pipelineRounds*pipelineEvents
 		tensIngest, tensWorker, tensIngestCalls, tensWorkerCalls, tensMeasured := tens.usage(tensEvents, tensEvents/10)
 		tens.stop()
@@ -84,26 +67,11 @@ func BenchmarkPipelineVsCeiling(b *testing.B) {
 		fresh := awstest.Env(b, awstest.WithVisibilityTimeout(30*time.Second))
 		whatIfEnv.QueueURLs, whatIfEnv.DLQURLs = fresh.QueueURLs, fresh.DLQURLs
 		whatIf := startPipelineWith(b, whatIfEnv, s, true)
-		var whatIfCeiling, whatIfPipeline time.Duration
-		for round := range whatIfRounds {
-			var c, p time.Duration
-			runCeiling := func() (err error) {
-				c, err = ceiling(ctx, env, awscount.New(), src.Events(pipelineEvents), pipelineInFlight)
-				return err
-			}
-			runPipeline := func() (err error) {
-				p, err = whatIf.run(src.Events(pipelineEvents), 10, pipelineInFlight)
-				return err
-			}
-			first, second := runPipeline, runCeiling
-			if round%2 == 1 {
-				first, second = runCeiling, runPipeline
-			}
-			if err := errors.Join(first(), second()); err != nil {
-				b.Fatal(err)
-			}
-			whatIfCeiling, whatIfPipeline = whatIfCeiling+c, whatIfPipeline+p
-		}
+		whatIfCeiling, whatIfPipeline, _ := alternate(b, whatIfRounds, true,
+			func() (time.Duration, error) {
+				return ceiling(ctx, env, awscount.New(), src.Events(pipelineEvents), pipelineInFlight)
+			},
+			func() (time.Duration, error) { return whatIf.run(src.Events(pipelineEvents), 10, pipelineInFlight) })
 		whatIfEvents := whatIfRounds * pipelineEvents
 		whatIfWrites := (itemWrites(whatIf.ingestCalls.Snapshot()) + itemWrites(whatIf.workerCalls.Snapshot())) / float64(whatIfEvents)
 		whatIfIngest, whatIfWorker, _, _, _ := whatIf.usage(whatIfEvents, whatIfEvents/10)
@@ -177,6 +145,28 @@ func BenchmarkPipelineVsCeiling(b *testing.B) {
 			costTarget, verdict(tensCost.Total() <= costTarget), tensCost.Total(), floor, tensCost.Largest().Item, tensCost.Largest().PerMillion,
 			verdict(tensProvisioned.Total() <= costTarget), tensProvisioned.Total())
 	}
+}
+
+// alternate runs rounds of the ceiling and a pipeline, each side first in
+// every other round (the pipeline in the first when pipelineFirst), so that
+// drift hits both; it returns their summed times and each round's ratio.
+func alternate(b *testing.B, rounds int, pipelineFirst bool, ceiling, pipeline func() (time.Duration, error)) (ceilingTime, pipelineTime time.Duration, ratios []string) {
+	b.Helper()
+	for round := range rounds {
+		var c, p time.Duration
+		runCeiling := func() (err error) { c, err = ceiling(); return err }
+		runPipeline := func() (err error) { p, err = pipeline(); return err }
+		first, second := runCeiling, runPipeline
+		if (round%2 == 1) != pipelineFirst {
+			first, second = runPipeline, runCeiling
+		}
+		if err := errors.Join(first(), second()); err != nil {
+			b.Fatal(err)
+		}
+		ceilingTime, pipelineTime = ceilingTime+c, pipelineTime+p
+		ratios = append(ratios, fmt.Sprintf("%.2f×", c.Seconds()/p.Seconds()))
+	}
+	return ceilingTime, pipelineTime, ratios
 }
 
 // provisionedUtilization is auto scaling's target in the stack's default

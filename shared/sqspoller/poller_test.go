@@ -303,15 +303,7 @@ func TestPollerValidates(t *testing.T) {
 func TestPollerFillsABatchWithinItsWindow(t *testing.T) {
 	f := &fakeSQS{receives: []func() (*sqs.ReceiveMessageOutput, error){messages("a", "b"), messages("c"), messages("d", "e")}}
 	var batches []string
-	handler := func(_ context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
-		var ids []string
-		for _, r := range ev.Records {
-			ids = append(ids, r.MessageId)
-		}
-		batches = append(batches, strings.Join(ids, ","))
-		return events.SQSEventResponse{}, nil
-	}
-	runScript(t, &Poller{Handler: handler, BatchSize: 5, BatchWindow: 2 * time.Second}, f)
+	runScript(t, &Poller{Handler: recordBatches(&batches), BatchSize: 5, BatchWindow: 2 * time.Second}, f)
 	if strings.Join(batches, "|") != "a,b,c,d,e" {
 		t.Errorf("batches %q, want one of a to e", batches)
 	}
@@ -338,17 +330,21 @@ func TestPollerHandsOverWhenTheWindowPasses(t *testing.T) {
 	} {
 		f := &fakeSQS{receives: tt.script}
 		var batches []string
-		handler := func(_ context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
-			var ids []string
-			for _, r := range ev.Records {
-				ids = append(ids, r.MessageId)
-			}
-			batches = append(batches, strings.Join(ids, ","))
-			return events.SQSEventResponse{}, nil
-		}
-		runScript(t, &Poller{Handler: handler, BatchWindow: tt.window}, f)
+		runScript(t, &Poller{Handler: recordBatches(&batches), BatchWindow: tt.window}, f)
 		if strings.Join(batches, "|") != tt.want {
 			t.Errorf("window %v: batches %q, want %q", tt.window, batches, tt.want)
 		}
+	}
+}
+
+// recordBatches is a handler that notes each batch's message ids, comma-separated.
+func recordBatches(batches *[]string) Handler {
+	return func(_ context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
+		var ids []string
+		for _, r := range ev.Records {
+			ids = append(ids, r.MessageId)
+		}
+		*batches = append(*batches, strings.Join(ids, ","))
+		return events.SQSEventResponse{}, nil
 	}
 }
