@@ -33,6 +33,9 @@ const (
 	MetricApplied         = "EventsApplied"         // worker changed a state row
 	MetricSkippedStale    = "EventsSkippedStale"    // worker saw an older event than the row
 	MetricWorkerDuplicate = "EventsWorkerDuplicate" // worker saw an event already applied
+	// MetricTracesNotExported counts invocations whose spans could not be
+	// exported (shared/tracing), e.g. a 403 from the OTLP endpoint.
+	MetricTracesNotExported = "TracesNotExported"
 )
 
 // Service names, the "Service" dimension of every metric; alarms in infra/ use them.

@@ -28,6 +28,8 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
+
+	"github.com/upvest-webhooks/upvest-webhooks/shared/observability"
 )
 
 // Standard OpenTelemetry variables this package reads.
@@ -63,6 +65,10 @@ const flushTimeout = 2 * time.Second
 type Provider struct {
 	sdk *sdktrace.TracerProvider // nil when off
 	log *slog.Logger
+	// failures counts failed exports (observability.MetricTracesNotExported),
+	// so that an exporter that keeps failing (403, unreachable) raises an alarm
+	// instead of only warning in the log. Nil: not counted.
+	failures *observability.Metrics
 }
 
 // Settings are what FromEnv needs besides the environment.
@@ -74,6 +80,9 @@ type Settings struct {
 	Console io.Writer
 	// Log receives flush errors; default: discarded.
 	Log *slog.Logger
+	// Metrics receives one EMF line per failed export, counting
+	// TracesNotExported with the dimension Service; default os.Stdout (the Lambda log).
+	Metrics io.Writer
 	// AWS gives the region and credentials for signing exports to CloudWatch's OTLP endpoint.
 	AWS aws.Config
 }
@@ -130,11 +139,26 @@ func Flushing[Req, Resp any](p *Provider, h func(context.Context, Req) (Resp, er
 	}
 	return func(ctx context.Context, req Req) (Resp, error) {
 		resp, err := h(ctx, req)
-		if ferr := p.Flush(ctx); ferr != nil && p.log != nil {
-			// Losing traces must not fail (and so redeliver) the invocation.
-			p.log.Warn("traces not exported", "error", ferr.Error())
+		if ferr := p.Flush(ctx); ferr != nil {
+			// Losing traces must not fail (and so redeliver) the invocation;
+			// it is counted, and the count alarms (infra: TracesNotExported).
+			p.exportFailed(ferr)
 		}
 		return resp, err
+	}
+}
+
+// exportFailed logs a failed export and counts it.
+func (p *Provider) exportFailed(err error) {
+	if p.log != nil {
+		p.log.Warn("traces not exported", "error", err.Error())
+	}
+	if p.failures == nil {
+		return
+	}
+	p.failures.Add(observability.MetricTracesNotExported, 1)
+	if ferr := p.failures.Flush(); ferr != nil && p.log != nil {
+		p.log.Warn("traces not exported: metric not written", "error", ferr.Error())
 	}
 }
 
@@ -172,7 +196,13 @@ func FromEnv(ctx context.Context, getenv func(string) string, s Settings) (*Prov
 	}
 	// The sampler follows OTEL_TRACES_SAMPLER (default: parent-based, always on).
 	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exporter), sdktrace.WithResource(res))
-	return NewSDK(tp, s.Log), nil
+	p := NewSDK(tp, s.Log)
+	metricsOut := s.Metrics
+	if metricsOut == nil {
+		metricsOut = os.Stdout
+	}
+	p.failures = observability.NewMetrics(metricsOut, s.Service)
+	return p, nil
 }
 
 func newResource(ctx context.Context, getenv func(string) string, s Settings) (*resource.Resource, error) {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
@@ -18,6 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/smithy-go/middleware"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/observability"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/syncbuf"
 	"go.opentelemetry.io/otel/codes"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -260,4 +262,52 @@ func TestAWSMiddlewareSpan(t *testing.T) {
 func firstLine(s string) string {
 	line, _, _ := strings.Cut(s, "\n")
 	return line
+}
+
+// An exporter the endpoint refuses (X-Ray's 403 without xray:PutSpans) does not
+// fail the invocation, and each failed export is counted in an EMF metric,
+// which the stack alarms on (TracesNotExported).
+func TestRefusedExportIsCounted(t *testing.T) {
+	collector := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "AccessDeniedException", http.StatusForbidden)
+	}))
+	defer collector.Close()
+	var metrics, logs syncbuf.Buffer
+	p, err := FromEnv(context.Background(), envOf(map[string]string{EnvExporter: "otlp", EnvOTLPEndpoint: collector.URL}), Settings{
+		Service: "worker-orders", Metrics: &metrics, Log: slog.New(slog.NewJSONHandler(&logs, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Shutdown(context.Background())
+	handler := Flushing(p, func(ctx context.Context, n int) (int, error) {
+		_, span := p.TracerProvider().Tracer("t").Start(ctx, "op")
+		span.End()
+		return n + 1, nil
+	})
+	for i := range 2 {
+		if got, err := handler(context.Background(), i); err != nil || got != i+1 {
+			t.Fatalf("invocation %d: %d, %v", i, got, err)
+		}
+	}
+	lines := strings.Split(strings.TrimSpace(metrics.String()), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("want one metric line per failed export, got %q", metrics.String())
+	}
+	for _, line := range lines {
+		var doc map[string]any
+		if err := json.Unmarshal([]byte(line), &doc); err != nil {
+			t.Fatalf("metric line %q: %v", line, err)
+		}
+		if doc[observability.MetricTracesNotExported] != 1.0 || doc["Service"] != "worker-orders" {
+			t.Errorf("metric line %v", doc)
+		}
+		cw, _ := json.Marshal(doc["_aws"])
+		if !strings.Contains(string(cw), `"Name":"`+observability.MetricTracesNotExported+`"`) || !strings.Contains(string(cw), `"Namespace":"`+observability.Namespace+`"`) {
+			t.Errorf("EMF metadata %s", cw)
+		}
+	}
+	if !strings.Contains(logs.String(), "traces not exported") {
+		t.Errorf("no warning in the log: %q", logs.String())
+	}
 }
