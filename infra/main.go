@@ -32,6 +32,11 @@ func run() error {
 	if err != nil {
 		return err
 	}
+	// The CLI's region (the stack's when it is environment-agnostic): checked
+	// before the build, so a certificate from another region fails at once.
+	if err := cfg.CheckRegion(os.Getenv("CDK_DEFAULT_REGION")); err != nil {
+		return fmt.Errorf("infra config (CDK context): %w", err)
+	}
 	// The assets are always this checkout's code, built now for linux/arm64,
 	// whether the CLI was started by make, by npx or globally installed.
 	ctx := context.Background()

@@ -60,7 +60,10 @@ type Config struct {
 	ThrottleRate  int // requests per second at the default stage
 	ThrottleBurst int
 	// Concurrency reserved for ingest: the workers cannot take it away, and
-	// ingest cannot take more than this from the account.
+	// ingest cannot take more than this from the account. 0 (the default)
+	// reserves nothing: Lambda refuses any reservation that would leave the
+	// account fewer than 100 unreserved executions, so a reservation by default
+	// would fail the first deploy on a new account (quota often 10).
 	IngestReservedConcurrency int
 
 	MaxReceiveCount      int // deliveries before a message goes to its domain's DLQ
@@ -189,7 +192,7 @@ func Load(get func(key string) any) (Config, error) {
 	c.BasePath = r.str("basePath", "")
 	c.ThrottleRate = r.integer("throttleRate", 1000, 1, 10000)
 	c.ThrottleBurst = r.integer("throttleBurst", 2000, 1, 5000)
-	c.IngestReservedConcurrency = r.integer("ingestReservedConcurrency", 50, 1, 1000)
+	c.IngestReservedConcurrency = r.integer("ingestReservedConcurrency", 0, 0, 1000)
 	c.MaxReceiveCount = r.integer("maxReceiveCount", schema.DefaultMaxReceiveCount, 1, 1000)
 	c.WorkerBatchSize = r.integer("workerBatchSize", 10, 1, 10000)
 	c.WorkerBatchWindow = r.integer("workerBatchWindowSeconds", int(schema.DefaultBatchWindow.Seconds()), 0, 300)

@@ -59,7 +59,8 @@ var fixtureContext = map[Environment]map[string]any{
 		"env": "live", "domainName": liveDomain, "certificateArn": liveCert, "basePath": "upvest",
 		"alarmEmail": liveEmail, "exampleStreamConsumer": "true", "maxReceiveCount": "7",
 		"logLevel": "warn", "ipAllowlist": "live,203.0.113.0/24",
-		"upvestApiSecretArn": liveSecret,
+		"upvestApiSecretArn":        liveSecret,
+		"ingestReservedConcurrency": "50", // a reservation only where asked for (issue 17)
 	},
 }
 

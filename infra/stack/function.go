@@ -113,7 +113,7 @@ func NewGoFunction(scope constructs.Construct, id string, p GoFunctionProps) *Go
 	}
 	cdknag.NagSuppressions_AddResourceSuppressions(role, &[]*cdknag.NagPackSuppression{{
 		Id:        jsii.String("AwsSolutions-IAM5"),
-		Reason:    jsii.String("Active X-Ray tracing needs xray:PutTraceSegments/PutTelemetryRecords, which support no resource-level permissions (Resource \"*\" is the only valid form)."),
+		Reason:    jsii.String("Active X-Ray tracing needs xray:PutTraceSegments/PutTelemetryRecords, and otelTraces=xray xray:PutSpans/PutSpansForIndexing, which support no resource-level permissions (Resource \"*\" is the only valid form)."),
 		AppliesTo: &[]any{jsii.String("Resource::*")},
 	}}, jsii.Bool(true))
 	return &GoFunction{Function: fn, Role: role, LogGroup: logGroup}

@@ -76,6 +76,7 @@ func NewIngest(scope constructs.Construct, id string, cfg Config, ledger awsdyna
 		queues[i] = p.Queue.QueueArn()
 	}
 	in.Function.allow([]string{"sqs:SendMessage"}, queues...) // SendMessageBatch is authorised by sqs:SendMessage
+	grantTraceExport(in.Function, cfg)
 	// The parameter is referenced by name, not created: its value is Upvest's
 	// JWKS, which the operator loads (and rotates) outside the deployment.
 	in.Function.allow([]string{"ssm:GetParameter"}, awscdk.Stack_Of(s).FormatArn(&awscdk.ArnComponents{
@@ -85,18 +86,14 @@ func NewIngest(scope constructs.Construct, id string, cfg Config, ledger awsdyna
 		ArnFormat:    awscdk.ArnFormat_SLASH_RESOURCE_NAME,
 	}))
 
-	var domainMapping *awsapigatewayv2.DomainMappingOptions
+	var domain awsapigatewayv2.DomainName
 	if cfg.DomainName != "" {
-		domain := awsapigatewayv2.NewDomainName(s, jsii.String("Domain"), &awsapigatewayv2.DomainNameProps{
+		domain = awsapigatewayv2.NewDomainName(s, jsii.String("Domain"), &awsapigatewayv2.DomainNameProps{
 			DomainName:     jsii.String(cfg.DomainName),
 			Certificate:    awscertificatemanager.Certificate_FromCertificateArn(s, jsii.String("Certificate"), jsii.String(cfg.CertificateARN)),
 			SecurityPolicy: awsapigatewayv2.SecurityPolicy_TLS_1_2,
 			EndpointType:   awsapigatewayv2.EndpointType_REGIONAL,
 		})
-		domainMapping = &awsapigatewayv2.DomainMappingOptions{DomainName: domain}
-		if cfg.BasePath != "" {
-			domainMapping.MappingKey = jsii.String(cfg.BasePath)
-		}
 		awscdk.NewCfnOutput(scope, jsii.String("CustomDomainTarget"), &awscdk.CfnOutputProps{
 			Description: jsii.String("Point a CNAME (or alias) record for " + cfg.DomainName + " at this name"),
 			Value:       domain.RegionalDomainName(),
@@ -104,6 +101,7 @@ func NewIngest(scope constructs.Construct, id string, cfg Config, ledger awsdyna
 	}
 
 	in.API = awsapigatewayv2.NewHttpApi(s, jsii.String("Api"), &awsapigatewayv2.HttpApiProps{
+		ApiName:            jsii.String(cfg.StackName), // sandbox and live apart in the console, not both "Api"
 		Description:        jsii.String("Receives Upvest " + string(cfg.Env) + " webhooks"),
 		CreateDefaultStage: jsii.Bool(false),
 		// With a custom domain, the execute-api URL is closed so the only way in is the name Upvest signs for.
@@ -139,8 +137,10 @@ func NewIngest(scope constructs.Construct, id string, cfg Config, ledger awsdyna
 			destination: awsapigatewayv2.NewLogGroupLogDestination(in.AccessLogs),
 			format:      awsapigateway.AccessLogFormat_Custom(jsii.String(accessLogFormat)),
 		},
-		DomainMapping: domainMapping,
 	})
+	if domain != nil {
+		mapDomain(s, cfg, in, domain)
+	}
 
 	if cfg.DomainName != "" {
 		in.WebhookURL = jsii.String("https://" + cfg.DomainName + cfg.PublicPath())
@@ -186,3 +186,20 @@ type accessLogSettings struct {
 
 func (a *accessLogSettings) Destination() awsapigatewayv2.IAccessLogDestination { return a.destination }
 func (a *accessLogSettings) Format() awsapigateway.AccessLogFormat              { return a.format }
+
+// mapDomain maps the custom domain (under basePath, if any) to the stage. Made
+// here rather than by the stage's domainMapping, whose construct id is
+// domain + key and so reads "...undefined" in the logical id without a basePath.
+func mapDomain(scope constructs.Construct, cfg Config, in *Ingest, domain awsapigatewayv2.DomainName) {
+	var key *string
+	if cfg.BasePath != "" {
+		key = jsii.String(cfg.BasePath)
+	}
+	mapping := awsapigatewayv2.NewApiMapping(scope, jsii.String("DomainMapping"), &awsapigatewayv2.ApiMappingProps{
+		Api:           in.API,
+		DomainName:    domain,
+		Stage:         in.Stage,
+		ApiMappingKey: key,
+	})
+	mapping.Node().AddDependency(in.Stage) // the stage must exist before a domain maps to it
+}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatch"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsscheduler"
 	"github.com/aws/constructs-go/constructs/v10"
@@ -72,6 +73,9 @@ func (c Config) validateKeySync() []error {
 type KeySync struct {
 	*GoFunction
 	Schedule awsscheduler.CfnSchedule
+	// Group holds only the key sync's schedule, so that Scheduler's metrics
+	// per group (keySyncSchedulerMetric) are this schedule's alone.
+	Group awsscheduler.CfnScheduleGroup
 }
 
 // NewKeySync creates the function, its every-15-minutes schedule and its
@@ -113,7 +117,9 @@ func NewKeySync(scope constructs.Construct, id string, cfg Config) *KeySync {
 		Actions:   jsii.Strings("lambda:InvokeFunction"),
 		Resources: jsii.Strings(*fn.Function.FunctionArn()),
 	}))
+	group := awsscheduler.NewCfnScheduleGroup(s, jsii.String("ScheduleGroup"), &awsscheduler.CfnScheduleGroupProps{})
 	schedule := awsscheduler.NewCfnSchedule(s, jsii.String("Schedule"), &awsscheduler.CfnScheduleProps{
+		GroupName:          group.Ref(), // Ref is the group's name
 		Description:        jsii.String("upvest-webhooks " + string(cfg.Env) + ": sync Upvest's webhook keys into " + cfg.JWKSParameter),
 		ScheduleExpression: jsii.String(fmt.Sprintf("rate(%d minutes)", int(KeySyncEvery.Minutes()))),
 		FlexibleTimeWindow: &awsscheduler.CfnSchedule_FlexibleTimeWindowProperty{Mode: jsii.String("OFF")},
@@ -130,7 +136,7 @@ func NewKeySync(scope constructs.Construct, id string, cfg Config) *KeySync {
 		},
 	})
 	schedule.Node().AddDependency(role) // the role's policy must exist before the first run
-	return &KeySync{GoFunction: fn, Schedule: schedule}
+	return &KeySync{GoFunction: fn, Schedule: schedule, Group: group}
 }
 
 // addKeySync deploys the key sync when it is configured: the function, its
@@ -143,4 +149,16 @@ func addKeySync(stack awscdk.Stack, cfg Config) *KeySync {
 	k := NewKeySync(stack, "KeySync", cfg)
 	output(stack, "KeySyncFunctionName", "Run the key sync now: aws lambda invoke --function-name <this> out.json", k.Function.FunctionName())
 	return k
+}
+
+// keySyncSchedulerMetric is one of EventBridge Scheduler's metrics for the
+// key sync's schedule group (AWS/Scheduler, dimension ScheduleGroup).
+func keySyncSchedulerMetric(k *KeySync, name string, opts *awscloudwatch.MetricOptions) awscloudwatch.Metric {
+	return awscloudwatch.NewMetric(&awscloudwatch.MetricProps{
+		Namespace:     jsii.String("AWS/Scheduler"),
+		MetricName:    jsii.String(name),
+		DimensionsMap: &map[string]*string{"ScheduleGroup": k.Group.Ref()},
+		Statistic:     opts.Statistic,
+		Period:        opts.Period,
+	})
 }

@@ -171,12 +171,26 @@ func NewMonitoring(scope constructs.Construct, id string, p MonitoringProps) *Mo
 			"Raise minWriteCapacity (or maxWriteCapacity if capacity sits at it), or go back to on-demand",
 			"SUM", throttles, 1, atLeast)
 	}
+	if cfg.exportsTraces() {
+		// Traces are not worth paging for by themselves, but an exporter that
+		// keeps failing (a 403 from X-Ray, a dead collector) would otherwise
+		// only warn in the logs while every trace is lost.
+		alarmAcross("TracesNotExported", "ingest or a worker failed to export its traces (otelTraces="+cfg.OTelTraces+"; "+
+			"the functions' logs say why, e.g. 403: the role lacks xray:PutSpans, or Transaction Search is off)",
+			"SUM", tracesNotExportedMetrics(p), 1, atLeast)
+	}
 	if k := p.KeySync; k != nil {
 		// Runs every 15 minutes; the window spans two runs, so a sync that keeps failing stays in ALARM.
 		keyWindow := &awscloudwatch.MetricOptions{Statistic: jsii.String("Sum"), Period: awscdk.Duration_Minutes(jsii.Number(KeySyncAlarmPeriod.Minutes()))}
 		alarm(&m.Pipeline, "KeySyncErrors", "syncing Upvest's webhook keys into "+cfg.JWKSParameter+" failed (see the keysync logs); "+
 			"when Upvest rotates, ingest answers 401 until the parameter is updated", k.Function.MetricErrors(keyWindow), 1, atLeast, 1)
 		alarm(&m.Pipeline, "KeySyncThrottles", "the key sync function was throttled", k.Function.MetricThrottles(keyWindow), 1, atLeast, 1)
+		// Scheduler's side: a run that never reached the function (invoke
+		// refused, e.g. throttled or not permitted) shows no Lambda error.
+		alarm(&m.Pipeline, "KeySyncScheduleTargetErrors", "EventBridge Scheduler could not invoke the key sync (TargetErrorCount)",
+			keySyncSchedulerMetric(k, "TargetErrorCount", keyWindow), 1, atLeast, 1)
+		alarm(&m.Pipeline, "KeySyncScheduleDropped", "EventBridge Scheduler dropped a key sync run after its retries (InvocationDroppedCount)",
+			keySyncSchedulerMetric(k, "InvocationDroppedCount", keyWindow), 1, atLeast, 1)
 	}
 
 	m.FeedBlocked = composite(s, "FeedBlocked", prefix+"the Upvest feed is blocked or failing: Upvest holds back later deliveries until this clears. "+
@@ -308,8 +322,10 @@ func newAlarmTopic(scope constructs.Construct) awssns.Topic {
 		RemovalPolicy:     awscdk.RemovalPolicy_DESTROY, // it protects only alarm notifications
 	})
 	cloudwatch := awsiam.NewServicePrincipal(jsii.String("cloudwatch.amazonaws.com"), nil)
-	// What publishing to an encrypted topic takes, named exactly (no GenerateDataKey*).
-	key.Grant(cloudwatch, jsii.String("kms:Decrypt"), jsii.String("kms:GenerateDataKey"))
+	// What publishing to an encrypted topic takes, named exactly (no
+	// GenerateDataKey*), and only for this account's alarms: the same
+	// aws:SourceAccount guard as the topic policy (no confused deputy).
+	key.AddToResourcePolicy(alarmTopicKeyStatement(cloudwatch, awscdk.Stack_Of(scope).Account()), nil)
 	topic := awssns.NewTopic(scope, jsii.String("AlarmTopic"), &awssns.TopicProps{
 		DisplayName: jsii.String("upvest-webhooks alarms"),
 		MasterKey:   key,

@@ -70,6 +70,7 @@ func NewPipeline(scope constructs.Construct, id string, cfg Config, d events.Dom
 	p.Worker.allow([]string{"dynamodb:UpdateItem"}, p.StateTable.TableArn())
 	// Outcomes are updates; a claim-checked event is read back from the ledger.
 	p.Worker.allow([]string{"dynamodb:GetItem", "dynamodb:UpdateItem"}, ledger.TableArn())
+	grantTraceExport(p.Worker, cfg)
 	// The event source grants the consume actions on this queue only.
 	p.Worker.Function.AddEventSource(awslambdaeventsources.NewSqsEventSource(p.Queue, &awslambdaeventsources.SqsEventSourceProps{
 		BatchSize:               jsii.Number(float64(cfg.WorkerBatchSize)),

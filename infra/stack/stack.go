@@ -30,6 +30,7 @@ func NewUpvestWebhooksStack(scope constructs.Construct, id string, props *Upvest
 	stack := awscdk.NewStack(scope, jsii.String(id), &sprops)
 	awscdk.Tags_Of(stack).Add(jsii.String("project"), jsii.String("upvest-webhooks"), nil)
 	awscdk.Tags_Of(stack).Add(jsii.String("upvest-environment"), jsii.String(string(cfg.Env)), nil)
+	checkRegion(stack, cfg)
 
 	ledger := NewLedgerTable(stack, "Ledger", cfg.Capacity)
 	output(stack, "LedgerTableName", "The ledger table (event log and dedup record)", ledger.TableName())

@@ -1,6 +1,8 @@
 package stack
 
 import (
+	"strings"
+
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsdynamodb"
 	"github.com/aws/constructs-go/constructs/v10"
@@ -109,5 +111,32 @@ func (c TableCapacity) autoScale(t awsdynamodb.Table, def schema.Table) {
 	for _, ix := range def.Indexes {
 		t.AutoScaleGlobalSecondaryIndexWriteCapacity(jsii.String(ix.Name), writes).ScaleOnUtilization(target)
 		t.AutoScaleGlobalSecondaryIndexReadCapacity(jsii.String(ix.Name), reads).ScaleOnUtilization(target)
+	}
+	serializeScaling(t)
+}
+
+// serializeScaling makes CloudFormation create a table's scalable targets and
+// scaling policies one after the other (a DependsOn chain), not all at once:
+// each target-tracking policy makes Application Auto Scaling create two
+// CloudWatch alarms, and 108 policies in parallel (every table and index of
+// the stack) have hit CloudWatch's PutMetricAlarm rate limit, failing the
+// deploy. That CloudFormation retries such a failure cannot be shown without
+// an account, so creation is serialised instead, per table: at most one
+// target and policy per table (14 in all) is created at a time, which keeps a
+// first deploy only about a minute longer than creating them all at once.
+//
+// The constructs are the table's children that the AutoScale* calls add
+// ("WriteScaling", "ReadScaling", "<index>WriteScaling", ...), each holding
+// one scalable target and its policy, in the order they were added.
+func serializeScaling(t awsdynamodb.Table) {
+	var previous constructs.IConstruct
+	for _, child := range *t.Node().Children() {
+		if !strings.HasSuffix(*child.Node().Id(), "Scaling") {
+			continue
+		}
+		if previous != nil {
+			child.Node().AddDependency(previous)
+		}
+		previous = child
 	}
 }
