@@ -224,6 +224,8 @@ func TestSyncFailsWithoutWriting(t *testing.T) {
 		{name: "empty key set", setup: setup{served: []byte(`{"keys":[]}`)}, wantErr: "no keys"},
 		{name: "secret lacks the signing key", setup: setup{secret: `{"client_id":"x","client_secret":"y"}`},
 			wantErr: "lacks signing_key_id, signing_key_pem"},
+		// 40 P-521 keys: about 11 KB, more than even the Advanced tier holds.
+		{name: "key set too large for a parameter", setup: setup{served: webhookKeys(t, 40)}, wantErr: "more than the 8192 an SSM parameter can hold"},
 		{name: "ssm refuses the write", setup: setup{stored: map[string]string{}},
 			prepare: func(w *world) { w.ssm.FailWrites(true) }, wantErr: "AccessDenied"},
 	}
@@ -340,5 +342,22 @@ func TestSecretsManagerCredentialsNamesTheSecret(t *testing.T) {
 	var notFound interface{ ErrorCode() string }
 	if err == nil || !strings.Contains(err.Error(), "missing-secret") || !errors.As(err, &notFound) || notFound.ErrorCode() != "ResourceNotFoundException" {
 		t.Fatalf("err %v", err)
+	}
+}
+
+// A key set over the Standard tier's 4 KB (20 P-521 keys, about 5.6 KB) is
+// still written: the sync asks for Intelligent-Tiering, which goes Advanced.
+func TestSyncWritesAKeySetBeyondTheStandardTier(t *testing.T) {
+	served := webhookKeys(t, 20)
+	if n := len(compact(t, served)); n <= 4096 || n > 8192 {
+		t.Fatalf("fixture JWKS is %d bytes, want between 4 and 8 KB", n)
+	}
+	w := newWorld(t, setup{served: served, stored: map[string]string{}})
+	changed, err := w.syncer.Sync(context.Background())
+	if err != nil || !changed {
+		t.Fatalf("sync: changed %v, %v", changed, err)
+	}
+	if got, _ := w.ssm.Value(parameter); got != compact(t, served) {
+		t.Errorf("stored %d bytes, want the %d fetched", len(got), len(compact(t, served)))
 	}
 }

@@ -23,9 +23,12 @@ import (
 	"github.com/upvest-webhooks/upvest-webhooks/shared/signature"
 )
 
-// maxParameterBytes is a Standard-tier SSM parameter's limit. A JWKS of a few
-// P-521 keys is far below it; more means something is wrong.
-const maxParameterBytes = 4096
+// maxParameterBytes is the most an SSM String parameter holds: 8 KB in the
+// Advanced tier (the Standard tier holds 4 KB). The sync writes with
+// Intelligent-Tiering, so the parameter stays Standard (free) while the JWKS
+// fits in 4 KB, about 14 P-521 keys, and becomes Advanced ($0.05 a month)
+// only beyond; a JWKS over 8 KB (about 28 keys) is refused, not truncated.
+const maxParameterBytes = 8192
 
 // SSMAPI is the part of the SSM client the sync needs.
 type SSMAPI interface {
@@ -78,7 +81,8 @@ func (s *Syncer) Fetch(ctx context.Context) ([]byte, error) {
 		return nil, fmt.Errorf("fetch jwks: %w", err)
 	}
 	if compact.Len() > maxParameterBytes {
-		return nil, fmt.Errorf("fetch jwks: %d keys take %d bytes, over an SSM parameter's %d", len(keys), compact.Len(), maxParameterBytes)
+		return nil, fmt.Errorf("fetch jwks: Upvest's key set (%d usable keys) takes %d bytes, more than the %d an SSM parameter "+
+			"can hold (Advanced tier); it is not written, and the parameter keeps its current keys", len(keys), compact.Len(), maxParameterBytes)
 	}
 	return compact.Bytes(), nil
 }
@@ -107,9 +111,12 @@ func (s *Syncer) Sync(ctx context.Context) (changed bool, err error) {
 		}
 	}
 	_, err = s.SSM.PutParameter(ctx, &ssm.PutParameterInput{
-		Name:      aws.String(s.Parameter),
-		Value:     aws.String(string(fetched)),
-		Type:      ssmtypes.ParameterTypeString, // public keys, not a secret
+		Name:  aws.String(s.Parameter),
+		Value: aws.String(string(fetched)),
+		Type:  ssmtypes.ParameterTypeString, // public keys, not a secret
+		// Standard while the keys fit in 4 KB, Advanced (up to 8 KB) beyond,
+		// whatever the account's default tier; never back from Advanced.
+		Tier:      ssmtypes.ParameterTierIntelligentTiering,
 		Overwrite: aws.Bool(true),
 	})
 	if err != nil {

@@ -60,6 +60,7 @@ func (s *SSM) serve(w http.ResponseWriter, r *http.Request) {
 		Name      string
 		Value     string
 		Type      string
+		Tier      string
 		Overwrite bool
 	}
 	if err := json.NewDecoder(r.Body).Decode(&in); err != nil {
@@ -87,6 +88,16 @@ func (s *SSM) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		if in.Type != "String" {
 			awsError(w, "ValidationException", "this fake holds String parameters only, got "+in.Type)
+			return
+		}
+		// SSM's size limits per tier: the Standard tier (the default) holds
+		// 4 KB, Advanced 8 KB; Intelligent-Tiering picks Advanced when needed.
+		limit := 4096
+		if in.Tier == "Advanced" || in.Tier == "Intelligent-Tiering" {
+			limit = 8192
+		}
+		if len(in.Value) > limit {
+			awsError(w, "ValidationException", "Standard tier parameters support a maximum parameter value of 4096 characters")
 			return
 		}
 		s.values[in.Name] = in.Value
