@@ -234,7 +234,8 @@ func TestAPIMappingWithoutBasePath(t *testing.T) {
 	cfg.AssetsDir = assetsDir
 	app := awscdk.NewApp(nil)
 	st := awscdk.NewStack(app, jsii.String("T"), nil)
-	NewIngest(st, "Ingest", cfg, NewLedgerTable(st, "Ledger", cfg.Capacity), nil)
+	ledger := NewLedgerTable(st, "Ledger", cfg.Capacity)
+	NewIngest(st, "Ingest", cfg, ledger, []*Pipeline{NewPipeline(st, "Pipeline", cfg, events.Unrouted, ledger)})
 	tp := parseTemplate(t, *assertions.Template_FromStack(st, nil).ToJSON())
 	mappings := tp.ofType("AWS::ApiGatewayV2::ApiMapping")
 	if len(mappings) != 1 {
