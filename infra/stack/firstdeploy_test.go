@@ -173,7 +173,8 @@ func TestKeySyncSchedulerAlarmsArePipelineStuckComponents(t *testing.T) {
 	for _, metric := range []string{"TargetErrorCount", "InvocationDroppedCount"} {
 		found := 0
 		for _, id := range tp.ofType("AWS::CloudWatch::Alarm") {
-			if alarmOn(tp.Resources[id].Properties) == "AWS/Scheduler/"+metric+"[ScheduleGroup=${"+group+"}]" {
+			a := watchedBy(t, id, tp.Resources[id].Properties)
+			if _, ok := a.metrics["AWS/Scheduler/"+metric+"[ScheduleGroup=${"+group+"}]"]; ok {
 				found++
 				if !strings.Contains(rule, "${"+id+".Arn}") {
 					t.Errorf("%s alarm %s is not in PipelineStuck", metric, id)
@@ -280,9 +281,11 @@ func TestCertificateRegionIsChecked(t *testing.T) {
 // proceed in parallel).
 func TestProvisionedScalingIsSerialisedPerTable(t *testing.T) {
 	tp := synthProvisioned(t).tp
+	// CloudFormation orders a resource after what it DependsOn and after what
+	// it references (a policy's Ref to its scalable target).
 	deps := map[string][]string{}
 	for id, r := range tp.Resources {
-		deps[id] = stringsOf(r.DependsOn)
+		deps[id] = append(stringsOf(r.DependsOn), referencedIDs(r.Properties)...)
 	}
 	var dependsOn func(a, b string, seen map[string]bool) bool // a depends on b, directly or not
 	dependsOn = func(a, b string, seen map[string]bool) bool {
@@ -324,3 +327,27 @@ func TestProvisionedScalingIsSerialisedPerTable(t *testing.T) {
 
 // dataTablesOf lists the DynamoDB tables of a template.
 func dataTablesOf(tp *template) []string { return tp.ofType("AWS::DynamoDB::Table") }
+
+// referencedIDs are the logical ids that v refers to with Ref or Fn::GetAtt, at any depth.
+func referencedIDs(v any) []string {
+	var out []string
+	switch x := v.(type) {
+	case map[string]any:
+		if id := refID(x); id != "" {
+			return []string{id}
+		}
+		if ga, ok := x["Fn::GetAtt"].([]any); ok && len(ga) == 2 {
+			if id, ok := ga[0].(string); ok {
+				return []string{id}
+			}
+		}
+		for _, e := range x {
+			out = append(out, referencedIDs(e)...)
+		}
+	case []any:
+		for _, e := range x {
+			out = append(out, referencedIDs(e)...)
+		}
+	}
+	return out
+}

@@ -162,3 +162,18 @@ func keySyncSchedulerMetric(k *KeySync, name string, opts *awscloudwatch.MetricO
 		Period:        opts.Period,
 	})
 }
+
+// keySyncNotRun sums, per window, the key sync's throttles and the schedule's
+// failed and dropped invocations: one alarm for "a run did not happen".
+func keySyncNotRun(k *KeySync, window *awscloudwatch.MetricOptions) awscloudwatch.IMetric {
+	return awscloudwatch.NewMathExpression(&awscloudwatch.MathExpressionProps{
+		Expression: jsii.String("SUM([throttles, targetErrors, dropped])"),
+		UsingMetrics: &map[string]awscloudwatch.IMetric{
+			"throttles":    k.Function.MetricThrottles(window),
+			"targetErrors": keySyncSchedulerMetric(k, "TargetErrorCount", window),
+			"dropped":      keySyncSchedulerMetric(k, "InvocationDroppedCount", window),
+		},
+		Label:  jsii.String("key sync runs that did not happen"),
+		Period: window.Period,
+	})
+}

@@ -184,13 +184,11 @@ func NewMonitoring(scope constructs.Construct, id string, p MonitoringProps) *Mo
 		keyWindow := &awscloudwatch.MetricOptions{Statistic: jsii.String("Sum"), Period: awscdk.Duration_Minutes(jsii.Number(KeySyncAlarmPeriod.Minutes()))}
 		alarm(&m.Pipeline, "KeySyncErrors", "syncing Upvest's webhook keys into "+cfg.JWKSParameter+" failed (see the keysync logs); "+
 			"when Upvest rotates, ingest answers 401 until the parameter is updated", k.Function.MetricErrors(keyWindow), 1, atLeast, 1)
-		alarm(&m.Pipeline, "KeySyncThrottles", "the key sync function was throttled", k.Function.MetricThrottles(keyWindow), 1, atLeast, 1)
-		// Scheduler's side: a run that never reached the function (invoke
-		// refused, e.g. throttled or not permitted) shows no Lambda error.
-		alarm(&m.Pipeline, "KeySyncScheduleTargetErrors", "EventBridge Scheduler could not invoke the key sync (TargetErrorCount)",
-			keySyncSchedulerMetric(k, "TargetErrorCount", keyWindow), 1, atLeast, 1)
-		alarm(&m.Pipeline, "KeySyncScheduleDropped", "EventBridge Scheduler dropped a key sync run after its retries (InvocationDroppedCount)",
-			keySyncSchedulerMetric(k, "InvocationDroppedCount", keyWindow), 1, atLeast, 1)
+		// A run that never reached the function shows no Lambda error: throttled,
+		// or refused to EventBridge Scheduler (TargetErrorCount), or given up
+		// after the schedule's retries (InvocationDroppedCount).
+		alarm(&m.Pipeline, "KeySyncNotRun", "the key sync did not run: throttled, or EventBridge Scheduler could not invoke it "+
+			"(TargetErrorCount) or dropped the run after its retries (InvocationDroppedCount)", keySyncNotRun(k, keyWindow), 1, atLeast, 1)
 	}
 
 	m.FeedBlocked = composite(s, "FeedBlocked", prefix+"the Upvest feed is blocked or failing: Upvest holds back later deliveries until this clears. "+

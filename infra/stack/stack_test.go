@@ -691,11 +691,16 @@ func TestAlarms(t *testing.T) {
 		if s.cfg.KeySyncEnabled() {
 			fn := keySyncFunction(t, tp)
 			pipeline[expect("AWS/Lambda/Errors[FunctionName=${"+fn+"}]", "", atLeast, 1, "Sum")] = true
-			pipeline[expect("AWS/Lambda/Throttles[FunctionName=${"+fn+"}]", "", atLeast, 1, "Sum")] = true
-			// Scheduler's failures to invoke it, in the key sync's own schedule group (issue 17).
+			// Runs that did not happen: throttles, and Scheduler's failures to invoke it, in
+			// the key sync's own schedule group (issue 17), summed in one alarm.
 			group := keySyncScheduleGroup(t, tp)
-			pipeline[expect("AWS/Scheduler/TargetErrorCount[ScheduleGroup=${"+group+"}]", "", atLeast, 1, "Sum")] = true
-			pipeline[expect("AWS/Scheduler/InvocationDroppedCount[ScheduleGroup=${"+group+"}]", "", atLeast, 1, "Sum")] = true
+			notRun := expect("AWS/Lambda/Throttles[FunctionName=${"+fn+"}]", "SUM(", atLeast, 1, "Sum")
+			pipeline[notRun] = true
+			for _, m := range []string{"TargetErrorCount", "InvocationDroppedCount"} {
+				if id := expect("AWS/Scheduler/"+m+"[ScheduleGroup=${"+group+"}]", "SUM(", atLeast, 1, "Sum"); id != notRun {
+					t.Errorf("the key sync schedule's %s is watched by %s, not with its throttles by %s", m, id, notRun)
+				}
+			}
 		}
 		// Fewer alarms: 4 kinds over 13+ domains, grouped by 10 metrics, instead of one per queue.
 		if len(alarms) != len(feed)+len(pipeline) {
