@@ -130,5 +130,8 @@ func Storm(ctx context.Context, p *Plan, opts StormOptions) StormResult {
 	close(jobs)
 	wg.Wait()
 	twins.Wait()
+	for _, r := range p.Redeliveries { // after every other request was acknowledged
+		deliver(r)
+	}
 	return res
 }
