@@ -81,7 +81,7 @@ func Storm(ctx context.Context, p *Plan, opts StormOptions) StormResult {
 				res.Acked[r] = true
 				mu.Unlock()
 				if first && opts.Progress != nil {
-					opts.Progress(int(acked.Add(1)), len(p.Requests))
+					opts.Progress(int(acked.Add(1)), len(p.Requests)+len(p.Redeliveries))
 				}
 				return
 			}
