@@ -130,14 +130,17 @@ func NewMonitoring(scope constructs.Construct, id string, p MonitoringProps) *Mo
 
 	// The pipeline: one alarm per kind of trouble, across every domain (metric
 	// math, in groups of at most maxAlarmMetrics metrics).
-	var dead, age, parked, ahead, workerErrors []awscloudwatch.IMetric
+	var dead, age, parked, workerErrors []awscloudwatch.IMetric
 	// Kept aside as unusable: parked events, and whole requests that were not envelopes.
 	parked = append(parked, emf(observability.MetricParked, ServiceIngest), emf(observability.MetricRequestsParked, ServiceIngest))
+	// Named apart, though also parked: an event ahead of the clock would have
+	// pinned its entity's row (an Upvest clock or data bug), and a conflict is
+	// an id Upvest sent again with other bytes. A worker's (on replay) is in its EventsParked.
+	parked = append(parked, emf(observability.MetricAhead, ServiceIngest), emf(observability.MetricConflicting, ServiceIngest))
 	for _, pl := range p.Pipelines {
 		dead = append(dead, pl.DLQ.MetricApproximateNumberOfMessagesVisible(peak))
 		age = append(age, pl.Queue.MetricApproximateAgeOfOldestMessage(peak))
 		parked = append(parked, emf(observability.MetricParked, WorkerService(pl.Domain)))
-		ahead = append(ahead, emf(observability.MetricAhead, WorkerService(pl.Domain)))
 		// Workers are not throttled by design (each mapping caps its concurrency);
 		// a worker that cannot run shows as queue age.
 		workerErrors = append(workerErrors, pl.Worker.Function.MetricErrors(sum))
@@ -159,16 +162,8 @@ func NewMonitoring(scope constructs.Construct, id string, p MonitoringProps) *Mo
 		"MAX", dead, 0, above)
 	alarmAcross("QueueAge", fmt.Sprintf("a domain queue's oldest message is older than %d s: a worker is stuck or too slow", cfg.QueueAgeAlarm),
 		"MAX", age, float64(cfg.QueueAgeAlarm), above)
-	alarmAcross("Parked", "events parked as never processable; see the ledger's parked index", "SUM", parked, 1, atLeast)
-	// Named apart from Parked: each is an entity that would have been pinned
-	// (an Upvest clock or data bug), or an id Upvest reused for other content.
-	ahead = append([]awscloudwatch.IMetric{emf(observability.MetricAhead, ServiceIngest)}, ahead...)
-	alarmAcross("AheadOfClock", fmt.Sprintf("events parked because their ordering time lies more than %s past the receiver's clock; "+
-		"applied, they would have pinned their entity's row (see the parked index; replay once their time has come, or keep them)", events.MaxAhead),
-		"SUM", ahead, 1, atLeast)
-	alarm(&m.Pipeline, "ConflictingRedeliveries", "an event id arrived again with other bytes; the ledger's first bytes stay the ones applied and "+
-		"the others are parked under conflict:<id>:<digest>", emf(observability.MetricConflicting, ServiceIngest),
-		1, atLeast, PipelineAlarmPeriods)
+	alarmAcross("Parked", fmt.Sprintf("events parked as never processable, among them events more than %s ahead of the clock (EventsAhead) "+
+		"and ids sent again with other bytes (EventsConflicting); see the ledger's parked index", events.MaxAhead), "SUM", parked, 1, atLeast)
 	alarmAcross("WorkerErrors", "worker (or stream consumer) invocations failed", "SUM", workerErrors, 1, atLeast)
 	if cfg.Capacity.Provisioned() {
 		// On demand takes any burst; provisioned capacity throttles what outruns auto scaling.
