@@ -154,7 +154,8 @@ func (o object) first(alternatives string) string {
 // ErrNoKey means the object lacks a field its category's key needs.
 var ErrNoKey = errors.New("entity key field missing")
 
-// entityKey builds "<prefix>#<part>#<part>..." from the object.
+// entityKey builds "<prefix>#<part>#<part>..." from the object, each part
+// escaped by KeyPart.
 func entityKey(prefix string, spec KeySpec, o object) (string, error) {
 	parts := []string{prefix}
 	for _, field := range spec {
@@ -164,5 +165,71 @@ func entityKey(prefix string, spec KeySpec, o object) (string, error) {
 		}
 		parts = append(parts, v)
 	}
-	return strings.Join(parts, "#"), nil
+	return JoinKey(parts...), nil
+}
+
+// keyEscaper escapes the separator and the escape character of key parts.
+var keyEscaper = strings.NewReplacer("%", "%25", "#", "%23")
+
+// KeyPart escapes one part of a composite key: "%" becomes "%25" and "#"
+// becomes "%23", so that no part holds the separator and joined part lists
+// never meet (account "X#B" with instrument "C" is "X%23B#C", account "X"
+// with instrument "B#C" is "X#B%23C"). A part without either character is
+// unchanged, so the keys of existing rows stay as they were.
+func KeyPart(s string) string {
+	if !strings.ContainsAny(s, "%#") {
+		return s
+	}
+	return keyEscaper.Replace(s)
+}
+
+// JoinKey joins escaped parts with "#"; SplitKey undoes it.
+func JoinKey(parts ...string) string {
+	escaped := make([]string, len(parts))
+	for i, p := range parts {
+		escaped[i] = KeyPart(p)
+	}
+	return strings.Join(escaped, "#")
+}
+
+// SplitKey returns the parts JoinKey joined, and false when key is not such
+// a join (a "%" not followed by "25" or "23").
+func SplitKey(key string) ([]string, bool) {
+	parts := strings.Split(key, "#")
+	for i, p := range parts {
+		if !strings.Contains(p, "%") {
+			continue
+		}
+		var b strings.Builder
+		for j := 0; j < len(p); j++ {
+			if p[j] != '%' {
+				b.WriteByte(p[j])
+				continue
+			}
+			switch {
+			case strings.HasPrefix(p[j:], "%25"):
+				b.WriteByte('%')
+			case strings.HasPrefix(p[j:], "%23"):
+				b.WriteByte('#')
+			default:
+				return nil, false
+			}
+			j += 2
+		}
+		parts[i] = b.String()
+	}
+	return parts, true
+}
+
+// readFields lists the object fields Classify reads for this category.
+func (c Category) readFields() []string {
+	fields := []string{"id", "status", "updated_at", "user_id", "account_id", "account_group_id"}
+	fields = append(fields, c.Key...)
+	for _, spec := range c.TypeKeys {
+		fields = append(fields, spec...)
+	}
+	if c.View != nil {
+		fields = append(fields, c.View.KeyField)
+	}
+	return fields
 }

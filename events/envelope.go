@@ -16,7 +16,8 @@ type Envelope struct {
 var ErrNotEnvelope = errors.New(`body is not an Upvest envelope {"payload": [...]}`)
 
 // DecodeEnvelope splits a request body into its events' exact bytes. Unknown
-// top-level fields are ignored, but "payload" must be present and be an array.
+// top-level fields are ignored, but "payload" must be present, once, spelt in
+// lower case, and be an array, and no top-level name may repeat.
 //
 // It only finds where each value starts and ends (brackets, strings, literals),
 // with no limit on nesting, so that an event nested deeper than encoding/json
@@ -27,13 +28,28 @@ func DecodeEnvelope(body []byte) (Envelope, error) {
 	var (
 		payload []json.RawMessage
 		found   bool
+		seen    = map[string]bool{}
 	)
 	err := s.object(func(key string) error {
+		// Readers disagree on a repeated name (encoding/json takes the last,
+		// others the first) and on "Payload" (encoding/json takes it for
+		// "payload"): such a body is not an envelope we can read one way.
+		if seen[key] {
+			return s.fail(fmt.Sprintf("member %q appears twice", upvestTruncate(key)))
+		}
+		seen[key] = true
 		if key != "payload" {
-			_, err := s.value()
+			if _, ok := caseVariant(key, []string{"payload"}); ok {
+				return s.fail(fmt.Sprintf("member %q beside or instead of \"payload\" (names are case-sensitive)", upvestTruncate(key)))
+			}
+			v, err := s.value()
+			if err == nil && !json.Valid(v) {
+				// Not JSON: the body is not an envelope, and is kept whole.
+				return s.fail(fmt.Sprintf("member %q is not valid JSON", upvestTruncate(key)))
+			}
 			return err
 		}
-		elems, err := s.array() // the last "payload" wins, as with encoding/json
+		elems, err := s.array()
 		payload, found = elems, true
 		return err
 	})
@@ -215,3 +231,5 @@ func (s *scanner) skipString() error {
 	}
 	return s.fail("unterminated string")
 }
+
+func upvestTruncate(s string) string { return Truncate(s, 100) }

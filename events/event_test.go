@@ -27,10 +27,13 @@ func TestDecodeEnvelope(t *testing.T) {
 		{`{"payload":[]}{"payload":[]}`, 0, true}, // two bodies
 		{`{"payload":[{"a":1},]}`, 0, true},       // trailing comma
 		{`{"payload":[{"a":"\"]"}, {"b":[1,{"c":2}]}]}`, 2, false},
-		{"{\"payload\":[{\"a\":\"\xff\xfe\"}]}", 1, false},    // invalid UTF-8 is the event's problem
-		{`{"payload":[{"a":1}],"payload":[1,2,3]}`, 3, false}, // the last payload wins, as with encoding/json
-		{`{"payload":[{"a":1]}]}`, 0, true},                   // unbalanced
-		{`{"payload":[{"a":"open}]}`, 0, true},                // unterminated string
+		{"{\"payload\":[{\"a\":\"\xff\xfe\"}]}", 1, false},   // invalid UTF-8 is the event's problem
+		{`{"payload":[{"a":1}],"payload":[1,2,3]}`, 0, true}, // readers disagree on which payload counts
+		{`{"payload":[{"a":1}],"Payload":[1,2,3]}`, 0, true}, // encoding/json would read Payload as payload
+		{`{"x":1,"payload":[],"x":2}`, 0, true},              // any repeated name
+		{`{"payload":[{"a":1,"a":2}]}`, 1, false},            // the event's own names are ParseEvent's business
+		{`{"payload":[{"a":1]}]}`, 0, true},                  // unbalanced
+		{`{"payload":[{"a":"open}]}`, 0, true},               // unterminated string
 		{`{"payload":[` + strings.Repeat("[", 20000) + strings.Repeat("]", 20000) + `,{"id":"x"}]}`, 2, false},
 	}
 	for _, tt := range tests {

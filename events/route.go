@@ -19,6 +19,8 @@ type Route struct {
 
 	// OrderedAt is object.updated_at when present, else the event's created_at.
 	OrderedAt time.Time
+	// OrderedBy names the field OrderedAt was read from.
+	OrderedBy string `json:"-"`
 	// Position orders events of one entity: ordering timestamp, then lifecycle
 	// rank, then event created_at, then event id. Comparing two positions as
 	// strings compares the events; equal positions mean the same event.
@@ -72,6 +74,9 @@ func Classify(e Event) (Route, error) {
 		return Route{}, err
 	}
 	category, known := Lookup(e.Category())
+	if err := checkNames(obj, category.readFields()); err != nil {
+		return Route{}, err
+	}
 	r := Route{
 		Category:       category.Name,
 		Action:         e.Action(),
@@ -93,16 +98,17 @@ func Classify(e Event) (Route, error) {
 			return Route{}, err
 		}
 		// A category nobody knows yet may have no id: key it by the event so it is still kept.
-		r.EntityKey = prefix + "#event:" + e.ID
+		r.EntityKey = JoinKey(prefix, "event:"+e.ID)
 	}
 	r.EntityKey = BoundKey(r.EntityKey)
 
 	created, _ := ParseTime(e.CreatedAt) // Validate checked it
-	r.OrderedAt = created
+	r.OrderedAt, r.OrderedBy = created, "created_at"
 	if updated := obj.str("updated_at"); updated != "" {
 		if r.OrderedAt, err = ParseTime(updated); err != nil {
 			return Route{}, fmt.Errorf("object.updated_at: %w", err)
 		}
+		r.OrderedBy = "object.updated_at"
 	}
 	r.Position = fmt.Sprintf("%s|%03d|%s|%s", SortableTime(r.OrderedAt), category.Rank(r.Action), SortableTime(created), e.ID)
 
@@ -113,7 +119,7 @@ func Classify(e Event) (Route, error) {
 		}
 		r.Parent = &ParentRef{
 			Category:  v.Category,
-			EntityKey: BoundKey(v.Category + "#" + parentID),
+			EntityKey: BoundKey(JoinKey(v.Category, parentID)),
 			Attribute: v.Attribute,
 			EntryID:   BoundKey(obj.first(category.Key[0])),
 		}

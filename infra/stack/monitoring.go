@@ -133,6 +133,10 @@ func NewMonitoring(scope constructs.Construct, id string, p MonitoringProps) *Mo
 	var dead, age, parked, workerErrors []awscloudwatch.IMetric
 	// Kept aside as unusable: parked events, and whole requests that were not envelopes.
 	parked = append(parked, emf(observability.MetricParked, ServiceIngest), emf(observability.MetricRequestsParked, ServiceIngest))
+	// Named apart, though also parked: an event ahead of the clock would have
+	// pinned its entity's row (an Upvest clock or data bug), and a conflict is
+	// an id Upvest sent again with other bytes. A worker's (on replay) is in its EventsParked.
+	parked = append(parked, emf(observability.MetricAhead, ServiceIngest), emf(observability.MetricConflicting, ServiceIngest))
 	for _, pl := range p.Pipelines {
 		dead = append(dead, pl.DLQ.MetricApproximateNumberOfMessagesVisible(peak))
 		age = append(age, pl.Queue.MetricApproximateAgeOfOldestMessage(peak))
@@ -158,7 +162,8 @@ func NewMonitoring(scope constructs.Construct, id string, p MonitoringProps) *Mo
 		"MAX", dead, 0, above)
 	alarmAcross("QueueAge", fmt.Sprintf("a domain queue's oldest message is older than %d s: a worker is stuck or too slow", cfg.QueueAgeAlarm),
 		"MAX", age, float64(cfg.QueueAgeAlarm), above)
-	alarmAcross("Parked", "events parked as never processable; see the ledger's parked index", "SUM", parked, 1, atLeast)
+	alarmAcross("Parked", fmt.Sprintf("events parked as never processable, among them events more than %s ahead of the clock (EventsAhead) "+
+		"and ids sent again with other bytes (EventsConflicting); see the ledger's parked index", events.MaxAhead), "SUM", parked, 1, atLeast)
 	alarmAcross("WorkerErrors", "worker (or stream consumer) invocations failed", "SUM", workerErrors, 1, atLeast)
 	if cfg.Capacity.Provisioned() {
 		// On demand takes any burst; provisioned capacity throttles what outruns auto scaling.

@@ -682,6 +682,8 @@ func TestAlarms(t *testing.T) {
 		}
 		pipeline[expect(ns+"/"+observability.MetricParked+"[Service="+ServiceIngest+"]", "SUM(", atLeast, 1, "Sum")] = true
 		pipeline[expect(ns+"/"+observability.MetricRequestsParked+"[Service="+ServiceIngest+"]", "SUM(", atLeast, 1, "Sum")] = true
+		pipeline[expect(ns+"/"+observability.MetricAhead+"[Service="+ServiceIngest+"]", "SUM(", atLeast, 1, "Sum")] = true
+		pipeline[expect(ns+"/"+observability.MetricConflicting+"[Service="+ServiceIngest+"]", "SUM(", atLeast, 1, "Sum")] = true
 		if s.cfg.ExampleStreamConsumer {
 			fn, failures := consumerIDs(t, tp)
 			pipeline[expect("AWS/SQS/ApproximateNumberOfMessagesVisible[QueueName=${"+failures+".QueueName}]", "MAX(", above, 0, "Maximum")] = true

@@ -101,7 +101,7 @@ func (c *Checker) WaitSettled(ctx context.Context, p *Plan, acked map[*Request]b
 
 func ackedEvents(p *Plan, acked map[*Request]bool) map[string]*Event {
 	out := map[string]*Event{}
-	for _, r := range p.Requests {
+	for _, r := range append(append([]*Request(nil), p.Requests...), p.Redeliveries...) {
 		if acked[r] {
 			for _, e := range r.Events {
 				out[e.LedgerKey] = e
@@ -113,8 +113,8 @@ func ackedEvents(p *Plan, acked map[*Request]bool) map[string]*Event {
 
 // Check compares the ledger and state tables with the plan.
 func (c *Checker) Check(ctx context.Context, p *Plan, acked map[*Request]bool) (Verdict, error) {
-	v := Verdict{Events: len(p.Events)}
-	for _, r := range p.Requests {
+	v := Verdict{Events: len(p.Events) + len(p.Redeliveries)}
+	for _, r := range append(append([]*Request(nil), p.Requests...), p.Redeliveries...) {
 		if !acked[r] {
 			v.Unacked++
 		}

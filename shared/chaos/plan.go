@@ -44,11 +44,18 @@ const (
 	Oversize     PoisonKind = "oversize"       // over DynamoDB's item size once in the state table
 	NotEnvelope  PoisonKind = "non-envelope"   // a whole authentic body that is not {"payload": [...]}
 	HugeValid    PoisonKind = "huge-but-valid" // not poison: claim-checked through the ledger, then applied
+	// FarFuture is an event of a planned entity dated 9999-12-31: parked, it
+	// must not keep the entity's real events from its row.
+	FarFuture PoisonKind = "far-future"
+	// OtherContent redelivers a planned event's id with other bytes, after
+	// everything else was acknowledged: kept aside under its conflict key, the
+	// planned event stays the one applied.
+	OtherContent PoisonKind = "same-id-other-content"
 )
 
 // Must reports whether the pipeline must park it (rather than keep it in any settled state).
 func (k PoisonKind) mustPark() bool {
-	return k == BadEvent || k == NoID || k == InvalidUTF8 || k == Oversize || k == NotEnvelope
+	return k == BadEvent || k == NoID || k == InvalidUTF8 || k == Oversize || k == NotEnvelope || k == FarFuture || k == OtherContent
 }
 
 // Request is one webhook request body and the events it carries.
@@ -64,6 +71,8 @@ type Plan struct {
 	Requests []*Request
 	Events   []*Event // the usable events (Route set) and the poison
 	Bodies   []*Request
+	// Redeliveries are sent once every request above is acknowledged.
+	Redeliveries []*Request
 }
 
 // PlanOptions size a storm.
@@ -133,6 +142,18 @@ func NewPlan(opts PlanOptions) (*Plan, error) {
 			return nil, err
 		}
 		p.Events = append(p.Events, ev)
+	}
+
+	// An event of a planned order dated 9999, and a planned order event's id
+	// with other bytes: neither may change what the order's row ends up holding.
+	if target := firstOf(p.Events, "ORDER"); target != nil {
+		far, redelivery, err := againstEntity(target)
+		if err != nil {
+			return nil, err
+		}
+		p.Events = append(p.Events, far)
+		req := &Request{Events: []*Event{redelivery}, Body: []byte(`{"payload":[` + string(redelivery.Raw) + `]}`)}
+		p.Redeliveries = append(p.Redeliveries, req)
 	}
 
 	order := rng.Perm(len(p.Events))
@@ -260,4 +281,58 @@ func (g *generator) poison(kind PoisonKind, i int) (*Event, error) {
 		ev.Route = r
 	}
 	return ev, nil
+}
+
+// firstOf returns the first planned event of category, if any.
+func firstOf(evs []*Event, category string) *Event {
+	for _, e := range evs {
+		if e.Poison == NotPoison && e.Route.Category == category && e.Route.Parent == nil {
+			return e
+		}
+	}
+	return nil
+}
+
+// againstEntity makes the two poisons aimed at target's entity: a far-future
+// event of it under a new id, and target's id with other bytes, ordered later
+// than every planned event (so that, applied, it would hold the row).
+func againstEntity(target *Event) (far, other *Event, err error) {
+	var e map[string]any
+	if err := json.Unmarshal(target.Raw, &e); err != nil {
+		return nil, nil, fmt.Errorf("planned event does not decode: %w", err)
+	}
+	obj, _ := e["object"].(map[string]any)
+	if obj == nil {
+		return nil, nil, fmt.Errorf("planned event %s has no object", target.ID)
+	}
+	variant := func(id, updatedAt, status string) (json.RawMessage, error) {
+		o := map[string]any{}
+		for k, v := range obj {
+			o[k] = v
+		}
+		o["updated_at"], o["status"] = updatedAt, status
+		c := map[string]any{}
+		for k, v := range e {
+			c[k] = v
+		}
+		c["id"], c["object"] = id, o
+		return json.Marshal(c)
+	}
+	farRaw, err := variant(uuid.New(), "9999-12-31T00:00:00.000000Z", "CANCELLED")
+	if err != nil {
+		return nil, nil, err
+	}
+	otherRaw, err := variant(target.ID, "2025-12-31T00:00:00.000000Z", "CANCELLED")
+	if err != nil {
+		return nil, nil, err
+	}
+	var farEvent struct {
+		ID string `json:"id"`
+	}
+	if err := json.Unmarshal(farRaw, &farEvent); err != nil {
+		return nil, nil, err
+	}
+	far = &Event{ID: farEvent.ID, Raw: farRaw, Poison: FarFuture, LedgerKey: farEvent.ID}
+	other = &Event{ID: target.ID, Raw: otherRaw, Poison: OtherContent, LedgerKey: ingest.ConflictKey(target.ID, otherRaw)}
+	return far, other, nil
 }

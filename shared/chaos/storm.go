@@ -81,7 +81,7 @@ func Storm(ctx context.Context, p *Plan, opts StormOptions) StormResult {
 				res.Acked[r] = true
 				mu.Unlock()
 				if first && opts.Progress != nil {
-					opts.Progress(int(acked.Add(1)), len(p.Requests))
+					opts.Progress(int(acked.Add(1)), len(p.Requests)+len(p.Redeliveries))
 				}
 				return
 			}
@@ -130,5 +130,8 @@ func Storm(ctx context.Context, p *Plan, opts StormOptions) StormResult {
 	close(jobs)
 	wg.Wait()
 	twins.Wait()
+	for _, r := range p.Redeliveries { // after every other request was acknowledged
+		deliver(r)
+	}
 	return res
 }

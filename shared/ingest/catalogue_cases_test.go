@@ -209,7 +209,7 @@ func catalogue() []entry {
 			e.object = `{"id":"o-1","note":"` + strings.Repeat("z", 6_000_000) + `"}`
 		}).bytes()), status: 413},
 	}
-	return cases
+	return append(cases, hostileCases()...)
 }
 
 var (

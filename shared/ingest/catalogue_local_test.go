@@ -21,6 +21,7 @@ import (
 	"github.com/upvest-webhooks/upvest-webhooks/shared/localaws/awstest"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/message"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/schema"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/state"
 )
 
 // The catalogue again, on DynamoDB Local and the SQS server: the real ledger
@@ -58,6 +59,40 @@ func empty(t *testing.T, env awstest.Environment) {
 	for _, url := range env.QueueURLs {
 		awstest.DrainCount(t, env.SQS, url)
 	}
+	for _, table := range env.StateTables {
+		for _, pk := range scanKeys(t, env, table, schema.StatePK) {
+			_, err := env.DynamoDB.DeleteItem(context.Background(), &dynamodb.DeleteItemInput{
+				TableName: aws.String(table), Key: map[string]types.AttributeValue{schema.StatePK: &types.AttributeValueMemberS{Value: pk}},
+			})
+			if err != nil {
+				t.Fatalf("empty a state table: %v", err)
+			}
+		}
+	}
+}
+
+// scanKeys lists the partition keys of a table.
+func scanKeys(t *testing.T, env awstest.Environment, table, pkName string) []string {
+	t.Helper()
+	var keys []string
+	p := dynamodb.NewScanPaginator(env.DynamoDB, &dynamodb.ScanInput{
+		TableName: aws.String(table), ProjectionExpression: aws.String("#pk"), ConsistentRead: aws.Bool(true),
+		ExpressionAttributeNames: map[string]string{"#pk": pkName},
+	})
+	for p.HasMorePages() {
+		page, err := p.NextPage(context.Background())
+		if err != nil {
+			t.Fatalf("scan %s: %v", table, err)
+		}
+		for _, it := range page.Items {
+			var key string
+			if err := attributevalue.Unmarshal(it[pkName], &key); err != nil {
+				t.Fatal(err)
+			}
+			keys = append(keys, key)
+		}
+	}
+	return keys
 }
 
 func localStack(t *testing.T, env awstest.Environment, k keys, c entry) stack {
@@ -102,6 +137,23 @@ func localStack(t *testing.T, env awstest.Environment, k keys, c entry) stack {
 					handles = append(handles, m.ReceiptHandle)
 				}
 				deleteMessages(t, env.SQS, env.QueueURLs[d], handles)
+			}
+			return out
+		},
+		work: func(t *testing.T, msgs map[upvest.Domain][]fanout.Message) {
+			runWorkers(t, reader, func(d upvest.Domain) state.Store { return state.NewDynamo(env.DynamoDB, env.StateTables[d]) }, msgs)
+		},
+		rows: func(t *testing.T) map[string]state.Row {
+			out := map[string]state.Row{}
+			for _, d := range upvest.Domains() {
+				for _, pk := range scanKeys(t, env, env.StateTables[d], schema.StatePK) {
+					var r state.Row
+					item := awstest.GetItem(t, env.DynamoDB, env.StateTables[d], schema.StatePK, pk)
+					if err := attributevalue.UnmarshalMap(item, &r); err != nil {
+						t.Fatal(err)
+					}
+					out[pk] = r
+				}
 			}
 			return out
 		},

@@ -39,6 +39,8 @@ import (
 	"github.com/upvest-webhooks/upvest-webhooks/shared/ledger/ledgertest"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/observability"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/signature"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/state"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/state/statetest"
 )
 
 // entry is one catalogue case.
@@ -56,6 +58,10 @@ type entry struct {
 	kept    []keep         // exactly the ledger records afterwards
 	sent    queues         // exactly the event ids on each domain queue afterwards
 	row     string         // the README "kept as" row this case shows, by a phrase of its first column
+
+	before  [][]byte  // requests Upvest sent earlier, each answered 200 (their messages are not in sent)
+	applied bool      // the earlier requests' events went through their workers before this request
+	rows    stateRows // exactly the state rows once every queued event went through its worker (nil: not checked)
 }
 
 type gwEvent = events.APIGatewayV2HTTPRequest
@@ -250,6 +256,8 @@ type stack struct {
 	handler http.Handler
 	records func(t *testing.T) map[string]ledger.Stored
 	queued  func(t *testing.T, want queues) map[upvest.Domain][]fanout.Message
+	work    func(t *testing.T, msgs map[upvest.Domain][]fanout.Message) // the domains' real workers, on this stack's ledger and state tables
+	rows    func(t *testing.T) map[string]state.Row                     // every state row
 }
 
 // backend builds a fresh stack for one case.
@@ -282,6 +290,7 @@ func newHandler(t testing.TB, k keys, c entry, l ingest.Ledger, p fanout.Publish
 func memoryBackend(t *testing.T, k keys, c entry) stack {
 	l := ledgertest.NewMemory(nil)
 	p := fanouttest.NewMemory(upvest.Domains()...)
+	st := statetest.NewMemory()
 	switch c.fault {
 	case ledgerDown:
 		l.ClaimErr = errors.New("dynamodb: ProvisionedThroughputExceededException")
@@ -318,6 +327,16 @@ func memoryBackend(t *testing.T, k keys, c entry) stack {
 			}
 			return out
 		},
+		work: func(t *testing.T, msgs map[upvest.Domain][]fanout.Message) {
+			runWorkers(t, l, func(upvest.Domain) state.Store { return st }, msgs)
+		},
+		rows: func(t *testing.T) map[string]state.Row {
+			out := map[string]state.Row{}
+			for _, pk := range st.Keys() {
+				out[pk], _ = st.Row(pk)
+			}
+			return out
+		},
 	}
 }
 
@@ -332,6 +351,7 @@ func runCatalogue(t *testing.T, newStack backend) {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
 			s := newStack(t, k, c)
+			early := sendBefore(t, k, s, c)
 			w := k.signed(t, c)
 			if c.alter != nil {
 				c.alter(w)
@@ -339,7 +359,12 @@ func runCatalogue(t *testing.T, newStack backend) {
 			got := send(t, s.handler, w)
 			checkAnswer(t, c, got)
 			checkLedger(t, c, s.records(t))
-			checkQueues(t, c, s.queued(t, c.sent))
+			msgs := s.queued(t, c.sent)
+			checkQueues(t, c, msgs)
+			if c.rows != nil {
+				s.work(t, merged(early, msgs))
+				checkRows(t, c, s.rows(t))
+			}
 		})
 	}
 }

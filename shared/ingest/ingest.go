@@ -4,16 +4,19 @@
 package ingest
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 	"go.opentelemetry.io/otel/attribute"
@@ -44,6 +47,9 @@ type SourceFilter interface {
 type Ledger interface {
 	Claim(ctx context.Context, rec ledger.Record) (ledger.ClaimResult, ledger.Status, error)
 	MarkEnqueued(ctx context.Context, eventID string) error
+	// Read returns a recorded event: its bytes are the ones fanned out when a
+	// redelivery brings other bytes under its id.
+	Read(ctx context.Context, key string) (ledger.Stored, error)
 }
 
 var _ Ledger = (*ledger.Dynamo)(nil)
@@ -59,6 +65,7 @@ type Service struct {
 	publicPath string
 	parallel   int
 	tracer     trace.Tracer
+	now        func() time.Time
 }
 
 // Options tune a Service.
@@ -71,6 +78,9 @@ type Options struct {
 	// Tracing records a span per request and per signature check (shared/tracing);
 	// nil records nothing.
 	Tracing trace.TracerProvider
+	// Now is the clock events' ordering times are checked against
+	// (events.MaxAhead); nil is time.Now.
+	Now func() time.Time
 }
 
 // New returns a Service. sources may be nil (no IP allowlist).
@@ -81,10 +91,14 @@ func New(auth Authenticator, sources SourceFilter, l Ledger, p fanout.Publisher,
 	if opts.Tracing == nil {
 		opts.Tracing = noop.NewTracerProvider()
 	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
 	return &Service{
 		auth: auth, sources: sources, ledger: l, publisher: p, log: log, metrics: m,
 		publicPath: opts.PublicPath, parallel: opts.Concurrency,
 		tracer: opts.Tracing.Tracer("github.com/upvest-webhooks/upvest-webhooks/shared/ingest"),
+		now:    opts.Now,
 	}
 }
 
@@ -226,9 +240,17 @@ func (s *Service) keepRequest(ctx context.Context, log *slog.Logger, body []byte
 
 // Ledger keys of records that have no event id of their own.
 const (
-	RequestKeyPrefix = "request:" // + hex SHA-256 of the body
-	InvalidKeyPrefix = "invalid:" // + hex SHA-256 of the event's bytes
+	RequestKeyPrefix  = "request:"  // + hex SHA-256 of the body
+	InvalidKeyPrefix  = "invalid:"  // + hex SHA-256 of the event's bytes
+	ConflictKeyPrefix = "conflict:" // + event id + ":" + hex SHA-256 of the differing bytes
 )
+
+// ConflictKey is the ledger key of bytes that arrived under a recorded id
+// with other content.
+func ConflictKey(eventID string, raw []byte) string {
+	sum := sha256.Sum256(raw)
+	return ConflictKeyPrefix + eventID + ":" + hex.EncodeToString(sum[:])
+}
 
 // signedPath is the path Upvest signed: the configured public path, or the
 // request path without a named stage's prefix, percent-decoded.
@@ -249,7 +271,9 @@ func (s *Service) signedPath(req events.APIGatewayV2HTTPRequest) string {
 // pending is one event of the request on its way through the ledger.
 type pending struct {
 	record ledger.Record
+	ahead  bool // parked as too far ahead of the clock
 	claim  ledger.ClaimResult
+	status ledger.Status // the recorded event's status, on a conflict
 }
 
 // process records every event, fans out what needs it, and fails when any
@@ -257,23 +281,41 @@ type pending struct {
 func (s *Service) process(ctx context.Context, log *slog.Logger, env upvest.Envelope) (Summary, error) {
 	var summary Summary
 	items := make([]*pending, 0, len(env.Payload))
-	seen := map[string]bool{}
+	seen := map[string][]byte{}
+	now := s.now()
 	for _, raw := range env.Payload {
-		rec := recordFor(raw)
-		if seen[rec.EventID] {
-			summary.Duplicates++ // the same event twice in one request
+		rec, ahead := recordFor(raw, now)
+		if first, ok := seen[rec.EventID]; ok {
+			if bytes.Equal(first, raw) {
+				summary.Duplicates++ // the same event twice in one request
+				continue
+			}
+			// The same id twice with other bytes: the first is the event, this one is kept aside.
+			conflict := conflictRecord(rec)
+			if _, ok := seen[conflict.EventID]; ok {
+				summary.Duplicates++
+				continue
+			}
+			seen[conflict.EventID] = raw
+			items = append(items, &pending{record: conflict})
 			continue
 		}
-		seen[rec.EventID] = true
-		items = append(items, &pending{record: rec})
+		seen[rec.EventID] = raw
+		items = append(items, &pending{record: rec, ahead: ahead})
 	}
 
 	group, gctx := errgroup.WithContext(ctx)
 	group.SetLimit(s.parallel)
 	for _, item := range items {
 		group.Go(func() error {
-			claim, _, err := s.ledger.Claim(gctx, item.record)
-			item.claim = claim
+			claim, status, err := s.ledger.Claim(gctx, item.record)
+			item.claim, item.status = claim, status
+			if err != nil || claim != ledger.ClaimConflict {
+				return err
+			}
+			// Other bytes under a recorded id: keep them aside under their own key.
+			item.record = conflictRecord(item.record)
+			item.claim, _, err = s.ledger.Claim(gctx, item.record)
 			return err
 		})
 	}
@@ -284,15 +326,36 @@ func (s *Service) process(ctx context.Context, log *slog.Logger, env upvest.Enve
 	var outgoing []fanout.Message
 	for _, item := range items {
 		rec := item.record
+		if item.status != "" && !item.status.Settled() && item.status != ledger.Enqueued && rec.Kind == ledger.KindConflict {
+			// The recorded event is still RECEIVED: send it again, its bytes, not these.
+			stored, err := s.ledger.Read(ctx, conflictOf(rec))
+			if err != nil {
+				return summary, err
+			}
+			summary.Refanned++
+			outgoing = append(outgoing, fanout.Message{EventID: stored.EventID, EventType: stored.EventType, Domain: stored.Domain, Raw: stored.Raw})
+		}
 		switch {
 		case item.claim == ledger.ClaimSettled:
 			summary.Duplicates++
 			continue
+		case item.claim == ledger.ClaimNew && rec.Kind == ledger.KindConflict:
+			summary.Parked++
+			s.metrics.Add(observability.MetricConflicting, 1)
+			log.Error("event id recorded before with other bytes; the recorded bytes stay the event, these are kept aside",
+				"key", rec.EventID, "event_type", upvest.Truncate(rec.EventType, 100))
+			continue
 		case item.claim == ledger.ClaimNew && rec.Status == ledger.Parked:
 			summary.Parked++
+			if item.ahead {
+				s.metrics.Add(observability.MetricAhead, 1)
+			}
 			log.Error("event can never be processed as it is; parked", "event_id", rec.EventID,
 				"event_type", upvest.Truncate(rec.EventType, 100), "reason", upvest.Truncate(rec.Reason, 300))
 			continue
+		case item.claim == ledger.ClaimConflict:
+			// Cannot happen: a conflict record is keyed by its own bytes.
+			return summary, fmt.Errorf("ledger key %s holds other bytes than its digest names", rec.EventID)
 		case item.claim == ledger.ClaimNew:
 			summary.Received++
 		case item.claim == ledger.ClaimPending:
@@ -361,9 +424,14 @@ func (s *Service) markEnqueued(ctx context.Context, log *slog.Logger, sent []fan
 }
 
 // recordFor turns one raw event into its ledger record: RECEIVED and routed
-// when it is usable, PARKED with the reason when it never will be.
-func recordFor(raw json.RawMessage) ledger.Record {
-	e, route, err := upvest.ClassifyRaw(raw)
+// when it is usable, PARKED with the reason when it never will be (ahead: its
+// ordering time lies too far past now).
+func recordFor(raw json.RawMessage, now time.Time) (ledger.Record, bool) {
+	e, route, err := upvest.ClassifyAt(raw, now)
+	if errors.Is(err, upvest.ErrAhead) {
+		return ledger.Record{EventID: e.ID, EventType: e.Type, Domain: route.Domain, EntityKey: route.EntityKey,
+			Raw: raw, Status: ledger.Parked, Reason: err.Error()}, true
+	}
 	if err != nil {
 		id := e.ID
 		if !upvest.IsUUID(id) {
@@ -372,11 +440,35 @@ func recordFor(raw json.RawMessage) ledger.Record {
 			id = InvalidKeyPrefix + hex.EncodeToString(sum[:])
 		}
 		domain, _ := upvest.Lookup(e.Category())
-		return ledger.Record{EventID: id, EventType: e.Type, Domain: domain.Domain, Raw: raw, Status: ledger.Parked, Reason: err.Error()}
+		return ledger.Record{EventID: id, EventType: e.Type, Domain: domain.Domain, Raw: raw, Status: ledger.Parked, Reason: err.Error()}, false
 	}
 	return ledger.Record{
 		EventID: e.ID, EventType: e.Type, Domain: route.Domain, EntityKey: route.EntityKey, Raw: raw, Status: ledger.Received,
+	}, false
+}
+
+// conflictRecord keeps bytes that arrived under a recorded id with other
+// content: parked under their own key, in their own domain's partition, never
+// applied. The recorded event stays what the id means.
+func conflictRecord(rec ledger.Record) ledger.Record {
+	domain := rec.Domain
+	if domain == "" {
+		domain = upvest.Unrouted
 	}
+	return ledger.Record{
+		EventID: ConflictKey(rec.EventID, rec.Raw), Kind: ledger.KindConflict, EventType: rec.EventType, Domain: domain,
+		EntityKey: rec.EntityKey, Raw: rec.Raw, Status: ledger.Parked,
+		Reason: "event id " + rec.EventID + " was recorded before with other bytes; the recorded bytes are the event, these are kept aside unapplied",
+	}
+}
+
+// conflictOf returns the event id a conflict record's key names.
+func conflictOf(rec ledger.Record) string {
+	id := strings.TrimPrefix(rec.EventID, ConflictKeyPrefix)
+	if i := strings.LastIndexByte(id, ':'); i >= 0 {
+		id = id[:i]
+	}
+	return id
 }
 
 func (s *Service) reject(status int, code, message string) events.APIGatewayV2HTTPResponse {

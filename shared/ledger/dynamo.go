@@ -92,6 +92,7 @@ type item struct {
 	BodyBytes  int           `dynamodbav:"body_bytes"`
 	BodyParts  int           `dynamodbav:"body_parts,omitempty"`
 	BodySHA256 string        `dynamodbav:"body_sha256,omitempty"` // of the gzip, with parts
+	RawSHA256  string        `dynamodbav:"raw_sha256,omitempty"`  // of the exact bytes: what Claim compares
 }
 
 // part is one slice of a body too large for its record.
@@ -113,11 +114,17 @@ const (
 	ClaimPending
 	// ClaimSettled: recorded before and past RECEIVED; a plain duplicate.
 	ClaimSettled
+	// ClaimConflict: the id is recorded with other bytes. Nothing was written;
+	// the status returned is the recorded event's. The ledger's bytes are the
+	// only ones ever applied for an id: the caller keeps the differing bytes
+	// under another key, and fans out the recorded ones while they are RECEIVED.
+	ClaimConflict
 )
 
 // Claim records an event with one conditional put on its id (large bodies
 // first write their parts). An existing record is not trusted while it is
-// RECEIVED: the caller fans it out again.
+// RECEIVED: the caller fans it out again. An existing record with other bytes
+// (compared by digest) is ClaimConflict.
 func (l *Dynamo) Claim(ctx context.Context, rec Record) (ClaimResult, Status, error) {
 	it, parts, err := l.newItem(rec, l.now())
 	if err != nil {
@@ -148,10 +155,36 @@ func (l *Dynamo) Claim(ctx context.Context, rec Record) (ClaimResult, Status, er
 	if err := attributevalue.UnmarshalMap(failed.Item, &existing); err != nil {
 		return 0, "", fmt.Errorf("read existing ledger record %s: %w", rec.EventID, err)
 	}
-	if existing.Status.Settled() || existing.Status == Enqueued {
-		return ClaimSettled, existing.Status, nil
+	same, err := l.sameBytes(ctx, existing, it.RawSHA256)
+	if err != nil {
+		return 0, "", err
 	}
-	return ClaimPending, existing.Status, nil
+	return claimOf(existing.Status, same), existing.Status, nil
+}
+
+// claimOf is what a claim on an existing record in status means.
+func claimOf(status Status, sameBytes bool) ClaimResult {
+	switch {
+	case !sameBytes:
+		return ClaimConflict
+	case status.Settled() || status == Enqueued:
+		return ClaimSettled
+	default:
+		return ClaimPending
+	}
+}
+
+// sameBytes reports whether an existing record holds the bytes whose digest
+// is rawSHA. Records written before the digest was stored are read whole.
+func (l *Dynamo) sameBytes(ctx context.Context, existing item, rawSHA string) (bool, error) {
+	if existing.RawSHA256 != "" {
+		return existing.RawSHA256 == rawSHA, nil
+	}
+	raw, err := l.body(ctx, existing)
+	if err != nil {
+		return false, fmt.Errorf("read existing ledger record %s to compare: %w", existing.EventID, err)
+	}
+	return digest(raw) == rawSHA, nil
 }
 
 func (l *Dynamo) newItem(rec Record, now time.Time) (item, []part, error) {
@@ -165,6 +198,7 @@ func (l *Dynamo) newItem(rec Record, now time.Time) (item, []part, error) {
 		Reason:     events.Truncate(rec.Reason, maxReasonBytes),
 		ReceivedAt: events.SortableTime(now),
 		BodyBytes:  len(rec.Raw),
+		RawSHA256:  digest(rec.Raw),
 	}
 	switch {
 	case rec.Status == Received:

@@ -49,6 +49,10 @@ const (
 	// KindRequest is a whole authentic request body that is not an Upvest
 	// envelope, keyed by its digest, parked in RequestsPartition.
 	KindRequest Kind = "request"
+	// KindConflict is an event's bytes that arrived under an id recorded with
+	// other bytes, keyed by the id and their digest, parked in their domain's
+	// partition and never applied: the recorded bytes are the event.
+	KindConflict Kind = "conflict"
 )
 
 // RequestsPartition is the parked index partition that lists request records

@@ -33,6 +33,8 @@ const (
 	MetricApplied         = "EventsApplied"         // worker changed a state row
 	MetricSkippedStale    = "EventsSkippedStale"    // worker saw an older event than the row
 	MetricWorkerDuplicate = "EventsWorkerDuplicate" // worker saw an event already applied
+	MetricAhead           = "EventsAhead"           // events parked because their ordering time lies too far past the clock (ingest or worker)
+	MetricConflicting     = "EventsConflicting"     // redeliveries of a recorded id with other bytes, kept aside
 	// MetricTracesNotExported counts invocations whose spans could not be
 	// exported (shared/tracing), e.g. a 403 from the OTLP endpoint.
 	MetricTracesNotExported = "TracesNotExported"

@@ -90,10 +90,15 @@ func (r *Replayer) one(ctx context.Context, id string) (Result, error) {
 	if stored.Kind == ledger.KindRequest {
 		return r.request(ctx, stored)
 	}
+	if stored.Kind == ledger.KindConflict {
+		// Other bytes under a recorded id: applying them would make the state
+		// disagree with the ledger's event. They are kept for inspection only.
+		return Result{EventID: id, Outcome: NotReplayable, Domain: stored.Domain, Reason: "bytes that arrived under a recorded event id with other content are never applied"}, nil
+	}
 	if !r.replayable(stored) {
 		return Result{EventID: id, Outcome: NotReplayable, Domain: stored.Domain, Reason: "status " + string(stored.Status)}, nil
 	}
-	e, route, err := events.ClassifyRaw(stored.Raw)
+	e, route, err := events.ClassifyAt(stored.Raw, time.Now()) // the wall clock, as the worker checks it
 	switch {
 	case err != nil:
 		return Result{EventID: id, Outcome: StillUnusable, Reason: err.Error()}, nil
@@ -152,19 +157,22 @@ func (r *Replayer) request(ctx context.Context, stored ledger.Stored) (Result, e
 // replayable: parked; settled by the unrouted worker; or RECEIVED and either
 // left in the parked index by a replay or past its lease.
 func (r *Replayer) replayable(s ledger.Stored) bool {
-	now := time.Now
-	if r.Now != nil {
-		now = r.Now
-	}
 	switch {
 	case s.Status == ledger.Parked:
 		return true
 	case s.Status == ledger.Received && s.Parked != "":
 		return true // a replay whose send failed
 	case !s.Status.Settled():
-		return s.LeaseOver(now())
+		return s.LeaseOver(r.now())
 	case s.Domain == events.Unrouted:
 		return s.Status == ledger.Applied || s.Status == ledger.SkippedStale || s.Status == ledger.Duplicate
 	}
 	return false
+}
+
+func (r *Replayer) now() time.Time {
+	if r.Now != nil {
+		return r.Now()
+	}
+	return time.Now()
 }

@@ -74,15 +74,24 @@ func (d Draft) bodyDigestHeader() string {
 	return headerDigest
 }
 
-// draftOf tells which draft a request is signed with: draft 15 when it says so
-// in Upvest-Signature-Version (added after signing, so not covered) or covers
-// content-digest, else draft 06. Nothing here is trusted: the wrong guess only
-// rebuilds a base the signature does not verify.
+// draftOf tells which draft a request is signed with: draft 15 when the
+// signature covers content-digest, draft 06 when it covers digest, and only
+// when it covers both or neither, Upvest-Signature-Version (added after
+// signing, so not covered) as a hint. Nothing here is trusted: the wrong guess
+// only rebuilds a base the signature does not verify.
 func draftOf(headers headerIndex, covered []string) Draft {
-	if version, ok := headers.joined(headerSignatureVersion); ok && version == "15" {
+	// What the signature covers decides: Upvest-Signature-Version is not
+	// covered, so anything on the way may add or change it, and a v6 request
+	// must not be refused forever because of it. It only breaks the tie when
+	// the signature covers both digests or neither (an empty body).
+	coversContent, coversDigest := slices.Contains(covered, headerContentDigest), slices.Contains(covered, headerDigest)
+	switch {
+	case coversContent && !coversDigest:
 		return Draft15
+	case coversDigest && !coversContent:
+		return Draft06
 	}
-	if slices.Contains(covered, headerContentDigest) {
+	if version, ok := headers.joined(headerSignatureVersion); ok && version == "15" {
 		return Draft15
 	}
 	return Draft06

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"time"
 
 	lambdaevents "github.com/aws/aws-lambda-go/events"
 	"github.com/aws/smithy-go"
@@ -147,9 +148,14 @@ func (w *Worker) process(ctx context.Context, rec lambdaevents.SQSMessage) error
 		}
 	}
 
-	e, r, err := events.ClassifyRaw(body)
+	// The clock check parks what a replay sends before its time has come
+	// (ingest parks it on arrival).
+	e, r, err := events.ClassifyAt(body, time.Now())
 	if eventID == "" {
 		eventID = e.ID
+	}
+	if errors.Is(err, events.ErrAhead) {
+		w.metrics.Add(observability.MetricAhead, 1)
 	}
 	if err != nil {
 		return w.park(ctx, eventID, rec, e.Type, err.Error())

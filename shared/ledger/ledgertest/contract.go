@@ -56,6 +56,7 @@ func RunContract(t *testing.T, newStore Factory) {
 		{"bodies of any size round-trip", largeBodies},
 		{"labels are bounded, bytes are not", boundedLabels},
 		{"concurrent claims make one new record", concurrentClaims},
+		{"other bytes under a recorded id are a conflict and change nothing", conflictingClaims},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -345,5 +346,36 @@ func enqueuedMark(t *testing.T, l ledger.Store, _ *Clock) {
 	}
 	if s := mustRead(t, l, rec.EventID); s.Status != ledger.Applied {
 		t.Errorf("a late mark must not undo the outcome: %s", s.Status)
+	}
+}
+
+func conflictingClaims(t *testing.T, l ledger.Store, _ *Clock) {
+	random := make([]byte, 5<<20) // stored in parts: compared without its inline body
+	if _, err := rand.Read(random); err != nil {
+		t.Fatal(err)
+	}
+	for _, raw := range [][]byte{[]byte(`{"id":"m","v":1}`), random} {
+		rec := eventRecord(events.Orders, "")
+		rec.Raw = raw
+		mustClaim(t, l, rec, ledger.ClaimNew)
+		other := rec
+		other.Raw = append(append([]byte(nil), raw...), ' ')
+		other.EventType = "CASH_BALANCE.UPDATED"
+		other.Domain = events.Holdings
+		got, status, err := l.Claim(ctx, other)
+		if err != nil || got != ledger.ClaimConflict || status != ledger.Received {
+			t.Fatalf("claim with other bytes = %d %s %v, want a conflict with the RECEIVED record", got, status, err)
+		}
+		mustClaim(t, l, rec, ledger.ClaimPending) // the recorded bytes still claim as before
+		stored := mustRead(t, l, rec.EventID)
+		if !slices.Equal(stored.Raw, raw) || stored.EventType != rec.EventType || stored.Domain != events.Orders {
+			t.Fatalf("the conflicting claim changed the record: %s %s, bytes equal %v", stored.EventType, stored.Domain, slices.Equal(stored.Raw, raw))
+		}
+		if err := l.RecordOutcome(ctx, rec.EventID, ledger.Applied, ""); err != nil {
+			t.Fatal(err)
+		}
+		if got, status, err := l.Claim(ctx, other); err != nil || got != ledger.ClaimConflict || status != ledger.Applied {
+			t.Fatalf("claim with other bytes after the outcome = %d %s %v, want a conflict with the APPLIED record", got, status, err)
+		}
 	}
 }

@@ -4,6 +4,7 @@
 package ledgertest
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"sort"
@@ -63,7 +64,10 @@ func (m *Memory) Claim(_ context.Context, rec ledger.Record) (ledger.ClaimResult
 		return 0, "", m.ClaimErr
 	}
 	if r, ok := m.records[rec.EventID]; ok {
-		if r.Status.Settled() || r.Status == ledger.Enqueued {
+		switch {
+		case !bytes.Equal(r.Raw, rec.Raw):
+			return ledger.ClaimConflict, r.Status, nil
+		case r.Status.Settled() || r.Status == ledger.Enqueued:
 			return ledger.ClaimSettled, r.Status, nil
 		}
 		return ledger.ClaimPending, r.Status, nil

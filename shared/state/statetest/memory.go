@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"sort"
 	"sync"
 	"time"
 
@@ -110,4 +111,18 @@ func (m *Memory) Row(pk string) (state.Row, bool) {
 		out.Views[attr] = maps.Clone(entries)
 	}
 	return out, true
+}
+
+// Keys returns the keys of every row written, sorted.
+func (m *Memory) Keys() []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var keys []string
+	for pk, r := range m.rows {
+		if r.Version > 0 {
+			keys = append(keys, pk)
+		}
+	}
+	sort.Strings(keys)
+	return keys
 }
