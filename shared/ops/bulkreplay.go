@@ -26,7 +26,7 @@ import (
 
 // filterFlags are `replay`'s selection by filter.
 type filterFlags struct {
-	domains, types, statuses stringList
+	domains, types, statuses  stringList
 	since, until, by, idsFrom string
 	plan                      bool
 	run                       runFlags
@@ -175,8 +175,8 @@ func (c *CLI) bulkReplay(ctx context.Context, local, dryRun bool, ff *filterFlag
 // ReplayEstimate is what a replay costs on AWS, at list prices (perf.USEast1).
 type ReplayEstimate struct {
 	ReadUnits     float64 `json:"scan_read_units"`
-	SQSRequests   float64 `json:"sqs_requests"`   // sends, receives and deletes, 10 messages a request
-	WriteUnits    float64 `json:"write_units"`    // at least one conditional state write per event
+	SQSRequests   float64 `json:"sqs_requests"` // sends, receives and deletes, 10 messages a request
+	WriteUnits    float64 `json:"write_units"`  // at least one conditional state write per event
 	Invocations   float64 `json:"lambda_invocations"`
 	USD           float64 `json:"usd"`
 	DurationAtSec float64 `json:"seconds_at_rate"` // 0: no rate limit

@@ -444,4 +444,3 @@ func (a *afterGet) GetItem(ctx context.Context, in *dynamodb.GetItemInput, opts 
 	}
 	return out, err
 }
-

@@ -163,7 +163,9 @@ func TestFilteredReplaySelectsWhatEachFilterSaysAndPlanCountsIt(t *testing.T) {
 		{"-ids-from", replay.Filter{IDs: map[string]bool{seed[1].id: true, seed[6].id: true, seed[11].id: true, "not-in-ledger": true}},
 			func(s seededEvent) bool { return s.id == seed[1].id || s.id == seed[6].id || s.id == seed[11].id }},
 		{"-domain orders -status RECEIVED -since", replay.Filter{Domains: []events.Domain{events.Orders}, Statuses: []ledger.Status{ledger.Received}, Since: mid},
-			func(s seededEvent) bool { return s.domain == events.Orders && s.group() == ledger.Received && !s.received.Before(mid) }},
+			func(s seededEvent) bool {
+				return s.domain == events.Orders && s.group() == ledger.Received && !s.received.Before(mid)
+			}},
 	}
 	sentTotal := 0
 	for _, tc := range cases {
