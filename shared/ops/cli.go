@@ -35,10 +35,10 @@ const Usage = `usage: go run ./functions/ops <subcommand> [-local] ...
   replay  [-local] [-plan] [-domain D]... [-type CATEGORY[.ACTION]]... [-since T] [-until T] [-by received|created]
           [-status RECEIVED|ENQUEUED|PARKED]... [-ids-from FILE] [-rate N] [-segments N] [-checkpoint FILE] [-fresh] [-json]
         send every event the filter selects to its queue again, with its id; -plan counts and prices, sends nothing
-  rebuild [-local] [-into TABLE [-verify]] [-rate WU/s] [-segments N] [-checkpoint FILE] [-fresh] [-json] DOMAIN
+  rebuild [-local] [-into TABLE [-verify]] [-since T] [-until T] [-rate WU/s] [-segments N] [-checkpoint FILE] [-fresh] [-json] DOMAIN
         recompute a domain's state table from the ledger, in place or into TABLE; resumable
-  rebuild [-local] -entity PK [-json] DOMAIN
-        repair one row: re-derive it from its events, leaving out far-future ones
+  rebuild [-local] (-entity PK... | -entities-from FILE) [-json] DOMAIN
+        repair rows: re-derive each from its events, leaving out far-future ones
   redrive [-local] [-max N] DOMAIN
         move the domain's dead-letter messages back to its queue
   keys    fetch | sync

@@ -5,6 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
+	"os"
+	"slices"
 	"time"
 
 	"github.com/upvest-webhooks/upvest-webhooks/events"
@@ -13,16 +16,21 @@ import (
 	"github.com/upvest-webhooks/upvest-webhooks/shared/localaws"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/longrun"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/rebuild"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/replay"
 )
 
-const rebuildUsage = "rebuild [-local] [-into TABLE [-verify]] [-entity PK] [-rate WU/s] [-segments N] [-checkpoint FILE] [-fresh] [-json] DOMAIN"
+const rebuildUsage = "rebuild [-local] [-into TABLE [-verify]] [-since T] [-until T] [-entity PK]... [-entities-from FILE] [-rate WU/s] [-segments N] [-checkpoint FILE] [-fresh] [-json] DOMAIN"
 
 // rebuild recomputes a domain's state table from the ledger (see shared/rebuild).
 func (c *CLI) rebuild(ctx context.Context, args []string) error {
 	fs, local := c.flags("rebuild")
 	into := fs.String("into", "", "write into this table (created with the state table's shape if missing) instead of the live one")
 	verify := fs.Bool("verify", false, "with -into: then compare the rebuilt table with the live one, row by row, and print the differences")
-	entity := fs.String("entity", "", "repair this one row (its pk): re-derive it from its events, leaving out far-future ones, and overwrite it if unchanged since read")
+	var entities stringList
+	fs.Var(&entities, "entity", "repair this row (its pk; repeatable): re-derive it from its events, leaving out far-future ones, and overwrite it if unchanged since read")
+	entitiesFrom := fs.String("entities-from", "", "repair the rows whose pks are in this file, one a line (- for stdin), with one Scan")
+	since := fs.String("since", "", "only events received from this time, inclusive (RFC 3339 or a date)")
+	until := fs.String("until", "", "only events received before this time (RFC 3339 or a date)")
 	var rf runFlags
 	addRunFlags(fs, &rf, "write units")
 	if err := parse(fs, args); err != nil {
@@ -41,8 +49,30 @@ func (c *CLI) rebuild(ctx context.Context, args []string) error {
 	if *verify && *into == "" {
 		return fmt.Errorf("%w: -verify compares the table of -into with the live one: give -into", ErrUsage)
 	}
-	if *entity != "" && (*into != "" || *verify) {
-		return fmt.Errorf("%w: -entity repairs the live row; it takes no -into or -verify", ErrUsage)
+	if *entitiesFrom != "" {
+		ids, err := readLines(*entitiesFrom)
+		if err != nil {
+			return err
+		}
+		entities = append(entities, ids...)
+	}
+	repair := len(entities) > 0 || *entitiesFrom != ""
+	if repair && (*into != "" || *verify || *since != "" || *until != "") {
+		return fmt.Errorf("%w: -entity repairs live rows from all their events; it takes no -into, -verify, -since or -until", ErrUsage)
+	}
+	var window [2]time.Time
+	for i, v := range []struct{ flag, val string }{{"-since", *since}, {"-until", *until}} {
+		if v.val == "" {
+			continue
+		}
+		t, err := replay.ParseTime(v.flag, v.val)
+		if err != nil {
+			return fmt.Errorf("%w: %v", ErrUsage, err)
+		}
+		window[i] = t
+	}
+	if !window[0].IsZero() && !window[1].IsZero() && !window[0].Before(window[1]) {
+		return fmt.Errorf("%w: -since must be before -until", ErrUsage)
 	}
 	t, err := c.connect(ctx, *local, config.OpsNeeds{Ledger: true, Domains: []events.Domain{d}, StateTables: true})
 	if err != nil {
@@ -50,20 +80,22 @@ func (c *CLI) rebuild(ctx context.Context, args []string) error {
 	}
 	live := t.res.StateTables[d]
 	l := ledger.NewDynamo(t.db, t.res.LedgerTable)
-	r := &rebuild.Rebuilder{Ledger: l, DB: t.db, Table: live, Domain: d, Segments: rf.segments}
+	r := &rebuild.Rebuilder{Ledger: l, DB: t.db, Table: live, Domain: d, Segments: rf.segments, Since: window[0], Until: window[1]}
 
-	if *entity != "" {
-		rep, err := r.RepairEntity(ctx, t.db, *entity)
-		if err != nil {
-			return err
-		}
-		return c.print(rf.json, rep, func(w io.Writer) {
-			fmt.Fprintf(w, "%s: %d event(s) in the ledger, %d left out as far in the future %v\n", rep.PK, rep.Events, len(rep.FarFuture), rep.FarFuture)
-			if rep.Note != "" {
-				fmt.Fprintln(w, rep.Note)
+	if repair {
+		reps, err := r.RepairEntities(ctx, t.db, entities)
+		if perr := c.print(rf.json, reps, func(w io.Writer) {
+			for _, rep := range reps {
+				fmt.Fprintf(w, "%s: %d event(s) in the ledger, %d left out as far in the future %v\n", rep.PK, rep.Events, len(rep.FarFuture), rep.FarFuture)
+				if rep.Note != "" {
+					fmt.Fprintln(w, "  "+rep.Note)
+				}
+				fmt.Fprintf(w, "  row held event %s, now holds %s (reset: %t, %d write(s) applied)\n", rep.Before, rep.After, rep.Reset, rep.Applied)
 			}
-			fmt.Fprintf(w, "row held event %s, now holds %s (reset: %t, %d write(s) applied)\n", rep.Before, rep.After, rep.Reset, rep.Applied)
-		})
+		}); perr != nil {
+			return perr
+		}
+		return err
 	}
 
 	if *into != "" {
@@ -132,6 +164,24 @@ func (c *CLI) rebuild(ctx context.Context, args []string) error {
 		return ErrDifferences
 	}
 	return nil
+}
+
+// readLines reads non-empty lines that are not comments from a file or stdin ("-").
+func readLines(path string) ([]string, error) {
+	var r io.Reader = os.Stdin
+	if path != "-" {
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrUsage, err)
+		}
+		defer f.Close()
+		r = f
+	}
+	set, err := replay.ReadIDs(r)
+	if err != nil {
+		return nil, err
+	}
+	return slices.Sorted(maps.Keys(set)), nil
 }
 
 // ErrDifferences is -verify's finding that the tables differ (exit code 3).

@@ -60,6 +60,10 @@ type Rebuilder struct {
 	Checkpoint *longrun.CheckpointFile // nil: not resumable
 	Progress   *longrun.Progress       // nil: silent
 	Total      int64                   // approximate ledger items, for the ETA
+	// Since and Until bound the events by the time they were received
+	// (inclusive, exclusive); zero: unbounded. For applying what came after
+	// a point-in-time restore, or re-making one day's changes.
+	Since, Until time.Time
 }
 
 // Summary is what a rebuild did; counts include the runs before a resume.
@@ -95,7 +99,11 @@ func (r *Rebuilder) Run(ctx context.Context) (Summary, error) {
 	if cpf == nil {
 		cpf = &longrun.CheckpointFile{}
 	}
-	cp, resumed, err := cpf.Load(fmt.Sprintf("rebuild %s into %s", r.Domain, r.Table), segments)
+	job := fmt.Sprintf("rebuild %s into %s", r.Domain, r.Table)
+	if !r.Since.IsZero() || !r.Until.IsZero() {
+		job += fmt.Sprintf(" received %s to %s", r.Since.Format(time.RFC3339Nano), r.Until.Format(time.RFC3339Nano))
+	}
+	cp, resumed, err := cpf.Load(job, segments)
 	if err != nil {
 		return Summary{}, err
 	}
@@ -106,6 +114,12 @@ func (r *Rebuilder) Run(ctx context.Context) (Summary, error) {
 	start := clock.Now()
 	r.Progress.Start(r.Total, int64(cp.Counters[cEvaluated]))
 	q := ledger.ScanQuery{Segments: segments, WithBody: true, PageSize: r.PageSize, TypePrefixes: domainPrefixes(r.Domain)}
+	if !r.Since.IsZero() {
+		q.ReceivedFrom = events.SortableTime(r.Since)
+	}
+	if !r.Until.IsZero() {
+		q.ReceivedUntil = events.SortableTime(r.Until)
+	}
 	err = r.Ledger.ScanEvents(ctx, q, cp.Cursors, func(ctx context.Context, p ledger.ScanPage) error {
 		counts := map[string]int{cEvaluated: p.Evaluated, cReadMilli: int(p.ReadUnits * 1000)}
 		// A meter per page, so that the page's units are its own while

@@ -376,7 +376,7 @@ func TestRepairUnpinsAnEntityThatAFarFutureEventPinned(t *testing.T) {
 		t.Fatalf("setup: row holds %s / %v, want it pinned", before.EventID, before.Views)
 	}
 
-	rep, err := rebuilder(env, live).RepairEntity(ctx, env.DynamoDB, o.PK())
+	reps, err := rebuilder(env, live).RepairEntities(ctx, env.DynamoDB, []string{o.PK(), "ORDER#no-such-order"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -384,8 +384,11 @@ func TestRepairUnpinsAnEntityThatAFarFutureEventPinned(t *testing.T) {
 	if after.EventID != o.Orders["FILLED"].ID || after.Views["executions_view"][entry].EventID != o.Execs[0]["SETTLED"].ID {
 		t.Fatalf("after repair the row holds %s / %+v, want ORDER.FILLED and EXECUTION.SETTLED", after.EventID, after.Views)
 	}
-	if !rep.Reset || rep.Before != pinned.ID || rep.After != o.Orders["FILLED"].ID || len(rep.FarFuture) != 2 {
+	if rep := reps[0]; !rep.Reset || rep.Before != pinned.ID || rep.After != o.Orders["FILLED"].ID || len(rep.FarFuture) != 2 {
 		t.Fatalf("report %+v", rep)
+	}
+	if rep := reps[1]; rep.Reset || rep.Note == "" {
+		t.Fatalf("a row without events: %+v, want it left alone with a note", rep)
 	}
 	// The row moves on again with live traffic: a newer real event applies.
 	newer := o.Orders["FILLED"]
@@ -443,4 +446,37 @@ func (a *afterGet) GetItem(ctx context.Context, in *dynamodb.GetItemInput, opts 
 		a.once()
 	}
 	return out, err
+}
+
+func TestRebuildSinceAppliesOnlyWhatCameAfter(t *testing.T) {
+	t.Parallel()
+	env := awstest.Env(t)
+	ctx := context.Background()
+	var now time.Time
+	l := ledger.NewDynamo(env.DynamoDB, env.LedgerTable, ledger.WithClock(func() time.Time { return now }))
+	restoredAt := time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
+	before, after := statetest.NewOrder(t, []string{"NEW"}), statetest.NewOrder(t, []string{"NEW", "FILLED"})
+	for i, e := range []events.Event{before.Orders["NEW"], after.Orders["NEW"], after.Orders["FILLED"]} {
+		now = restoredAt.Add(time.Duration(2*i-1) * time.Minute) // -1, +1, +3 minutes
+		route := statetest.Classify(t, e)
+		if _, _, err := l.Claim(ctx, ledger.Record{EventID: e.ID, EventType: e.Type, Domain: route.Domain, EntityKey: route.EntityKey, Raw: e.Raw, Status: ledger.Received}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	into := scratchTable(t, env, "since")
+	r := rebuilder(env, into)
+	r.Since = restoredAt
+	sum, err := r.Run(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Events != 2 {
+		t.Fatalf("%d events applied, want the 2 received after the restore point", sum.Events)
+	}
+	if _, ok := row(t, env, into, before.PK()); ok {
+		t.Fatal("an event from before -since was applied")
+	}
+	if got, _ := row(t, env, into, after.PK()); got.EventID != after.Orders["FILLED"].ID {
+		t.Fatalf("row after -since holds %s, want ORDER.FILLED", got.EventID)
+	}
 }

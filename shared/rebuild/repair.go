@@ -55,13 +55,30 @@ var ErrRowChanged = errors.New("the row changed while it was being repaired; run
 // Between 2 and 3 the row keeps its object without a position; a live event
 // landing then is applied, and 3 is only-if-newer, so the row ends newest.
 func (r *Rebuilder) RepairEntity(ctx context.Context, db RowAPI, pk string) (Repair, error) {
-	rep := Repair{PK: pk}
+	reps, err := r.RepairEntities(ctx, db, []string{pk})
+	if len(reps) == 0 {
+		return Repair{PK: pk}, err
+	}
+	return reps[0], err
+}
+
+// RepairEntities repairs several rows with one Scan of the ledger (memory:
+// the events of these rows), one after the other; it stops at the first
+// error, with the reports so far.
+func (r *Rebuilder) RepairEntities(ctx context.Context, db RowAPI, pks []string) ([]Repair, error) {
 	type found struct {
 		e     events.Event
 		route events.Route
 	}
+	type entity struct {
+		rep        Repair
+		own, child []found
+	}
+	byPK := map[string]*entity{}
+	for _, pk := range pks {
+		byPK[pk] = &entity{rep: Repair{PK: pk}}
+	}
 	var mu sync.Mutex
-	var own, children []found
 	q := ledger.ScanQuery{Segments: max(r.Segments, 1), WithBody: true, PageSize: r.PageSize, TypePrefixes: domainPrefixes(r.Domain)}
 	err := r.Ledger.ScanEvents(ctx, q, nil, func(ctx context.Context, p ledger.ScanPage) error {
 		for _, s := range p.Records {
@@ -72,65 +89,79 @@ func (r *Rebuilder) RepairEntity(ctx context.Context, db RowAPI, pk string) (Rep
 			if err != nil || route.Domain != r.Domain {
 				continue
 			}
-			mine := route.EntityKey == pk
-			child := route.Parent != nil && route.Parent.EntityKey == pk
-			if !mine && !child {
-				continue
+			for _, pk := range []string{route.EntityKey, parentOf(route)} {
+				ent := byPK[pk]
+				if pk == "" || ent == nil {
+					continue
+				}
+				mu.Lock()
+				ent.rep.Events++
+				switch {
+				case Implausible(route.OrderedAt, s.ReceivedAt):
+					ent.rep.FarFuture = append(ent.rep.FarFuture, s.EventID)
+				case pk == route.EntityKey:
+					ent.own = append(ent.own, found{e, route})
+				default:
+					ent.child = append(ent.child, found{e, route})
+				}
+				mu.Unlock()
 			}
-			mu.Lock()
-			rep.Events++
-			switch {
-			case Implausible(route.OrderedAt, s.ReceivedAt):
-				rep.FarFuture = append(rep.FarFuture, s.EventID)
-			case mine:
-				own = append(own, found{e, route})
-			default:
-				children = append(children, found{e, route})
-			}
-			mu.Unlock()
 		}
 		return nil
 	})
 	if err != nil {
-		return rep, err
+		return nil, err
 	}
-	slices.Sort(rep.FarFuture)
-
-	row, exists, err := readRow(ctx, db, r.Table, pk)
-	if err != nil {
-		return rep, err
-	}
-	rep.Before = row.EventID
-	if len(own)+len(children) == 0 {
-		rep.After = row.EventID
-		rep.Note = "no plausible event of this entity in the ledger: the row is left as it is"
-		return rep, nil
-	}
-	if exists {
-		if err := resetRow(ctx, db, r.Table, row); err != nil {
-			return rep, err
-		}
-		rep.Reset = true
-	}
-	store := state.NewDynamo(db, r.Table)
-	newestFirst := func(a, b found) int { return strings.Compare(b.route.Position, a.route.Position) }
-	slices.SortFunc(own, newestFirst)
-	slices.SortFunc(children, newestFirst)
-	for _, f := range append(own, children...) {
-		out, err := store.Apply(ctx, f.e, f.route)
+	var reps []Repair
+	for _, pk := range pks {
+		ent := byPK[pk]
+		rep := &ent.rep
+		slices.Sort(rep.FarFuture)
+		row, exists, err := readRow(ctx, db, r.Table, pk)
 		if err != nil {
-			return rep, fmt.Errorf("repair %s: %w", pk, err)
+			return reps, err
 		}
-		if out == state.Applied {
-			rep.Applied++
+		rep.Before = row.EventID
+		if len(ent.own)+len(ent.child) == 0 {
+			rep.After = row.EventID
+			rep.Note = "no plausible event of this entity in the ledger: the row is left as it is"
+			reps = append(reps, *rep)
+			continue
 		}
+		if exists {
+			if err := resetRow(ctx, db, r.Table, row); err != nil {
+				return reps, err
+			}
+			rep.Reset = true
+		}
+		store := state.NewDynamo(db, r.Table)
+		newestFirst := func(a, b found) int { return strings.Compare(b.route.Position, a.route.Position) }
+		slices.SortFunc(ent.own, newestFirst)
+		slices.SortFunc(ent.child, newestFirst)
+		for _, f := range append(ent.own, ent.child...) {
+			out, err := store.Apply(ctx, f.e, f.route)
+			if err != nil {
+				return reps, fmt.Errorf("repair %s: %w", pk, err)
+			}
+			if out == state.Applied {
+				rep.Applied++
+			}
+		}
+		after, _, err := readRow(ctx, db, r.Table, pk)
+		if err != nil {
+			return reps, err
+		}
+		rep.After = after.EventID
+		reps = append(reps, *rep)
 	}
-	after, _, err := readRow(ctx, db, r.Table, pk)
-	if err != nil {
-		return rep, err
+	return reps, nil
+}
+
+func parentOf(r events.Route) string {
+	if r.Parent == nil {
+		return ""
 	}
-	rep.After = after.EventID
-	return rep, nil
+	return r.Parent.EntityKey
 }
 
 func readRow(ctx context.Context, db RowAPI, table, pk string) (state.Row, bool, error) {
