@@ -3,8 +3,10 @@ package rebuild_test
 import (
 	"context"
 	"fmt"
+	"os"
 	"runtime"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -27,11 +29,22 @@ import (
 // loop that Scans the same ledger with the same segments and writes each item
 // into another fresh table with a plain PutItem; then the rebuild's peak heap
 // on a small and a large ledger.
-const (
-	benchEvents   = 10_000
-	benchLarge    = 200_000
-	benchSegments = 4
+//
+// The sizes are the (10,000 and 200,000); on a loaded machine,
+// REBUILD_BENCH_EVENTS and REBUILD_BENCH_LARGE make them smaller.
+var (
+	benchEvents = envInt("REBUILD_BENCH_EVENTS", 10_000)
+	benchLarge  = envInt("REBUILD_BENCH_LARGE", 200_000)
 )
+
+const benchSegments = 4
+
+func envInt(name string, def int) int {
+	if n, err := strconv.Atoi(os.Getenv(name)); err == nil && n > 0 {
+		return n
+	}
+	return def
+}
 
 func BenchmarkRebuildVsBareScanAndWrite(b *testing.B) {
 	env := awstest.Env(b)
@@ -70,7 +83,7 @@ func BenchmarkRebuildVsBareScanAndWrite(b *testing.B) {
 }
 
 // BenchmarkRebuildMemory rebuilds a ledger of 10,000 and then of 200,000
-// events and reports the peak heap of each: flat, since a rebuild holds one
+// events (REBUILD_BENCH_EVENTS, REBUILD_BENCH_LARGE) and reports the peak heap of each: flat, since a rebuild holds one
 // page per segment whatever the ledger's size.
 func BenchmarkRebuildMemory(b *testing.B) {
 	env := awstest.Env(b)
@@ -99,8 +112,8 @@ func BenchmarkRebuildMemory(b *testing.B) {
 			b.Logf("%d ledger events: peak heap %.1f MiB, %.0f events/s", size, float64(peak)/(1<<20), sum.EventsPerSec)
 		}
 	}
-	b.ReportMetric(peaks[0], "peak-MiB-10k")
-	b.ReportMetric(peaks[1], "peak-MiB-200k")
+	b.ReportMetric(peaks[0], "peak-MiB-small")
+	b.ReportMetric(peaks[1], "peak-MiB-large")
 	b.ReportMetric(peaks[1]/peaks[0], "heap-ratio")
 }
 
