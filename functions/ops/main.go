@@ -5,6 +5,8 @@
 //	go run ./functions/ops parked [-local] [DOMAIN | requests]
 //	go run ./functions/ops replay [-local] [-dry-run] (-parked DOMAIN | -unrouted | <id>...)
 //	go run ./functions/ops redrive [-local] [-max N] DOMAIN
+//	go run ./functions/ops replay [-local] [-plan] [-domain D] [-type T] [-since T] [-until T] [-status S] [-ids-from FILE]
+//	go run ./functions/ops rebuild [-local] [-into TABLE [-verify]] [-entity PK] DOMAIN
 //	go run ./functions/ops keys fetch|sync
 //
 // Deployed: the stack outputs as LEDGER_TABLE, STATE_TABLE_<DOMAIN>,
@@ -37,6 +39,12 @@ func main() {
 	switch {
 	case err == nil:
 		return
+	case errors.Is(err, ops.ErrDifferences):
+		fmt.Fprintln(os.Stderr, "ops:", err)
+		os.Exit(3)
+	case errors.Is(err, context.Canceled):
+		fmt.Fprintln(os.Stderr, "ops: interrupted:", err)
+		os.Exit(130)
 	case errors.Is(err, ops.ErrUsage):
 		fmt.Fprintf(os.Stderr, "ops: %v\n\n%s", err, ops.Usage)
 		os.Exit(2)

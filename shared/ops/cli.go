@@ -32,12 +32,21 @@ const Usage = `usage: go run ./functions/ops <subcommand> [-local] ...
         list parked records (all partitions when none is named)
   replay  [-local] [-dry-run] (-parked DOMAIN | -parked requests | -unrouted | <id>...)
         send kept-aside records through the pipeline again
+  replay  [-local] [-plan] [-domain D]... [-type CATEGORY[.ACTION]]... [-since T] [-until T] [-by received|created]
+          [-status RECEIVED|ENQUEUED|PARKED]... [-ids-from FILE] [-rate N] [-segments N] [-checkpoint FILE] [-fresh] [-json]
+        send every event the filter selects to its queue again, with its id; -plan counts and prices, sends nothing
+  rebuild [-local] [-into TABLE [-verify]] [-since T] [-until T] [-rate WU/s] [-segments N] [-checkpoint FILE] [-fresh] [-json] DOMAIN
+        recompute a domain's state table from the ledger, in place or into TABLE; resumable
+  rebuild [-local] (-entity PK... | -entities-from FILE) [-json] DOMAIN
+        repair rows: re-derive each from its events, leaving out far-future ones
   redrive [-local] [-max N] DOMAIN
         move the domain's dead-letter messages back to its queue
   keys    fetch | sync
         fetch Upvest's JWKS, or sync it into the SSM parameter
 
 -local works on the tables and queues of ` + "`make run`" + ` (LOCAL_DYNAMODB_PORT, LOCAL_SQS_PORT).
+Long runs show progress on stderr, stop cleanly on Ctrl-C and resume from their checkpoint file.
+Exit codes: 0 done, 1 failed, 2 bad command line, 3 -verify found differences, 130 interrupted.
 Otherwise your AWS credentials and the stack outputs as environment variables:
 LEDGER_TABLE, STATE_TABLE_<DOMAIN>, QUEUE_URL_<DOMAIN>, DLQ_URL_<DOMAIN> (see README, Operations).
 `
@@ -71,6 +80,8 @@ func (c *CLI) Run(ctx context.Context, args []string) error {
 		return c.replay(ctx, rest)
 	case "redrive":
 		return c.redrive(ctx, rest)
+	case "rebuild":
+		return c.rebuild(ctx, rest)
 	case "keys":
 		if len(rest) != 1 {
 			return fmt.Errorf("%w: keys fetch|sync", ErrUsage)
@@ -193,8 +204,15 @@ func (c *CLI) replay(ctx context.Context, args []string) error {
 	var sel ReplaySelection
 	fs.StringVar(&sel.Parked, "parked", "", "replay every record parked in this domain, or \"requests\" for kept request bodies")
 	fs.BoolVar(&sel.Unrouted, "unrouted", false, "replay every event of the unrouted domain")
+	filters := addFilterFlags(fs)
 	if err := parse(fs, args); err != nil {
 		return err
+	}
+	if filters.used(fs) {
+		if sel.Parked != "" || sel.Unrouted || fs.NArg() > 0 {
+			return fmt.Errorf("%w: replay by filter takes no -parked, -unrouted or ids (use -status PARKED, -domain unrouted, -ids-from)", ErrUsage)
+		}
+		return c.bulkReplay(ctx, *local, *dryRun, filters)
 	}
 	sel.Keys = fs.Args()
 	if err := sel.Check(); err != nil {

@@ -1,0 +1,220 @@
+package rebuild_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"runtime"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/upvest-webhooks/upvest-webhooks/events"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/ledger"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/localaws/awstest"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/schema"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/state/statetest"
+)
+
+// The rebuild benchmark of issue 22: a ledger of orders-domain events (each
+// a new ORDER, one write each), rebuilt into a fresh table, against a bare
+// loop that Scans the same ledger with the same segments and writes each item
+// into another fresh table with a plain PutItem; then the rebuild's peak heap
+// on a small and a large ledger.
+//
+// The sizes are the issue's (10,000 and 200,000); on a loaded machine,
+// REBUILD_BENCH_EVENTS and REBUILD_BENCH_LARGE make them smaller.
+var (
+	benchEvents = envInt("REBUILD_BENCH_EVENTS", 10_000)
+	benchLarge  = envInt("REBUILD_BENCH_LARGE", 200_000)
+)
+
+const benchSegments = 4
+
+func envInt(name string, def int) int {
+	if n, err := strconv.Atoi(os.Getenv(name)); err == nil && n > 0 {
+		return n
+	}
+	return def
+}
+
+func BenchmarkRebuildVsBareScanAndWrite(b *testing.B) {
+	env := awstest.Env(b)
+	ctx := context.Background()
+	seedOrders(b, env, benchEvents)
+
+	var bareTime, rebuildTime float64
+	for b.Loop() {
+		bare := scratchTable(b, env, fmt.Sprintf("bare-%d", time.Now().UnixNano()))
+		start := time.Now()
+		if n := bareScanAndWrite(b, env, bare); n != benchEvents {
+			b.Fatalf("bare loop wrote %d items, want %d", n, benchEvents)
+		}
+		bareTime += time.Since(start).Seconds()
+
+		into := scratchTable(b, env, fmt.Sprintf("rebuilt-%d", time.Now().UnixNano()))
+		r := rebuilder(env, into)
+		r.Segments, r.PageSize = benchSegments, 0
+		start = time.Now()
+		sum, err := r.Run(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		rebuildTime += time.Since(start).Seconds()
+		if sum.Applied != benchEvents {
+			b.Fatalf("rebuild applied %d, want %d", sum.Applied, benchEvents)
+		}
+	}
+	n := float64(b.N * benchEvents)
+	bareRate, rebuildRate := n/bareTime, n/rebuildTime
+	b.ReportMetric(bareRate, "bare-events/s")
+	b.ReportMetric(rebuildRate, "rebuild-events/s")
+	b.ReportMetric(rebuildRate/bareRate, "ratio")
+	b.Logf("rebuild %.0f events/s vs bare Scan-and-PutItem %.0f/s: %.2f× (target ≥ 0.7×); %d events, %d segments",
+		rebuildRate, bareRate, rebuildRate/bareRate, benchEvents, benchSegments)
+}
+
+// BenchmarkRebuildMemory rebuilds a ledger of 10,000 and then of 200,000
+// events (REBUILD_BENCH_EVENTS, REBUILD_BENCH_LARGE) and reports the peak heap of each: flat, since a rebuild holds one
+// page per segment whatever the ledger's size.
+func BenchmarkRebuildMemory(b *testing.B) {
+	env := awstest.Env(b)
+	ctx := context.Background()
+	var peaks []float64
+	seeded := 0
+	for b.Loop() {
+		peaks = peaks[:0]
+		for _, size := range []int{benchEvents, benchLarge} {
+			seedOrders(b, env, size-seeded)
+			seeded = size
+			into := scratchTable(b, env, fmt.Sprintf("mem-%d-%d", size, time.Now().UnixNano()))
+			r := rebuilder(env, into)
+			r.Segments, r.PageSize = 8, 0
+			runtime.GC()
+			stop := samplePeakHeap()
+			sum, err := r.Run(ctx)
+			peak := stop()
+			if err != nil {
+				b.Fatal(err)
+			}
+			if sum.Applied != size {
+				b.Fatalf("rebuild applied %d, want %d", sum.Applied, size)
+			}
+			peaks = append(peaks, float64(peak)/(1<<20))
+			b.Logf("%d ledger events: peak heap %.1f MiB, %.0f events/s", size, float64(peak)/(1<<20), sum.EventsPerSec)
+		}
+	}
+	b.ReportMetric(peaks[0], "peak-MiB-small")
+	b.ReportMetric(peaks[1], "peak-MiB-large")
+	b.ReportMetric(peaks[1]/peaks[0], "heap-ratio")
+}
+
+// samplePeakHeap samples the heap in use until the returned func is called,
+// which returns the highest sample.
+func samplePeakHeap() func() uint64 {
+	var peak atomic.Uint64
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		t := time.NewTicker(5 * time.Millisecond)
+		defer t.Stop()
+		var m runtime.MemStats
+		for {
+			runtime.ReadMemStats(&m)
+			if m.HeapInuse > peak.Load() {
+				peak.Store(m.HeapInuse)
+			}
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+		}
+	})
+	return func() uint64 {
+		close(done)
+		wg.Wait()
+		return peak.Load()
+	}
+}
+
+// seedOrders imports n ORDER.NEW events, each of its own order, 25 a batch.
+func seedOrders(b *testing.B, env awstest.Environment, n int) {
+	b.Helper()
+	l := ledger.NewDynamo(env.DynamoDB, env.LedgerTable)
+	base := statetest.NewOrder(b, []string{"NEW"}).Orders["NEW"]
+	recs := make([]ledger.Record, n)
+	for i := range recs {
+		id := statetest.UUID()
+		raw := []byte(fmt.Sprintf(`{"id":%q,"created_at":"2024-05-01T10:00:00Z","type":"ORDER.NEW","object":%s,"webhook_id":"w"}`,
+			id, replaceID(base.Object, statetest.UUID())))
+		recs[i] = ledger.Record{EventID: id, EventType: "ORDER.NEW", Domain: events.Orders, Raw: raw, Status: ledger.Received}
+	}
+	g, ctx := errgroup.WithContext(context.Background())
+	g.SetLimit(8)
+	for chunk := range slices.Chunk(recs, 25) {
+		g.Go(func() error { return l.Import(ctx, env.DynamoDB, chunk) })
+	}
+	if err := g.Wait(); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// replaceID gives the sample order object another id (a new entity).
+func replaceID(object []byte, id string) string {
+	s := string(object)
+	const key = `"id":"`
+	for i := 0; i+len(key) <= len(s); i++ {
+		if s[i:i+len(key)] == key {
+			end := i + len(key)
+			for end < len(s) && s[end] != '"' {
+				end++
+			}
+			return s[:i+len(key)] + id + s[end:]
+		}
+	}
+	return s
+}
+
+// bareScanAndWrite is the floor: the same parallel Scan, each item's bytes
+// written with a plain PutItem, nothing decoded or checked.
+func bareScanAndWrite(b *testing.B, env awstest.Environment, table string) int {
+	b.Helper()
+	var written atomic.Int64
+	g, ctx := errgroup.WithContext(context.Background())
+	for seg := range benchSegments {
+		g.Go(func() error {
+			in := &dynamodb.ScanInput{TableName: aws.String(env.LedgerTable), Segment: aws.Int32(int32(seg)), TotalSegments: aws.Int32(benchSegments)}
+			for {
+				out, err := env.DynamoDB.Scan(ctx, in)
+				if err != nil {
+					return err
+				}
+				for _, item := range out.Items {
+					if _, err := env.DynamoDB.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(table), Item: map[string]types.AttributeValue{
+						schema.StatePK: item[schema.LedgerPK], "object": item["body"],
+					}}); err != nil {
+						return err
+					}
+					written.Add(1)
+				}
+				if len(out.LastEvaluatedKey) == 0 {
+					return nil
+				}
+				in.ExclusiveStartKey = out.LastEvaluatedKey
+			}
+		})
+	}
+	if err := g.Wait(); err != nil {
+		b.Fatal(err)
+	}
+	return int(written.Load())
+}
