@@ -65,6 +65,7 @@ type settings struct {
 	pipeline, addr, rates, dir             string
 	backoffUnit, maxBackoff, visibility    time.Duration
 	stormTimeout, settleTimeout            time.Duration
+	startTimeout                           time.Duration
 }
 
 func run() (int, error) {
@@ -92,6 +93,7 @@ func run() (int, error) {
 	flag.DurationVar(&s.maxBackoff, "max-backoff", 2*time.Second, "longest wait between retries")
 	flag.DurationVar(&s.visibility, "visibility", 3*time.Second, "the queues' visibility timeout in the run")
 	flag.DurationVar(&s.stormTimeout, "storm-timeout", 15*time.Minute, "give up sending after this long")
+	flag.DurationVar(&s.startTimeout, "start-timeout", 5*time.Minute, "wait this long for the servers this run starts to answer (a JVM starts slowly on a loaded machine)")
 	flag.DurationVar(&s.settleTimeout, "settle-timeout", 3*time.Minute, "wait this long for acknowledged events to be processed")
 	flag.Parse()
 	if s.pipeline == "" {
@@ -122,7 +124,7 @@ func run() (int, error) {
 	case err == nil:
 		fmt.Printf("chaos: using the running servers (DynamoDB %s, SQS %s)\n", servers.DynamoDBEndpoint, servers.SQSEndpoint)
 	case errors.Is(err, localaws.ErrNotRunning):
-		servers, err = localaws.Start(ctx, localaws.Options{DynamoDBPort: local.DynamoDBPort, SQSPort: local.SQSPort, LogDir: filepath.Join(s.dir, "servers")})
+		servers, err = localaws.Start(ctx, localaws.Options{DynamoDBPort: local.DynamoDBPort, SQSPort: local.SQSPort, LogDir: filepath.Join(s.dir, "servers"), StartTimeout: s.startTimeout})
 		if err != nil {
 			return 1, err
 		}
