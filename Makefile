@@ -22,7 +22,7 @@ WITH_TEST_EMULATORS = UPVEST_REQUIRE_LOCAL_SERVERS=1 $(EMULATORS) -dynamodb-port
 
 
 .DEFAULT_GOAL := build
-.PHONY: tools build test run emulators chaos bench fmt vet clean FORCE
+.PHONY: tools build test run emulators chaos chaos-soak bench fmt vet clean FORCE
 
 tools: $(TOOLS_STAMP) infra/node_modules/go.mod
 	$(GO) mod download
@@ -78,14 +78,39 @@ emulators: tools $(EMULATORS)
 # Storms the `make run` pipeline with CHAOS_EVENTS events while SDK faults are
 # injected, it dies at its crash points and is killed -9 twice, and checks that
 # nothing acknowledged is lost, wrong or applied twice (functions/chaos).
+# It prints its seed; CHAOS_SEED=<seed> replays a run's random choices.
 CHAOS_EVENTS       ?= 10000
 CHAOS_EVENTS_SHORT ?= 1000
 CHAOS_FLAGS        ?=
+CHAOS_SEED         ?=
 LOCAL_PIPELINE     := .local/bin/local
 chaos: tools
 	$(GO) build -o $(LOCAL_PIPELINE) ./functions/local
 	$(GO) build -o .local/bin/chaos ./functions/chaos
-	.local/bin/chaos -events $(CHAOS_EVENTS) -pipeline $(LOCAL_PIPELINE) $(CHAOS_FLAGS)
+	.local/bin/chaos -events $(CHAOS_EVENTS) -pipeline $(LOCAL_PIPELINE) $(if $(CHAOS_SEED),-seed $(CHAOS_SEED)) $(CHAOS_FLAGS)
+
+# The short chaos run of `make test`, SOAK_RUNS times in a row with seeds
+# SOAK_SEED+1 .. SOAK_SEED+SOAK_RUNS and make test's fault rates; it stops at
+# the first failure. Each run's output is in .local/soak/run-<n>.log.
+SOAK_RUNS ?= 30
+SOAK_SEED ?= $(shell date +%s)
+chaos-soak: tools
+	$(GO) build -o $(LOCAL_PIPELINE) ./functions/local
+	$(GO) build -o .local/bin/chaos ./functions/chaos
+	@mkdir -p .local/soak; start=$$(date +%s); \
+	for i in $$(seq 1 $(SOAK_RUNS)); do \
+		seed=$$(( $(SOAK_SEED) + i )); log=.local/soak/run-$$i.log; \
+		if .local/bin/chaos -events $(CHAOS_EVENTS_SHORT) -seed $$seed -pipeline $(LOCAL_PIPELINE) $(CHAOS_FLAGS) -dir .local/soak/run-$$i > $$log 2>&1; then \
+			now=$$(date +%s); \
+			echo "chaos-soak: run $$i/$(SOAK_RUNS) seed $$seed OK in $$(( now - start ))s so far, ETA $$(( (now - start) * ($(SOAK_RUNS) - i) / i ))s;" \
+				"$$(grep -E '^(dead-lettered|lost):' $$log | tr -s ' ' | paste -sd';' -)"; \
+		else \
+			tail -40 $$log; \
+			echo "chaos-soak: run $$i/$(SOAK_RUNS) FAILED with seed $$seed (CHAOS_SEED=$$seed replays it; log $$log); $$(( i - 1 )) passed in a row"; \
+			exit 1; \
+		fi; \
+	done; \
+	echo "chaos-soak: all $(SOAK_RUNS) runs passed, seeds $$(( $(SOAK_SEED) + 1 ))..$$(( $(SOAK_SEED) + $(SOAK_RUNS) )), in $$(( $$(date +%s) - start ))s"
 
 # Go native fuzz targets, one `go test -fuzz` per target (it takes only one):
 # `make fuzz` runs each for FUZZTIME, `make test` for FUZZTIME_SHORT. Inputs

@@ -9,6 +9,17 @@
 // the crash points (ingest between claim and fan-out, a worker between state
 // write and ledger update), and later ones are killed with SIGKILL mid-storm;
 // each time it is started again while the storm keeps retrying.
+//
+// After the storm and a wait for the workers, it does what an operator does
+// when the PipelineStuck alarm fires: counts the messages in every
+// dead-letter queue, redrives each domain with the ops tool's redrive, and
+// waits again. Only then does it count what is lost.
+//
+// Every random choice derives from one seed (-seed, or CHAOS_SEED), printed
+// at the start: the plan, the storm's redeliveries and order, and each
+// pipeline incarnation's fault draws (seed printed per incarnation). The same
+// seed replays the same plan and draws; which SDK call meets which draw still
+// depends on timing.
 package main
 
 import (
@@ -23,15 +34,19 @@ import (
 	"os/signal"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/upvest-webhooks/upvest-webhooks/shared/chaos"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/config"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/faults"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/localaws"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/localrun"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/ops"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/schema"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/webhookclient"
 )
@@ -50,6 +65,7 @@ type settings struct {
 	pipeline, addr, rates, dir             string
 	backoffUnit, maxBackoff, visibility    time.Duration
 	stormTimeout, settleTimeout            time.Duration
+	startTimeout                           time.Duration
 }
 
 func run() (int, error) {
@@ -58,19 +74,26 @@ func run() (int, error) {
 		return 2, err
 	}
 	var s settings
+	seed := uint64(time.Now().UnixNano())
+	if v := os.Getenv(envSeed); v != "" {
+		if seed, err = strconv.ParseUint(v, 10, 64); err != nil {
+			return 2, fmt.Errorf("%s=%q: not a decimal seed", envSeed, v)
+		}
+	}
 	flag.IntVar(&s.events, "events", 10000, "events in the storm (poison included)")
 	flag.IntVar(&s.kills, "kills", 2, "times the pipeline is killed with SIGKILL mid-storm")
 	flag.IntVar(&s.crashAfter, "crash-after", 0, "calls before a crash point fires (default: events/50, at least 10)")
 	flag.IntVar(&s.concurrency, "concurrency", 8, "requests in flight")
-	flag.Uint64Var(&s.seed, "seed", uint64(time.Now().UnixNano()), "seed of the plan and the storm")
+	flag.Uint64Var(&s.seed, "seed", seed, "seed of every random choice: plan, storm and fault draws ("+envSeed+"; default: the clock)")
 	flag.StringVar(&s.pipeline, "pipeline", "", "the built functions/local binary (required)")
 	flag.StringVar(&s.addr, "addr", local.Addr, "the pipeline's listen address ("+config.EnvLocalAddr+"); port 0 picks a free one")
-	flag.StringVar(&s.rates, "faults", "error=0.02,throttle=0.02,timeout=0.02,partial=0.1,race=0.05", "SDK faults ("+faults.EnvFaults+" syntax, without crash)")
+	flag.StringVar(&s.rates, "faults", defaultFaults, "SDK faults ("+faults.EnvFaults+" syntax, without crash)")
 	flag.StringVar(&s.dir, "dir", filepath.Join(local.Dir, "chaos"), "logs of this run")
 	flag.DurationVar(&s.backoffUnit, "backoff-unit", 50*time.Millisecond, "one unit of Upvest's retry schedule (1, 2, 3, 5, 8, ... units)")
 	flag.DurationVar(&s.maxBackoff, "max-backoff", 2*time.Second, "longest wait between retries")
 	flag.DurationVar(&s.visibility, "visibility", 3*time.Second, "the queues' visibility timeout in the run")
 	flag.DurationVar(&s.stormTimeout, "storm-timeout", 15*time.Minute, "give up sending after this long")
+	flag.DurationVar(&s.startTimeout, "start-timeout", 5*time.Minute, "wait this long for the servers this run starts to answer (a JVM starts slowly on a loaded machine)")
 	flag.DurationVar(&s.settleTimeout, "settle-timeout", 3*time.Minute, "wait this long for acknowledged events to be processed")
 	flag.Parse()
 	if s.pipeline == "" {
@@ -101,7 +124,7 @@ func run() (int, error) {
 	case err == nil:
 		fmt.Printf("chaos: using the running servers (DynamoDB %s, SQS %s)\n", servers.DynamoDBEndpoint, servers.SQSEndpoint)
 	case errors.Is(err, localaws.ErrNotRunning):
-		servers, err = localaws.Start(ctx, localaws.Options{DynamoDBPort: local.DynamoDBPort, SQSPort: local.SQSPort, LogDir: filepath.Join(s.dir, "servers")})
+		servers, err = localaws.Start(ctx, localaws.Options{DynamoDBPort: local.DynamoDBPort, SQSPort: local.SQSPort, LogDir: filepath.Join(s.dir, "servers"), StartTimeout: s.startTimeout})
 		if err != nil {
 			return 1, err
 		}
@@ -123,8 +146,8 @@ func run() (int, error) {
 	if err != nil {
 		return 1, err
 	}
-	fmt.Printf("chaos: seed %d, %d events in %d requests; pipeline on %s; faults %s; logs in %s\n",
-		s.seed, len(plan.Events), len(plan.Requests), s.addr, s.rates, s.dir)
+	fmt.Printf("chaos: seed %d (%s=%d replays this run), %d events in %d requests; pipeline on %s; faults %s; logs in %s\n",
+		s.seed, envSeed, s.seed, len(plan.Events), len(plan.Requests), s.addr, s.rates, s.dir)
 
 	faultLog := filepath.Join(s.dir, "faults.log")
 	if err := os.WriteFile(faultLog, nil, 0o644); err != nil {
@@ -168,17 +191,31 @@ func run() (int, error) {
 	default:
 	}
 	checker := chaos.NewChecker(awsCfg, schema.LocalNames)
-	unsettled, err := checker.WaitSettled(ctx, plan, storm.Acked, s.settleTimeout, nil)
+	res, err := ops.LocalResources(ctx, awsCfg, schema.LocalNames)
+	if err != nil {
+		return 1, err
+	}
+	queues := chaos.Queues{SQS: sqs.NewFromConfig(awsCfg), Queues: res.QueueURLs, DLQs: res.DLQURLs}
+	settle := func(ctx context.Context) (int, error) {
+		return waitSettled(ctx, checker, queues, plan, storm.Acked, s.settleTimeout)
+	}
+	unsettled, err := settle(ctx)
 	if err != nil {
 		return 1, fmt.Errorf("wait for the workers: %w", err)
+	}
+	fmt.Printf("chaos: %d acknowledged events not settled after the wait; redriving the dead-letter queues\n", unsettled)
+	redrive, err := chaos.RedriveDeadLetters(ctx, queues, func(ctx context.Context) error {
+		fmt.Println("chaos: redriven; waiting for the workers again")
+		_, err := settle(ctx)
+		return err
+	})
+	if err != nil {
+		return 1, fmt.Errorf("redrive the dead letters: %w", err)
 	}
 	close(sup.done)
 	<-supDone
 	if sup.gaveUp {
 		return 1, fmt.Errorf("the pipeline could not be kept running; logs in %s", s.dir)
-	}
-	if unsettled > 0 {
-		fmt.Printf("chaos: %d acknowledged events still unprocessed after %s\n", unsettled, s.settleTimeout)
 	}
 	verdict, err := checker.Check(ctx, plan, storm.Acked)
 	if err != nil {
@@ -191,7 +228,7 @@ func run() (int, error) {
 	counts["kill -9"] = sup.killed
 	counts["restart"] = sup.restarts
 
-	missing := report(s, rates, plan, storm, verdict, counts, sup)
+	missing := report(s, rates, plan, storm, verdict, counts, sup, unsettled, redrive)
 	if !verdict.OK() || missing || sup.unexpected > 0 {
 		return 1, nil
 	}
@@ -200,7 +237,8 @@ func run() (int, error) {
 
 // report prints the summary and says whether a fault that should have
 // happened never did.
-func report(s settings, rates faults.Config, plan *chaos.Plan, storm chaos.StormResult, v chaos.Verdict, counts map[string]int, sup *supervisor) bool {
+func report(s settings, rates faults.Config, plan *chaos.Plan, storm chaos.StormResult, v chaos.Verdict, counts map[string]int, sup *supervisor,
+	unsettledBefore int, redrive chaos.RedriveReport) bool {
 	fmt.Println()
 	fmt.Printf("events:        %d (%d requests, %d entities checked)\n", v.Events, len(plan.Requests), v.Entities)
 	fmt.Printf("sent:          %d attempts, %d retries, %d redeliveries (%d concurrent); answers %v\n",
@@ -215,7 +253,9 @@ func report(s settings, rates faults.Config, plan *chaos.Plan, storm chaos.Storm
 		parts = append(parts, fmt.Sprintf("%s %d", k, counts[k]))
 	}
 	fmt.Printf("faults:        %s\n", strings.Join(parts, ", "))
-	fmt.Printf("lost:          %d\n", v.Lost)
+	fmt.Printf("dead-lettered: %d before the redrive (%s); redriven %d; %d after it (%s)\n",
+		chaos.Total(redrive.Before), chaos.PerDomain(redrive.Before), redrive.RedrivenCount(), chaos.Total(redrive.After), chaos.PerDomain(redrive.After))
+	fmt.Printf("lost:          %d before the redrive (acknowledged, not settled), %d after it\n", unsettledBefore, v.Lost)
 	fmt.Printf("wrong:         %d\n", v.Wrong)
 	fmt.Printf("applied twice: %d\n", v.AppliedTwice)
 	fmt.Printf("poison lost:   %d\n", v.PoisonLost)
@@ -247,6 +287,23 @@ func report(s settings, rates faults.Config, plan *chaos.Plan, storm chaos.Storm
 		fmt.Println("chaos: FAILED")
 	}
 	return missing
+}
+
+// waitSettled waits until every acknowledged event is settled, or the queues
+// have been idle for a few seconds (what is left is in a DLQ, or lost), or
+// the timeout passes; it returns how many are not settled.
+func waitSettled(ctx context.Context, checker *chaos.Checker, queues chaos.Queues, plan *chaos.Plan, acked map[*chaos.Request]bool, timeout time.Duration) (int, error) {
+	waitCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		if queues.WaitIdle(waitCtx, 5, time.Second) == nil {
+			cancel()
+		}
+	}()
+	if _, err := checker.WaitSettled(waitCtx, plan, acked, timeout, nil); err != nil && (ctx.Err() != nil || !errors.Is(err, context.Canceled)) {
+		return 0, err
+	}
+	return checker.WaitSettled(ctx, plan, acked, 0, nil) // one exact count
 }
 
 func countFaults(path string) (map[string]int, error) {
@@ -344,6 +401,20 @@ func (sup *supervisor) run(ctx context.Context) {
 	}
 }
 
+// envSeed replays a run: the seed of every random choice.
+const envSeed = "CHAOS_SEED"
+
+// defaultFaults are the rates of `make chaos` and `make test`. error,
+// throttle and conn hit single attempts, which the SDK retries; final (the
+// retryer gives up) and timeout (the call took effect, its answer is lost)
+// reach the caller: about one SDK call in 40 fails for the pipeline.
+const defaultFaults = "error=0.02,throttle=0.02,conn=0.02,final=0.005,timeout=0.02,partial=0.1,race=0.05"
+
+// faultSeed is the seed of incarnation n's fault draws.
+func faultSeed(seed uint64, n int) uint64 {
+	return seed ^ (uint64(n)+1)*0x9e3779b97f4a7c15
+}
+
 // maxUnexpectedExits stops restarting a pipeline that dies by itself.
 const maxUnexpectedExits = 5
 
@@ -367,8 +438,10 @@ func (sup *supervisor) start(n int, spec faults.Config) (*exec.Cmd, chan error, 
 		"LOCAL_VISIBILITY_TIMEOUT="+sup.s.visibility.String(),
 		faults.EnvFaults+"="+spec.String(),
 		faults.EnvFaultsLog+"="+sup.faultLog,
+		faults.EnvFaultsSeed+"="+strconv.FormatUint(faultSeed(sup.s.seed, n), 10),
 	)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
+	fmt.Printf("chaos: pipeline #%d, fault draws seeded %d (log %s)\n", n, faultSeed(sup.s.seed, n), sup.logPath(n))
 	if err := cmd.Start(); err != nil {
 		logFile.Close()
 		return nil, nil, err

@@ -91,7 +91,7 @@ func run() error {
 	var adjustAWS func(*aws.Config)
 	if injector != nil {
 		adjustAWS = injector.Install
-		fmt.Printf("Injecting faults at the SDK boundary: %s\n", os.Getenv(faults.EnvFaults))
+		fmt.Printf("Injecting faults at the SDK boundary: %s (%s=%d replays the draws)\n", os.Getenv(faults.EnvFaults), faults.EnvFaultsSeed, injector.Seed())
 	}
 	visibility := localaws.DefaultVisibilityTimeout
 	if v := os.Getenv(envVisibilityTimeout); v != "" {

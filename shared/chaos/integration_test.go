@@ -61,7 +61,7 @@ func runPipeline(t *testing.T, env awstest.Environment, spec string) *webhookcli
 func TestStormThroughTheLocalPipelineWithSDKFaults(t *testing.T) {
 	t.Parallel()
 	env := awstest.Env(t)
-	client := runPipeline(t, env, "error=0.03,throttle=0.03,timeout=0.03,partial=0.2,race=0.1")
+	client := runPipeline(t, env, "error=0.03,throttle=0.03,conn=0.03,final=0.005,timeout=0.03,partial=0.2,race=0.1")
 	plan, err := chaos.NewPlan(chaos.PlanOptions{Events: 150, PoisonRate: 0.1, Seed: 5})
 	if err != nil {
 		t.Fatal(err)

@@ -1,28 +1,46 @@
 // Package faults injects failures at the AWS SDK boundary of the local
-// pipeline, for `make chaos`: API errors, throttling, timeouts after the call
-// took effect, partial SendMessageBatch failures, a twin racing each
+// pipeline, for `make chaos`: API errors, throttling and connection errors on
+// single attempts, errors that outlast the SDK's retryer, timeouts after the
+// call took effect, partial SendMessageBatch failures, a twin racing each
 // conditional write, and crashes of the whole process at named points. It is
 // wired into the local run only (functions/local), and only when
 // UPVEST_FAULTS is set; the Lambdas never load it.
+//
+// Where each kind is injected is where AWS makes it happen:
+//   - error, throttle, conn: on one HTTP attempt, inside the SDK's retry loop
+//     (a wrapped HTTP client answers 500, a throttling error, or fails to
+//     connect). The standard retryer sees them as it sees AWS's, and retries
+//     with backoff; the caller sees one only when all attempts drew one.
+//   - final: every attempt of the call answers 500, so the retryer gives up
+//     and the caller sees the error: an outage longer than the retries.
+//   - timeout: the call takes effect, then the caller's deadline for the
+//     whole call passes before the answer arrives. The SDK never retries a
+//     call whose context ended, so the caller sees it, as a Lambda does when
+//     its own deadline or a per-call context timeout fires after DynamoDB or
+//     SQS applied the request.
 package faults
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
+	"net"
+	"net/http"
 	"os"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
-	"github.com/aws/smithy-go"
 	"github.com/aws/smithy-go/middleware"
 )
 
@@ -31,6 +49,8 @@ const (
 	// EnvFaults enables injection, e.g.
 	// "error=0.02,throttle=0.02,timeout=0.02,partial=0.1,race=0.05,crash=worker-after-state@300".
 	EnvFaults = "UPVEST_FAULTS"
+	// EnvFaultsSeed seeds the random draws (decimal); unset or 0 picks one.
+	EnvFaultsSeed = "UPVEST_FAULTS_SEED"
 	// EnvFaultsLog names a file that gets one line per injected fault (its
 	// kind), appended at once, so that counts survive a crash of the process.
 	EnvFaultsLog = "UPVEST_FAULTS_LOG"
@@ -40,9 +60,11 @@ const (
 type Kind string
 
 const (
-	APIError Kind = "error"    // an internal server error instead of the call
-	Throttle Kind = "throttle" // a throttling exception instead of the call
-	Timeout  Kind = "timeout"  // the call takes effect, its answer is lost
+	APIError Kind = "error"    // one attempt answers 500 InternalServerError; the SDK retries
+	Throttle Kind = "throttle" // one attempt answers a throttling error; the SDK retries
+	Conn     Kind = "conn"     // one attempt cannot connect (nothing sent); the SDK retries
+	Final    Kind = "final"    // every attempt answers 500: the caller sees it after the retries
+	Timeout  Kind = "timeout"  // the call takes effect, then its whole-call deadline passes
 	Partial  Kind = "partial"  // some SendMessageBatch entries fail, the rest are sent
 	Race     Kind = "race"     // a twin of a conditional write runs at the same time
 	Crash    Kind = "crash"    // the process exits on the spot at a crash point
@@ -61,7 +83,8 @@ const (
 // CrashExitCode is the exit code of a process killed at a crash point.
 const CrashExitCode = 86
 
-// Config is what to inject. Rates are probabilities per SDK call.
+// Config is what to inject. Rates are probabilities per HTTP attempt for
+// error, throttle and conn, and per SDK call for the others.
 type Config struct {
 	Rates map[Kind]float64
 	// CrashPoint and CrashAfter: the process exits at the CrashAfter-th time
@@ -83,7 +106,7 @@ func (c Config) Enabled() bool {
 // String is the config in Parse's syntax.
 func (c Config) String() string {
 	var parts []string
-	for _, k := range []Kind{APIError, Throttle, Timeout, Partial, Race} {
+	for _, k := range rateKinds {
 		if r := c.Rates[k]; r > 0 {
 			parts = append(parts, fmt.Sprintf("%s=%g", k, r))
 		}
@@ -93,6 +116,9 @@ func (c Config) String() string {
 	}
 	return strings.Join(parts, ",")
 }
+
+// rateKinds are the kinds injected at a rate, in String's order.
+var rateKinds = []Kind{APIError, Throttle, Conn, Final, Timeout, Partial, Race}
 
 // Parse reads a config: comma-separated kind=rate pairs (rates 0 to 1) and at
 // most one crash=<point>@<n>. An empty spec injects nothing.
@@ -108,7 +134,7 @@ func Parse(spec string) (Config, error) {
 			return Config{}, fmt.Errorf("%s: %q is not kind=value", EnvFaults, part)
 		}
 		switch k := Kind(name); k {
-		case APIError, Throttle, Timeout, Partial, Race:
+		case APIError, Throttle, Conn, Final, Timeout, Partial, Race:
 			r, err := strconv.ParseFloat(value, 64)
 			if err != nil || r < 0 || r > 1 {
 				return Config{}, fmt.Errorf("%s: rate of %s %q is not a number from 0 to 1", EnvFaults, k, value)
@@ -137,6 +163,7 @@ type Injector struct {
 	ledgerTable string
 	record      func(Kind) // called before a fault takes effect
 	exit        func(code int)
+	draw        func(Kind) bool
 
 	// twin makes the racing twin of a conditional write, on clients without
 	// faults (a stack runs one call at a time, so the twin needs its own).
@@ -144,6 +171,7 @@ type Injector struct {
 
 	mu      sync.Mutex
 	rng     *rand.Rand
+	seed    uint64
 	reached int // times the crash point was reached
 }
 
@@ -153,10 +181,13 @@ type Options struct {
 	LedgerTable string
 	// Record is told each fault as it is injected (nil: not recorded).
 	Record func(Kind)
-	// Seed makes the choices repeatable; 0 picks one at random.
+	// Seed makes the choices repeatable; 0 picks one at random (see Seed).
 	Seed uint64
 	// Exit ends the process at a crash point (default os.Exit).
 	Exit func(code int)
+	// Draw, when set, decides instead of the seeded draws whether a fault of
+	// a kind is injected at this point (tests script faults with it).
+	Draw func(Kind) bool
 }
 
 // New returns an Injector.
@@ -165,8 +196,8 @@ func New(cfg Config, opts Options) *Injector {
 	if seed == 0 {
 		seed = rand.Uint64()
 	}
-	in := &Injector{cfg: cfg, ledgerTable: opts.LedgerTable, record: opts.Record, exit: opts.Exit,
-		rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))}
+	in := &Injector{cfg: cfg, ledgerTable: opts.LedgerTable, record: opts.Record, exit: opts.Exit, draw: opts.Draw,
+		seed: seed, rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))}
 	if in.record == nil {
 		in.record = func(Kind) {}
 	}
@@ -176,14 +207,23 @@ func New(cfg Config, opts Options) *Injector {
 	return in
 }
 
-// FromEnv builds an Injector from UPVEST_FAULTS and UPVEST_FAULTS_LOG; nil
-// when UPVEST_FAULTS is unset or injects nothing. close releases the log file.
+// Seed is the seed of the injector's draws, to replay them.
+func (in *Injector) Seed() uint64 { return in.seed }
+
+// FromEnv builds an Injector from UPVEST_FAULTS, UPVEST_FAULTS_SEED and
+// UPVEST_FAULTS_LOG; nil when UPVEST_FAULTS is unset or injects nothing.
+// close releases the log file.
 func FromEnv(getenv func(string) string, ledgerTable string) (in *Injector, close func() error, err error) {
 	cfg, err := Parse(getenv(EnvFaults))
 	if err != nil || !cfg.Enabled() {
 		return nil, func() error { return nil }, err
 	}
 	opts := Options{LedgerTable: ledgerTable}
+	if v := getenv(EnvFaultsSeed); v != "" {
+		if opts.Seed, err = strconv.ParseUint(v, 10, 64); err != nil {
+			return nil, nil, fmt.Errorf("%s=%q: not a decimal seed", EnvFaultsSeed, v)
+		}
+	}
 	close = func() error { return nil }
 	if path := getenv(EnvFaultsLog); path != "" {
 		f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
@@ -204,14 +244,24 @@ func FromEnv(getenv func(string) string, ledgerTable string) (in *Injector, clos
 // Install adds the injector to every client built from cfg afterwards.
 func (in *Injector) Install(cfg *aws.Config) {
 	in.twin = dynamodb.NewFromConfig(*cfg)
+	base := cfg.HTTPClient
+	if base == nil {
+		base = awshttp.NewBuildableClient()
+	}
+	// Per attempt, below the SDK's retry middleware: what it draws, the
+	// retryer sees as an answer (or a failure to connect) from AWS.
+	cfg.HTTPClient = &transport{in: in, next: base}
 	cfg.APIOptions = append(slices.Clone(cfg.APIOptions), func(stack *middleware.Stack) error {
-		// Last of the initialize step: the service and operation are known,
-		// and nothing below (retries included) sees what this skips or repeats.
+		// Last of the initialize step, above the retry loop: the service and
+		// operation are known, and what this skips or repeats is the whole call.
 		return stack.Initialize.Add(middleware.InitializeMiddlewareFunc("InjectFaults", in.handle), middleware.After)
 	})
 }
 
 func (in *Injector) chance(k Kind) bool {
+	if in.draw != nil {
+		return in.draw(k)
+	}
 	r := in.cfg.Rates[k]
 	if r <= 0 {
 		return false
@@ -239,9 +289,17 @@ func (in *Injector) atCrashPoint(params any) bool {
 	return in.reached == in.cfg.CrashAfter
 }
 
-func (in *Injector) handle(ctx context.Context, args middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
+// injected reports whether the call is one faults are injected into.
+func injected(ctx context.Context) bool {
 	service := awsmiddleware.GetServiceID(ctx)
-	if (service != dynamodb.ServiceID && service != sqs.ServiceID) || !dataPlane[awsmiddleware.GetOperationName(ctx)] {
+	return (service == dynamodb.ServiceID || service == sqs.ServiceID) && dataPlane[awsmiddleware.GetOperationName(ctx)]
+}
+
+// finalKey marks the context of a call whose every attempt fails.
+type finalKey struct{}
+
+func (in *Injector) handle(ctx context.Context, args middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
+	if !injected(ctx) {
 		return next.HandleInitialize(ctx, args)
 	}
 	if in.atCrashPoint(args.Parameters) {
@@ -256,15 +314,9 @@ func (in *Injector) handle(ctx context.Context, args middleware.InitializeInput,
 		in.record(Partial)
 		return in.partial(ctx, args, batch, next)
 	}
-	if in.chance(Throttle) {
-		in.record(Throttle)
-		return middleware.InitializeOutput{}, middleware.Metadata{}, &smithy.GenericAPIError{
-			Code: throttleCode(service), Message: "injected: rate exceeded", Fault: smithy.FaultClient}
-	}
-	if in.chance(APIError) {
-		in.record(APIError)
-		return middleware.InitializeOutput{}, middleware.Metadata{}, &smithy.GenericAPIError{
-			Code: "InternalServerError", Message: "injected: internal server error", Fault: smithy.FaultServer}
+	if in.chance(Final) {
+		in.record(Final)
+		return next.HandleInitialize(context.WithValue(ctx, finalKey{}, true), args)
 	}
 	if in.chance(Timeout) {
 		in.record(Timeout)
@@ -272,6 +324,58 @@ func (in *Injector) handle(ctx context.Context, args middleware.InitializeInput,
 		return middleware.InitializeOutput{}, middleware.Metadata{}, fmt.Errorf("injected: answer lost: %w", ErrInjectedTimeout)
 	}
 	return next.HandleInitialize(ctx, args)
+}
+
+// transport is the HTTP client of the SDK's calls: each attempt may draw an
+// error, a throttle or a failure to connect, as the retryer would meet them.
+type transport struct {
+	in   *Injector
+	next aws.HTTPClient
+}
+
+func (t *transport) Do(req *http.Request) (*http.Response, error) {
+	ctx := req.Context()
+	if !injected(ctx) {
+		return t.next.Do(req)
+	}
+	service := awsmiddleware.GetServiceID(ctx)
+	switch {
+	case ctx.Value(finalKey{}) != nil: // recorded once, as final, above the retries
+		return errorResponse(req, http.StatusInternalServerError, serverErrorCode(service), "injected: internal server error, on every attempt"), nil
+	case t.in.chance(Throttle):
+		t.in.record(Throttle)
+		return errorResponse(req, http.StatusBadRequest, throttleCode(service), "injected: rate exceeded"), nil
+	case t.in.chance(APIError):
+		t.in.record(APIError)
+		return errorResponse(req, http.StatusInternalServerError, serverErrorCode(service), "injected: internal server error"), nil
+	case t.in.chance(Conn):
+		t.in.record(Conn)
+		return nil, &net.OpError{Op: "dial", Net: "tcp", Err: &os.SyscallError{Syscall: "connect", Err: syscall.ECONNREFUSED}}
+	}
+	return t.next.Do(req)
+}
+
+// errorResponse is an error answer in the AWS JSON 1.0 protocol both
+// DynamoDB and SQS speak, deserialized by the SDK like a real one.
+func errorResponse(req *http.Request, status int, code, msg string) *http.Response {
+	if req.Body != nil {
+		_, _ = io.Copy(io.Discard, req.Body)
+		_ = req.Body.Close()
+	}
+	body := fmt.Sprintf(`{"__type":%q,"message":%q}`, code, msg)
+	return &http.Response{
+		Status: fmt.Sprintf("%d %s", status, http.StatusText(status)), StatusCode: status,
+		Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+		Header: http.Header{"Content-Type": {"application/x-amz-json-1.0"}, "X-Amzn-Errortype": {code}},
+		Body:   io.NopCloser(strings.NewReader(body)), ContentLength: int64(len(body)), Request: req,
+	}
+}
+
+func serverErrorCode(service string) string {
+	if service == dynamodb.ServiceID {
+		return "InternalServerError"
+	}
+	return "InternalError"
 }
 
 // dataPlane are the calls that carry events; setup calls (CreateQueue,
@@ -290,7 +394,7 @@ func throttleCode(service string) string {
 	if service == dynamodb.ServiceID {
 		return "ProvisionedThroughputExceededException"
 	}
-	return "ThrottlingException"
+	return "RequestThrottled"
 }
 
 func conditionalWrite(params any) bool {

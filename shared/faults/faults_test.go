@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
@@ -20,11 +21,12 @@ import (
 )
 
 func TestParse(t *testing.T) {
-	c, err := faults.Parse("error=0.02, throttle=0.5,timeout=0,partial=1,race=0.1,crash=worker-after-state@3")
+	c, err := faults.Parse("error=0.02, throttle=0.5,conn=0.01,final=0.001,timeout=0,partial=1,race=0.1,crash=worker-after-state@3")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if c.Rates[faults.APIError] != 0.02 || c.Rates[faults.Throttle] != 0.5 || c.Rates[faults.Partial] != 1 ||
+		c.Rates[faults.Conn] != 0.01 || c.Rates[faults.Final] != 0.001 ||
 		c.CrashPoint != faults.WorkerAfterState || c.CrashAfter != 3 || !c.Enabled() {
 		t.Errorf("parsed %+v", c)
 	}
@@ -109,31 +111,131 @@ func apiCode(err error) string {
 	return ""
 }
 
-func TestErrorsBeforeTheCallAndTimeoutsAfterIt(t *testing.T) {
+// scripted returns a Draw that injects each kind of once the first time it
+// is asked about it, and nothing else.
+func scripted(once ...faults.Kind) func(faults.Kind) bool {
+	var mu sync.Mutex
+	left := map[faults.Kind]bool{}
+	for _, k := range once {
+		left[k] = true
+	}
+	return func(k faults.Kind) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		if left[k] {
+			delete(left, k)
+			return true
+		}
+		return false
+	}
+}
+
+func scriptedClient(t *testing.T, env awstest.Environment, r *recorder, once ...faults.Kind) *dynamodb.Client {
+	t.Helper()
+	in := faults.New(faults.Config{}, faults.Options{LedgerTable: env.LedgerTable, Record: r.record, Draw: scripted(once...)})
+	awsCfg := env.Config.Copy()
+	in.Install(&awsCfg)
+	return dynamodb.NewFromConfig(awsCfg)
+}
+
+// A throttle, a 500 or a failed connection on one attempt is retried by the
+// SDK's standard retryer: the second attempt succeeds, and the caller sees
+// nothing but success.
+func TestRetryableFaultsAreRetriedByTheSDK(t *testing.T) {
 	t.Parallel()
 	env := awstest.Env(t)
 	ctx := context.Background()
 	for _, tc := range []struct {
-		spec, wantCode string
-		written        bool
+		kind     faults.Kind
+		wantCode string // of the first attempt's error ("" for a connection error)
 	}{
-		{"error=1", "InternalServerError", false},
-		{"throttle=1", "ProvisionedThroughputExceededException", false},
-		{"timeout=1", "", true},
+		{faults.Throttle, "ProvisionedThroughputExceededException"},
+		{faults.APIError, "InternalServerError"},
+		{faults.Conn, ""},
 	} {
 		r := &recorder{}
-		db, _ := clients(t, env, tc.spec, r)
-		pk := "item-" + tc.spec
+		db := scriptedClient(t, env, r, tc.kind)
+		pk := "retried-" + string(tc.kind)
+		out, err := db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(env.LedgerTable), Item: item(pk)})
+		if err != nil {
+			t.Fatalf("%s: the caller saw %v", tc.kind, err)
+		}
+		attempts, ok := retry.GetAttemptResults(out.ResultMetadata)
+		if !ok || len(attempts.Results) != 2 {
+			t.Fatalf("%s: attempts %+v, want 2", tc.kind, attempts)
+		}
+		first, second := attempts.Results[0], attempts.Results[1]
+		if first.Err == nil || !first.Retryable || apiCode(first.Err) != tc.wantCode || second.Err != nil {
+			t.Errorf("%s: first attempt %v (retryable %v, code %q), second %v", tc.kind, first.Err, first.Retryable, apiCode(first.Err), second.Err)
+		}
+		if !exists(t, env, pk) {
+			t.Errorf("%s: item not written", tc.kind)
+		}
+		if r.kinds[tc.kind] != 1 || len(r.kinds) != 1 {
+			t.Errorf("%s: recorded %v", tc.kind, r.kinds)
+		}
+	}
+}
+
+// A final error outlasts the retryer: every attempt fails, nothing is
+// written, the caller sees the 500. A timeout takes effect and the caller
+// sees it without a retry.
+func TestFinalErrorsAndTimeoutsReachTheCaller(t *testing.T) {
+	t.Parallel()
+	env := awstest.Env(t)
+	ctx := context.Background()
+	for _, tc := range []struct {
+		kind     faults.Kind
+		wantCode string
+		written  bool
+	}{
+		{faults.Final, "InternalServerError", false},
+		{faults.Timeout, "", true},
+	} {
+		r := &recorder{}
+		db := scriptedClient(t, env, r, tc.kind)
+		pk := "item-" + string(tc.kind)
 		_, err := db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(env.LedgerTable), Item: item(pk)})
 		if err == nil || apiCode(err) != tc.wantCode || (tc.written != errors.Is(err, faults.ErrInjectedTimeout)) {
-			t.Errorf("%s: err %v (code %q)", tc.spec, err, apiCode(err))
+			t.Errorf("%s: err %v (code %q)", tc.kind, err, apiCode(err))
+		}
+		var maxAttempts *retry.MaxAttemptsError
+		if want := db.Options().Retryer.MaxAttempts(); tc.kind == faults.Final && (!errors.As(err, &maxAttempts) || maxAttempts.Attempt != want) {
+			t.Errorf("final: %v; want the retryer to give up after its %d attempts", err, want)
 		}
 		if got := exists(t, env, pk); got != tc.written {
-			t.Errorf("%s: item written %v, want %v", tc.spec, got, tc.written)
+			t.Errorf("%s: item written %v, want %v", tc.kind, got, tc.written)
 		}
-		if len(r.kinds) != 1 {
-			t.Errorf("%s: recorded %v", tc.spec, r.kinds)
+		if r.kinds[tc.kind] != 1 || len(r.kinds) != 1 {
+			t.Errorf("%s: recorded %v", tc.kind, r.kinds)
 		}
+	}
+}
+
+// Every SQS call the pipeline makes understands the injected answers too.
+func TestSQSThrottleIsRetried(t *testing.T) {
+	t.Parallel()
+	env := awstest.Env(t)
+	r := &recorder{}
+	in := faults.New(faults.Config{}, faults.Options{Record: r.record, Draw: scripted(faults.Throttle)})
+	awsCfg := env.Config.Copy()
+	in.Install(&awsCfg)
+	q := sqs.NewFromConfig(awsCfg)
+	var url string
+	for _, u := range env.QueueURLs {
+		url = u
+		break
+	}
+	out, err := q.SendMessage(context.Background(), &sqs.SendMessageInput{QueueUrl: aws.String(url), MessageBody: aws.String("m")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	attempts, _ := retry.GetAttemptResults(out.ResultMetadata)
+	if len(attempts.Results) != 2 || apiCode(attempts.Results[0].Err) != "RequestThrottled" || r.kinds[faults.Throttle] != 1 {
+		t.Errorf("attempts %+v, recorded %v", attempts.Results, r.kinds)
+	}
+	if got := awstest.DrainCount(t, env.SQS, url); got != 1 {
+		t.Errorf("queue holds %d messages, want 1", got)
 	}
 }
 

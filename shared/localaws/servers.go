@@ -39,7 +39,7 @@ type Options struct {
 	// fauxqs has no persistence: queues and their messages are always lost on stop.
 	DataDir string
 
-	StartTimeout time.Duration // until both answer an API call; default 90s
+	StartTimeout time.Duration // until both answer an API call; default 5m (a JVM starts slowly on a loaded machine)
 	StopGrace    time.Duration // SIGTERM to SIGKILL; default 5s
 
 	Java string // default "java"
@@ -309,7 +309,7 @@ func (o Options) withDefaults() (Options, error) {
 		}
 	}
 	if o.StartTimeout == 0 {
-		o.StartTimeout = 90 * time.Second
+		o.StartTimeout = 5 * time.Minute
 	}
 	if o.StopGrace == 0 {
 		o.StopGrace = 5 * time.Second

@@ -90,7 +90,10 @@ func Env(t testing.TB, opts ...Option) Environment {
 		t.Fatalf("provision %q: %v", names.Prefix, err)
 	}
 	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		// 13 tables and 24 queues, one by one: on a loaded 2-core machine
+		// (load 50-70, make test's packages in parallel) a minute was not
+		// always enough for the servers to answer them all.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		defer cancel()
 		if err := localaws.Teardown(ctx, c.cfg, res); err != nil {
 			t.Errorf("teardown %q: %v", names.Prefix, err)
