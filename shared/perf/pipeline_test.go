@@ -38,8 +38,6 @@ import (
 	"github.com/upvest-webhooks/upvest-webhooks/shared/schema"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/signature"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/sqspoller"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/state"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/worker"
 )
 
 // Memory of the deployed functions (infra/stack), for GB-seconds.
@@ -76,14 +74,6 @@ type pipeline struct {
 // then stays invisible until its visibility timeout and would stall the next
 // pipeline on the same queues for that long.
 func startPipeline(b *testing.B, env awstest.Environment, s signer) *pipeline {
-	return startPipelineWith(b, env, s, false)
-}
-
-// startPipelineWith may start the workers withoutAppliedOutcome: a what-if of
-// the product decision issue 9 turns on, never the product. Its workers do not
-// record APPLIED in the ledger (every other outcome still is), which the
-// worker tests and the end-to-end runs reject.
-func startPipelineWith(b *testing.B, env awstest.Environment, s signer, withoutAppliedOutcome bool) *pipeline {
 	b.Helper()
 	p := &pipeline{signer: s, queues: env.SQS, queueURLs: env.QueueURLs, ingestCalls: awscount.New(), workerCalls: awscount.New(),
 		client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}}
@@ -108,11 +98,6 @@ func startPipelineWith(b *testing.B, env awstest.Environment, s signer, withoutA
 	queues := sqs.NewFromConfig(workerCfg)
 	for _, d := range upvest.Domains() {
 		w := app.Worker(config.Worker{Domain: d, StateTable: env.StateTables[d], LedgerTable: env.LedgerTable}, workerCfg, &p.workerLogs)
-		if withoutAppliedOutcome {
-			db, service := dynamodb.NewFromConfig(workerCfg), observability.WorkerService(string(d))
-			w = worker.New(d, state.NewDynamo(db, env.StateTables[d]), appliedUnrecorded{ledger.NewDynamo(db, env.LedgerTable)},
-				observability.NewLogger(&p.workerLogs, service), observability.NewMetrics(&p.workerLogs, service))
-		}
 		poller := &sqspoller.Poller{Client: queues, QueueURL: env.QueueURLs[d], BatchWindow: schema.DefaultBatchWindow,
 			Handler: func(ctx context.Context, batch lambdaevents.SQSEvent) (lambdaevents.SQSEventResponse, error) {
 				start := time.Now()
@@ -139,18 +124,6 @@ func startPipelineWith(b *testing.B, env awstest.Environment, s signer, withoutA
 	b.Cleanup(p.stop)
 	return p
 }
-
-// appliedUnrecorded is a worker's ledger that drops APPLIED outcomes.
-type appliedUnrecorded struct{ *ledger.Dynamo }
-
-func (l appliedUnrecorded) RecordOutcome(ctx context.Context, eventID string, to ledger.Status, reason string) error {
-	if to == ledger.Applied {
-		return nil
-	}
-	return l.Dynamo.RecordOutcome(ctx, eventID, to, reason)
-}
-
-var _ worker.Ledger = appliedUnrecorded{}
 
 // post sends one request the way Upvest does: a 5xx answer (a dependency
 // that timed out on the loaded emulators) is redelivered, a few times.
