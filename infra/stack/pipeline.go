@@ -35,7 +35,8 @@ type Pipeline struct {
 }
 
 // NewPipeline creates a domain's pipeline. The worker may consume only its own
-// queue, write only its own state table, and record outcomes in the ledger.
+// queue, write only its own state table, and record the exceptions in the
+// ledger (a park, a replayed record's release).
 func NewPipeline(scope constructs.Construct, id string, cfg Config, d events.Domain, ledger awsdynamodb.Table) *Pipeline {
 	s := constructs.NewConstruct(scope, jsii.String(id))
 	p := &Pipeline{Domain: d}
@@ -68,7 +69,9 @@ func NewPipeline(scope constructs.Construct, id string, cfg Config, d events.Dom
 	})
 	// Every state write, the parent views included, is a conditional UpdateItem.
 	p.Worker.allow([]string{"dynamodb:UpdateItem"}, p.StateTable.TableArn())
-	// Outcomes are updates; a claim-checked event is read back from the ledger.
+	// Parks and releases are updates (the worker writes no settled outcome, but
+	// both exceptions remain); a claim-checked event is read back from the
+	// ledger. Neither permission became unused, so none is dropped.
 	p.Worker.allow([]string{"dynamodb:GetItem", "dynamodb:UpdateItem"}, ledger.TableArn())
 	grantTraceExport(p.Worker, cfg)
 	// The event source grants the consume actions on this queue only.

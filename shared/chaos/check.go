@@ -18,6 +18,7 @@ import (
 	"github.com/upvest-webhooks/upvest-webhooks/shared/ledger"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/localaws"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/schema"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/state"
 )
 
 // Verdict is what the oracle found. Every count but Events and Entities must be zero.
@@ -25,7 +26,7 @@ type Verdict struct {
 	Events   int // events in the plan (poison included)
 	Entities int // entities whose state is checked
 
-	Lost         int // acknowledged, yet not in the ledger or never processed
+	Lost         int // acknowledged, yet not in the ledger, or neither parked nor in (or behind) its entity's state row
 	Wrong        int // an entity (or a parent's view entry) not in its newest state
 	AppliedTwice int // changes made twice by the same event
 	PoisonLost   int // poison not kept (no record, or not parked with a reason)
@@ -57,8 +58,9 @@ func NewChecker(cfg aws.Config, names schema.Names) *Checker {
 	return &Checker{DB: dynamodb.NewFromConfig(cfg), Streams: dynamodbstreams.NewFromConfig(cfg), Names: names}
 }
 
-// WaitSettled polls the ledger until every acknowledged event is settled or
-// the timeout passes, and returns how many are still not.
+// WaitSettled polls until every acknowledged event is done, parked or its
+// entity's state row holds it or a newer event (see standing), or the
+// timeout passes, and returns how many are still not.
 func (c *Checker) WaitSettled(ctx context.Context, p *Plan, acked map[*Request]bool, timeout time.Duration, progress func(unsettled int)) (int, error) {
 	led := ledger.NewDynamo(c.DB, c.Names.LedgerTable())
 	var pending []*Event
@@ -70,11 +72,11 @@ func (c *Checker) WaitSettled(ctx context.Context, p *Plan, acked map[*Request]b
 		var still []*Event
 		var mu sync.Mutex
 		err := forEach(ctx, pending, func(e *Event) error {
-			s, err := led.Read(ctx, e.LedgerKey)
-			if err != nil && !errors.Is(err, ledger.ErrNotFound) {
+			done, _, err := c.standing(ctx, led, e)
+			if err != nil {
 				return err
 			}
-			if err != nil || !s.Status.Settled() {
+			if !done {
 				mu.Lock()
 				still = append(still, e)
 				mu.Unlock()
@@ -97,6 +99,63 @@ func (c *Checker) WaitSettled(ctx context.Context, p *Plan, acked map[*Request]b
 		case <-time.After(time.Second):
 		}
 	}
+}
+
+// standing says whether an acknowledged event is done: parked in the ledger
+// (with its record as read), or applied or settled by its entity's state row.
+// Workers do not record settled outcomes in the ledger, so the row is the
+// only proof that an event reached it: an event whose row is older or absent
+// is not done. A record an earlier version's worker marked settled counts as
+// done. Events without a route (poison) are classified from their bytes.
+func (c *Checker) standing(ctx context.Context, led *ledger.Dynamo, e *Event) (bool, ledger.Stored, error) {
+	s, err := led.Read(ctx, e.LedgerKey)
+	if errors.Is(err, ledger.ErrNotFound) {
+		return false, s, nil
+	}
+	if err != nil {
+		return false, s, err
+	}
+	if s.Status == ledger.Parked || (s.Status.Settled() && s.Kind == ledger.KindEvent) {
+		return true, s, nil
+	}
+	route := e.Route
+	if route.EntityKey == "" {
+		if _, route, err = events.ClassifyRaw(e.Raw); err != nil {
+			return false, s, nil // it can only ever be parked
+		}
+	}
+	row, err := c.row(ctx, route.Domain, route.EntityKey)
+	if err != nil {
+		return false, s, err
+	}
+	view := state.Holds
+	if route.Parent != nil { // the view is written after the own row: both must show the event
+		parent, err := c.row(ctx, route.Domain, route.Parent.EntityKey)
+		if err != nil {
+			return false, s, err
+		}
+		view = state.JudgeView(parent, s.EventID, route)
+	}
+	return state.Done(state.Judge(row, s.EventID, route), view) != state.Pending, s, nil
+}
+
+// row reads an entity's state row; nil when there is none.
+func (c *Checker) row(ctx context.Context, d events.Domain, key string) (*state.Row, error) {
+	out, err := c.DB.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName: aws.String(c.Names.StateTable(d)), ConsistentRead: aws.Bool(true),
+		Key: map[string]ddbtypes.AttributeValue{schema.StatePK: &ddbtypes.AttributeValueMemberS{Value: key}},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read state %s: %w", key, err)
+	}
+	if len(out.Item) == 0 {
+		return nil, nil
+	}
+	row, err := state.DecodeRow(out.Item)
+	if err != nil {
+		return nil, fmt.Errorf("decode state %s: %w", key, err)
+	}
+	return &row, nil
 }
 
 func ackedEvents(p *Plan, acked map[*Request]bool) map[string]*Event {
@@ -129,14 +188,14 @@ func (c *Checker) Check(ctx context.Context, p *Plan, acked map[*Request]bool) (
 		keys = append(keys, e)
 	}
 	err := forEach(ctx, keys, func(e *Event) error {
-		s, err := led.Read(ctx, e.LedgerKey)
-		if err != nil && !errors.Is(err, ledger.ErrNotFound) {
+		done, s, err := c.standing(ctx, led, e)
+		if err != nil {
 			return err
 		}
 		mu.Lock()
 		defer mu.Unlock()
 		switch {
-		case err != nil:
+		case s.EventID == "":
 			if e.Poison != NotPoison {
 				v.PoisonLost++
 			} else {
@@ -146,9 +205,9 @@ func (c *Checker) Check(ctx context.Context, p *Plan, acked map[*Request]bool) (
 		case e.Poison.mustPark() && (s.Status != ledger.Parked || s.Reason == ""):
 			v.PoisonLost++
 			v.problem("poison %s (%s) is %s, reason %q; want PARKED with a reason", e.LedgerKey, e.Poison, s.Status, s.Reason)
-		case !s.Status.Settled():
+		case !done:
 			v.Lost++
-			v.problem("acknowledged event %s (%s) still %s", e.LedgerKey, e.Poison, s.Status)
+			v.problem("acknowledged event %s (%s) is %s in the ledger and its entity's state row holds neither it nor a newer event", e.LedgerKey, e.Poison, s.Status)
 		}
 		return nil
 	})

@@ -213,13 +213,13 @@ func event(typ string, created time.Time, object map[string]any) json.RawMessage
 
 // account is an ACCOUNT lifecycle of two to four steps, ordered by updated_at.
 func (g *generator) account() []json.RawMessage {
-	t0, id := g.next(), uuid.New()
+	t0, id, group := g.next(), uuid.New(), uuid.New() // an account stays in its group
 	var out []json.RawMessage
 	for step, status := range []string{"CREATED", "ACTIVATED", "UPDATED", "LOCKED"}[:2+g.rng.IntN(3)] {
 		at := t0.Add(time.Duration(step) * time.Second)
 		out = append(out, event("ACCOUNT."+status, at, map[string]any{
 			"id": id, "created_at": t0.Format(timeLayout), "updated_at": at.Format(timeLayout),
-			"account_group_id": uuid.New(), "type": "TRADING", "name": fmt.Sprintf("chaos %d", step), "status": status,
+			"account_group_id": group, "type": "TRADING", "name": fmt.Sprintf("chaos %d", step), "status": status,
 		}))
 	}
 	return out

@@ -27,6 +27,7 @@ type Message struct {
 	EventType string
 	Domain    events.Domain
 	Raw       []byte // the event as Upvest sent it
+	Replay    bool   // sent by a replay: the worker releases its record from the parked index
 }
 
 // Publisher sends messages to their domain queues.
@@ -215,6 +216,9 @@ func toEntry(m Message) entry {
 	}
 	for name, v := range bodyAttrs {
 		attrs[name] = stringAttr(v)
+	}
+	if m.Replay {
+		attrs[message.AttrReplay] = stringAttr(message.Replayed)
 	}
 	size := len(body)
 	for name, v := range attrs {

@@ -112,7 +112,7 @@ const (
 type Summary struct {
 	Received   int `json:"received"`   // new events recorded
 	Duplicates int `json:"duplicates"` // events already recorded and settled
-	Refanned   int `json:"refanned"`   // events recorded before but not yet applied, sent again
+	Refanned   int `json:"refanned"`   // events recorded before and still RECEIVED (applied or not: the state row tells), sent again
 	Parked     int `json:"parked"`     // events (or the whole request) kept aside as unusable
 	Enqueued   int `json:"enqueued"`   // events sent to their queues by this request
 }

@@ -205,7 +205,8 @@ func TestSignedSamplesLandOnceInLedgerAndQueues(t *testing.T) {
 	if status, summary = h.post(t, body, false); status != 200 || summary.Refanned != len(all) {
 		t.Fatalf("redelivery before the workers: status %d summary %+v", status, summary)
 	}
-	// Once the workers recorded their outcomes, the same request adds nothing.
+	// Records whose outcome workers of an earlier version recorded (today's
+	// workers leave them RECEIVED): the same request adds nothing.
 	l := ledger.NewDynamo(h.env.DynamoDB, h.env.LedgerTable)
 	for _, ids := range byDomain {
 		for _, id := range ids {

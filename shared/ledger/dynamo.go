@@ -270,10 +270,11 @@ func (l *Dynamo) MarkEnqueued(ctx context.Context, eventID string) error {
 	return nil
 }
 
-// RecordOutcome records what a worker did with an event. Only RECEIVED (and
-// older ENQUEUED) records change, so the first final outcome sticks. A record
-// that leaves the pipeline for good also leaves the parked index, where a
-// replay keeps it while it is in flight.
+// RecordOutcome records an outcome: PARKED, from a worker. (The settled
+// statuses are accepted for the records of earlier versions, and for tests
+// that seed them.) Only RECEIVED (and ENQUEUED) records change, so the first
+// final outcome sticks. A record that leaves the pipeline for good also
+// leaves the parked index, where a replay keeps it while it is in flight.
 func (l *Dynamo) RecordOutcome(ctx context.Context, eventID string, to Status, reason string) error {
 	names := map[string]string{
 		"#status": schema.LedgerStatus, "#updated": schema.LedgerUpdatedAt,
@@ -312,6 +313,26 @@ func (l *Dynamo) RecordOutcome(ctx context.Context, eventID string, to Status, r
 	}
 	if err != nil {
 		return fmt.Errorf("mark event %s %s in ledger: %w", eventID, to, err)
+	}
+	return nil
+}
+
+// Release takes a replayed record that its worker is done with out of the
+// parked index, where Reopen kept it while it was in flight. Its status stays
+// RECEIVED or ENQUEUED; the state row tells what was applied. A record not in
+// the parked index, or parked again meanwhile, is left as it is.
+func (l *Dynamo) Release(ctx context.Context, eventID string) error {
+	_, err := l.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                 aws.String(l.table),
+		Key:                       key(eventID),
+		UpdateExpression:          aws.String("SET #updated = :now REMOVE #parked"),
+		ConditionExpression:       aws.String("attribute_exists(#parked) AND #status IN (:received, :enqueued)"),
+		ExpressionAttributeNames:  map[string]string{"#status": schema.LedgerStatus, "#updated": schema.LedgerUpdatedAt, "#parked": schema.LedgerParked},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":now": str(events.SortableTime(l.now())), ":received": str(string(Received)), ":enqueued": str(string(Enqueued))},
+	})
+	var failed *types.ConditionalCheckFailedException
+	if err != nil && !errors.As(err, &failed) {
+		return fmt.Errorf("release replayed event %s from the parked index: %w", eventID, err)
 	}
 	return nil
 }

@@ -10,9 +10,13 @@ import (
 	"github.com/upvest-webhooks/upvest-webhooks/events"
 )
 
-// Status is where an event stands. RECEIVED [→ ENQUEUED] → APPLIED |
-// SKIPPED_STALE | DUPLICATE; PARKED at any point where the event can never be
-// processed.
+// Status is where an event stands in the ledger: RECEIVED [→ ENQUEUED], or
+// PARKED at any point where the event can never be processed. What a worker
+// did with an event is not written here: the entity's state row records what
+// was applied (its event_id and position), and ops.Inspect derives the
+// outcome from the record and the row (state.Judge). APPLIED, SKIPPED_STALE
+// and DUPLICATE are what workers wrote before that decision (issue 20); such
+// records stay readable, settled and replayable as before.
 type Status string
 
 const (
@@ -26,16 +30,22 @@ const (
 	Enqueued Status = "ENQUEUED"
 	// Parked: kept aside with a reason; it can never be processed as it is.
 	Parked Status = "PARKED"
-	// Applied: a worker changed the entity's state row with it.
+	// Applied: written by workers of earlier versions once they changed the
+	// entity's state row with the event; today only a replayed request record
+	// is marked so (ResolveRequest).
 	Applied Status = "APPLIED"
-	// SkippedStale: the state row was already newer than the event.
+	// SkippedStale: written by workers of earlier versions when the state row
+	// was already newer than the event.
 	SkippedStale Status = "SKIPPED_STALE"
-	// Duplicate: the worker found the event already applied.
+	// Duplicate: written by workers of earlier versions when the event was
+	// already applied.
 	Duplicate Status = "DUPLICATE"
 )
 
 // Settled reports whether nothing more will happen to an event in this status:
-// a redelivery of it is a plain duplicate.
+// a redelivery of it is a plain duplicate. RECEIVED and ENQUEUED records are
+// never settled, even long after their worker applied them: a redelivery
+// sends them again, and the worker's conditional write makes that a no-op.
 func (s Status) Settled() bool {
 	return s != Received && s != Enqueued
 }
@@ -73,11 +83,16 @@ type Store interface {
 	Unrouted(ctx context.Context) ([]string, error)
 }
 
-// OutcomeRecorder is what a worker needs from the ledger: recording what became
-// of an event. Recording an outcome for an event already in a final status
-// (Parked, Applied, SkippedStale, Duplicate) changes nothing and is not an error.
+// OutcomeRecorder is what a worker needs from the ledger: the exceptions. A
+// worker records PARKED for an event that can never be applied, and releases
+// a replayed record from the parked index once it is done with it; a settled
+// outcome (applied, stale, duplicate) is in the state row, not here.
+// Recording an outcome for an event already in a final status (Parked, or the
+// Applied, SkippedStale, Duplicate of earlier versions) changes nothing and
+// is not an error.
 type OutcomeRecorder interface {
 	RecordOutcome(ctx context.Context, eventID string, status Status, reason string) error
+	Release(ctx context.Context, eventID string) error
 }
 
 // RawEventReader reads an event's raw bytes back from the ledger; a worker uses

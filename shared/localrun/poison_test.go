@@ -15,7 +15,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/upvest-webhooks/upvest-webhooks/shared/config"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/ledger"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/ops"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/uuid"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/webhookclient"
 )
@@ -142,21 +144,27 @@ func TestPoisonEveryOtherRequestNeverBlocksTheFeed(t *testing.T) {
 		}
 	}
 
-	// Every good event applied.
+	// Every good event applied: its state row holds it or a newer event of its
+	// lifecycle, as ops derives the outcome; the ledger keeps RECEIVED.
+	inspector := &ops.Inspector{Ledger: ledger.NewDynamo(p.env.DynamoDB, p.env.LedgerTable), DB: p.env.DynamoDB,
+		Resources: config.Ops{LedgerTable: p.env.LedgerTable, StateTables: p.env.StateTables}}
 	deadline := time.Now().Add(2 * time.Minute)
 	for {
-		statuses := p.ledger(t)
-		pending := 0
+		var pending []string
 		for _, id := range goodIDs {
-			if s := ledger.Status(statuses[id]); s != ledger.Applied && s != ledger.SkippedStale && s != ledger.Duplicate {
-				pending++
+			rep, err := inspector.Outcome(ctx, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rep.Outcome != ops.OutcomeApplied && rep.Outcome != ops.OutcomeSettled {
+				pending = append(pending, id+" "+string(rep.Outcome))
 			}
 		}
-		if pending == 0 {
+		if len(pending) == 0 {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%d of %d good events not applied", pending, len(goodIDs))
+			t.Fatalf("%d of %d good events not applied: %v", len(pending), len(goodIDs), pending)
 		}
 		time.Sleep(300 * time.Millisecond)
 	}

@@ -24,6 +24,10 @@ const (
 	// body is then {"id": "<event id>"} and the worker reads the event from the ledger.
 	AttrBodyRef  = "body_ref"
 	BodyInLedger = "ledger"
+	// AttrReplay is Replayed on a message sent by a replay: its ledger record
+	// sits in the parked index until the worker is done with it and releases it.
+	AttrReplay = "replay"
+	Replayed   = "1"
 )
 
 // MaxInlineBody is the largest event carried in the message itself: base64

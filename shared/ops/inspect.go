@@ -20,6 +20,7 @@ import (
 	"github.com/upvest-webhooks/upvest-webhooks/shared/config"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/ledger"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/schema"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/state"
 )
 
 // RecordReader reads one ledger record; *ledger.Dynamo is one.
@@ -69,35 +70,48 @@ type QueueLook struct {
 	Sighting
 }
 
+// Outcome is what became of an event or request, derived by Inspect from its
+// ledger record and its entity's state row: workers record only the
+// exceptions in the ledger (PARKED), the row records what was applied.
+type Outcome string
+
+const (
+	// OutcomeApplied: the state row holds this event.
+	OutcomeApplied Outcome = "applied"
+	// OutcomeSettled: the row holds a newer event (Report.Row names it); this one was
+	// applied before it or skipped as stale, and nothing more will happen to it.
+	OutcomeSettled Outcome = "settled"
+	// OutcomePending: the row is older or absent: the event is on its queue, in its
+	// dead-letter queue (Report.Looks), or its send is being retried.
+	OutcomePending Outcome = "pending"
+	// OutcomeParked: kept aside with a reason (Record.Reason); events and requests.
+	OutcomeParked Outcome = "parked"
+	// OutcomeReplayed: a kept request whose events a replay recorded (Record.Reason).
+	OutcomeReplayed Outcome = "replayed"
+)
+
 // Report is what Inspect found about one record.
 type Report struct {
-	Record ledger.Stored
-	Row    *StateRow // nil: no row (or a request record, which has none)
-	Looks  []QueueLook
+	Record  ledger.Stored
+	Row     *StateRow // nil: no row (or a request record, which has none)
+	Outcome Outcome
+	Looks   []QueueLook
 }
 
 // RowIsFromThisEvent says whether the state row's last applied event is the inspected one.
 func (r Report) RowIsFromThisEvent() bool { return r.Row != nil && r.Row.EventID == r.Record.EventID }
 
-// Inspect reads the record under key (an event id or request:<sha256>), the
-// state row of its entity, and looks for its message in its domain's queue
-// (only while the record is not settled: a settled event's message was
-// deleted, and a peek costs the message a receive) and dead-letter queue.
+// Inspect reads the record under key (an event id or request:<sha256>) and
+// the state row of its entity, derives the outcome (see Outcome), and looks
+// for its message in its domain's queue (only while it is pending: a settled
+// event's message was deleted, and a peek costs the message a receive) and
+// dead-letter queue.
 func (in *Inspector) Inspect(ctx context.Context, key string) (Report, error) {
-	rec, err := in.Ledger.Read(ctx, key)
-	if errors.Is(err, ledger.ErrNotFound) {
-		return Report{}, fmt.Errorf("%w: %s", ErrUnknownEvent, key)
-	}
-	if err != nil {
-		return Report{}, err
-	}
-	rep := Report{Record: rec}
-	if rec.Kind == ledger.KindRequest || rec.Domain == "" {
-		return rep, nil // a request record: its events, if any, have records of their own
-	}
-	if rep.Row, err = in.row(ctx, rec.Domain, rec.EntityKey); err != nil {
+	rep, err := in.Outcome(ctx, key)
+	if err != nil || rep.Record.Kind == ledger.KindRequest || rep.Record.Domain == "" {
 		return rep, err
 	}
+	rec := rep.Record
 
 	limit := in.PeekLimit
 	if limit <= 0 {
@@ -107,8 +121,8 @@ func (in *Inspector) Inspect(ctx context.Context, key string) (Report, error) {
 	switch {
 	case queue.URL == "":
 		queue.Skipped = "its URL is not configured"
-	case rec.Status.Settled():
-		queue.Skipped = "the event is settled (" + string(rec.Status) + "); a worker deleted its message"
+	case rep.Outcome != OutcomePending:
+		queue.Skipped = "the event is " + string(rep.Outcome) + "; its message is done"
 	default:
 		if queue.Sighting, err = peek(ctx, in.Queues, queue.URL, key, limit); err != nil {
 			return rep, err
@@ -124,27 +138,88 @@ func (in *Inspector) Inspect(ctx context.Context, key string) (Report, error) {
 	return rep, nil
 }
 
-func (in *Inspector) row(ctx context.Context, d events.Domain, entityKey string) (*StateRow, error) {
+// Outcome reads the record under key and its entity's state row, and derives
+// the outcome; unlike Inspect it does not look into the queues, so polling it
+// costs no message a receive.
+func (in *Inspector) Outcome(ctx context.Context, key string) (Report, error) {
+	rec, err := in.Ledger.Read(ctx, key)
+	if errors.Is(err, ledger.ErrNotFound) {
+		return Report{}, fmt.Errorf("%w: %s", ErrUnknownEvent, key)
+	}
+	if err != nil {
+		return Report{}, err
+	}
+	rep := Report{Record: rec}
+	switch {
+	case rec.Status == ledger.Parked:
+		rep.Outcome = OutcomeParked
+	case rec.Kind == ledger.KindRequest:
+		rep.Outcome = OutcomeReplayed
+	}
+	if rec.Kind == ledger.KindRequest || rec.Domain == "" {
+		return rep, nil // a request record: its events, if any, have records of their own
+	}
+	var row *state.Row
+	if rep.Row, row, err = in.row(ctx, rec.Domain, rec.EntityKey); err != nil {
+		return rep, err
+	}
+	if rep.Outcome != "" {
+		return rep, nil
+	}
+	_, route, err := events.ClassifyRaw(rec.Raw)
+	if err != nil { // ingest would have parked it; judge by the event id alone
+		route = events.Route{Model: events.LatestWins, Position: "\uffff"}
+	}
+	view := state.Holds
+	if route.Parent != nil { // an EXECUTION's entry in its ORDER's view is written after its own row
+		var parent *state.Row
+		if _, parent, err = in.row(ctx, rec.Domain, route.Parent.EntityKey); err != nil {
+			return rep, err
+		}
+		view = state.JudgeView(parent, rec.EventID, route)
+	}
+	rep.Outcome = derive(rec.Status, state.Done(state.Judge(row, rec.EventID, route), view))
+	return rep, nil
+}
+
+// derive turns an event's standing in the state table into its outcome. A
+// record that an earlier version's worker marked settled (APPLIED,
+// SKIPPED_STALE, DUPLICATE) stays settled even where the row cannot show it.
+func derive(status ledger.Status, standing state.Standing) Outcome {
+	switch {
+	case standing == state.Holds:
+		return OutcomeApplied
+	case standing == state.Superseded, status.Settled():
+		return OutcomeSettled
+	}
+	return OutcomePending
+}
+
+func (in *Inspector) row(ctx context.Context, d events.Domain, entityKey string) (*StateRow, *state.Row, error) {
 	table := in.Resources.StateTables[d]
 	if table == "" || entityKey == "" {
-		return nil, nil
+		return nil, nil, nil
 	}
 	out, err := in.DB.GetItem(ctx, &dynamodb.GetItemInput{
 		TableName: aws.String(table), ConsistentRead: aws.Bool(true),
 		Key: map[string]types.AttributeValue{schema.StatePK: &types.AttributeValueMemberS{Value: entityKey}},
 	})
 	if err != nil {
-		return nil, fmt.Errorf("read state row %s from %s: %w", entityKey, table, err)
+		return nil, nil, fmt.Errorf("read state row %s from %s: %w", entityKey, table, err)
 	}
 	if len(out.Item) == 0 {
-		return nil, nil
+		return nil, nil, nil
 	}
 	row := &StateRow{}
 	if err := attributevalue.UnmarshalMap(out.Item, row); err != nil {
-		return nil, fmt.Errorf("decode state row %s of %s: %w", entityKey, table, err)
+		return nil, nil, fmt.Errorf("decode state row %s of %s: %w", entityKey, table, err)
 	}
 	row.Table = table
-	return row, nil
+	full, err := state.DecodeRow(out.Item)
+	if err != nil {
+		return nil, nil, fmt.Errorf("decode state row %s of %s: %w", entityKey, table, err)
+	}
+	return row, &full, nil
 }
 
 // Write prints the report, one fact a line.
@@ -157,6 +232,7 @@ func (r Report) Write(w io.Writer) error {
 	p := &printer{w: w}
 	p.line("record", rec.EventID)
 	p.line("kind", kind)
+	p.line("outcome", r.outcome())
 	p.line("status", string(rec.Status))
 	p.line("reason", rec.Reason)
 	p.line("type", rec.EventType)
@@ -198,6 +274,26 @@ func (r Report) Write(w io.Writer) error {
 		}
 	}
 	return p.err
+}
+
+// outcome says the derived outcome in words an operator acts on.
+func (r Report) outcome() string {
+	switch r.Outcome {
+	case OutcomeApplied:
+		return "applied (the state row holds this event)"
+	case OutcomeSettled:
+		if r.Row != nil && !r.RowIsFromThisEvent() && r.Row.EventID != "" {
+			return "settled (the state row holds the newer event " + r.Row.EventID + " " + r.Row.EventType + "; this one was applied before it or skipped as stale)"
+		}
+		return "settled (recorded " + string(r.Record.Status) + " by an earlier version)"
+	case OutcomePending:
+		return "pending (the state row is older or absent: look in the queue and the dead-letter queue below)"
+	case OutcomeParked:
+		return "parked: " + r.Record.Reason
+	case OutcomeReplayed:
+		return "replayed: " + r.Record.Reason
+	}
+	return string(r.Outcome)
 }
 
 // printer writes "name: value" lines, skipping empty values, and keeps the first error.

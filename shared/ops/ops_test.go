@@ -83,7 +83,10 @@ func TestInspectPeeksIntoTheQueueWithoutConsuming(t *testing.T) {
 	if err := rep.Write(&out); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"status:            RECEIVED", "queue:             HOLDS its message", "state row:         none for ORDER#"} {
+	if rep.Outcome != ops.OutcomePending {
+		t.Errorf("outcome %s, want pending", rep.Outcome)
+	}
+	for _, want := range []string{"outcome:           pending", "status:            RECEIVED", "queue:             HOLDS its message", "state row:         none for ORDER#"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("report lacks %q:\n%s", want, out.String())
 		}
@@ -116,7 +119,7 @@ func TestInspectShowsARequestRecord(t *testing.T) {
 	if err != nil {
 		t.Fatalf("inspect: %v", err)
 	}
-	for _, want := range []string{"record:            " + key, "kind:              request", "status:            PARKED",
+	for _, want := range []string{"record:            " + key, "kind:              request", "outcome:           parked: not an envelope", "status:            PARKED",
 		"reason:            not an envelope", "parked in:         requests", "size:              21 bytes"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)

@@ -102,7 +102,9 @@ func (r *Replayer) one(ctx context.Context, id string) (Result, error) {
 	switch {
 	case err != nil:
 		return Result{EventID: id, Outcome: StillUnusable, Reason: err.Error()}, nil
-	case route.Domain == events.Unrouted && stored.Domain == events.Unrouted && stored.Status.Settled() && stored.Status != ledger.Parked:
+	case route.Domain == events.Unrouted && stored.Domain == events.Unrouted && stored.Status != ledger.Parked && stored.Parked == "":
+		// Kept in the unrouted state table (or on its way there): sending it
+		// to the same domain again would change nothing.
 		return Result{EventID: id, Outcome: StillUnrouted, Domain: events.Unrouted, Reason: "category " + route.Category + " is not in the routing table"}, nil
 	case r.DryRun:
 		return Result{EventID: id, Outcome: WouldRequeue, Domain: route.Domain}, nil
@@ -116,11 +118,12 @@ func (r *Replayer) one(ctx context.Context, id string) (Result, error) {
 	}
 	// Reopen kept the record in the parked index: should this send fail, it
 	// is still listed, and a second replay accepts it.
-	msg := fanout.Message{EventID: id, EventType: e.Type, Domain: route.Domain, Raw: stored.Raw}
+	msg := fanout.Message{EventID: id, EventType: e.Type, Domain: route.Domain, Raw: stored.Raw, Replay: true}
 	if err := r.Publisher.Publish(ctx, []fanout.Message{msg}); err != nil {
 		return Result{}, fmt.Errorf("requeue %s (still listed as parked; replay it again): %w", id, err)
 	}
-	// In flight: not replayable again until its worker's outcome, or its lease runs out.
+	// In flight: not replayable again until its worker releases it from the
+	// parked index, or its lease runs out.
 	if err := r.Ledger.MarkEnqueued(ctx, id); err != nil {
 		return Result{}, fmt.Errorf("requeued %s but could not mark it (a second replay sends it again): %w", id, err)
 	}
@@ -154,8 +157,10 @@ func (r *Replayer) request(ctx context.Context, stored ledger.Stored) (Result, e
 	return Result{EventID: id, Outcome: Requeued, Reason: note}, nil
 }
 
-// replayable: parked; settled by the unrouted worker; or RECEIVED and either
-// left in the parked index by a replay or past its lease.
+// replayable: parked; settled by the unrouted worker of an earlier version;
+// or RECEIVED and either left in the parked index by a replay or past its
+// lease (an event its worker has applied stays RECEIVED: sending it again is
+// a no-op there).
 func (r *Replayer) replayable(s ledger.Stored) bool {
 	switch {
 	case s.Status == ledger.Parked:

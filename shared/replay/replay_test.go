@@ -63,6 +63,12 @@ func TestReplay(t *testing.T) {
 	unknown := uuid.New()   // kept by the unrouted worker; still unknown
 	inFlight := uuid.New()  // enqueued: nothing to replay
 	parkedNew := uuid.New() // parked, usable now, of a still unknown category: requeued to unrouted
+	// Kept by today's unrouted worker, which leaves the record RECEIVED: once
+	// its lease is over it is replayable like the settled ones above.
+	reroutedNow, unknownNow := uuid.New(), uuid.New()
+	anHourAgo := ledger.NewDynamo(env.DynamoDB, env.LedgerTable, ledger.WithClock(func() time.Time { return time.Now().Add(-time.Hour) }))
+	record(t, anHourAgo, reroutedNow, events.Unrouted, rawEvent(reroutedNow, "TOPUP.CONFIRMED", `{"id":"t-1","status":"CONFIRMED"}`), ledger.Received)
+	record(t, anHourAgo, unknownNow, events.Unrouted, rawEvent(unknownNow, "SPACESHIP.LAUNCHED", `{"id":"s-3"}`), ledger.Received)
 	record(t, l, fixed, events.Orders, rawEvent(fixed, "ORDER.NEW", `{"id":"o-1","status":"NEW"}`), ledger.Parked)
 	record(t, l, broken, events.Orders, rawEvent(broken, "ORDER.NEW", `{"status":"NEW"}`), ledger.Parked)
 	record(t, l, rerouted, events.Unrouted, rawEvent(rerouted, "POSITION.UPDATED", `{"account_id":"a","instrument":{"uuid":"i"}}`), ledger.Applied)
@@ -75,11 +81,11 @@ func TestReplay(t *testing.T) {
 		t.Fatalf("parked in orders: %v (err %v)", parked, err)
 	}
 	unrouted, err := l.Unrouted(ctx)
-	if err != nil || len(unrouted) != 3 {
+	if err != nil || len(unrouted) != 5 {
 		t.Fatalf("unrouted: %v (err %v)", unrouted, err)
 	}
 
-	ids := []string{fixed, broken, rerouted, unknown, inFlight, parkedNew, "no-such-event"}
+	ids := []string{fixed, broken, rerouted, unknown, inFlight, parkedNew, reroutedNow, unknownNow, "no-such-event"}
 	dry := &replay.Replayer{Ledger: l, Publisher: r.Publisher, DryRun: true}
 	results, err := dry.Replay(ctx, ids)
 	if err != nil {
@@ -99,12 +105,13 @@ func TestReplay(t *testing.T) {
 	want := map[string]replay.Outcome{
 		fixed: replay.Requeued, broken: replay.StillUnusable, rerouted: replay.Requeued, unknown: replay.StillUnrouted,
 		inFlight: replay.NotReplayable, parkedNew: replay.Requeued, "no-such-event": replay.NotInTheLedger,
+		reroutedNow: replay.Requeued, unknownNow: replay.StillUnrouted,
 	}
 	if got := outcomes(results); fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("outcomes\n got %v\nwant %v", got, want)
 	}
 
-	for id, wantDomain := range map[string]events.Domain{fixed: events.Orders, rerouted: events.Holdings, parkedNew: events.Unrouted} {
+	for id, wantDomain := range map[string]events.Domain{fixed: events.Orders, rerouted: events.Holdings, parkedNew: events.Unrouted, reroutedNow: events.Payments} {
 		st, err := l.Read(ctx, id)
 		if err != nil || st.Status != ledger.Enqueued || st.Domain != wantDomain || st.Reason != "" {
 			t.Errorf("%s after replay: %+v (err %v), want ENQUEUED in %s without a reason", id, st, err, wantDomain)
@@ -113,14 +120,16 @@ func TestReplay(t *testing.T) {
 	if st, _ := l.Read(ctx, broken); st.Status != ledger.Parked {
 		t.Errorf("a still unusable event left PARKED: %s", st.Status)
 	}
-	// A requeued event stays listed until its worker records an outcome.
+	// A requeued event stays listed until its worker releases it.
 	if again, _ := l.Parked(ctx, string(events.Orders)); len(again) != 2 || !slices.Contains(again, broken) || !slices.Contains(again, fixed) {
 		t.Errorf("parked in orders after replay: %v", again)
 	}
-	for d, id := range map[events.Domain]string{events.Orders: fixed, events.Holdings: rerouted, events.Unrouted: parkedNew} {
+	for d, id := range map[events.Domain]string{events.Orders: fixed, events.Holdings: rerouted, events.Unrouted: parkedNew, events.Payments: reroutedNow} {
 		msgs := awstest.ReceiveAll(t, env.SQS, env.QueueURLs[d], 1, 20*time.Second)
 		if len(msgs) != 1 || aws.ToString(msgs[0].MessageAttributes[message.AttrEventID].StringValue) != id {
 			t.Errorf("%s queue holds %d messages, want %s once", d, len(msgs), id)
+		} else if got := aws.ToString(msgs[0].MessageAttributes[message.AttrReplay].StringValue); got != message.Replayed {
+			t.Errorf("%s: replayed message's %s attribute is %q, want %q: its worker must release it", id, message.AttrReplay, got, message.Replayed)
 		}
 	}
 

@@ -15,10 +15,12 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/upvest-webhooks/upvest-webhooks/events"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/config"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/ledger"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/localaws/awstest"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/message"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/observability"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/ops"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/schema"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/state"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/state/statetest"
@@ -143,15 +145,28 @@ func TestWorkerOnDynamoDB(t *testing.T) {
 		t.Fatalf("second batch failures %v", failed)
 	}
 
-	want := map[string]ledger.Status{
-		order[2].ID: ledger.Applied, exec.ID: ledger.Applied,
-		order[0].ID: ledger.SkippedStale, order[1].ID: ledger.SkippedStale,
-		user.ID: ledger.Parked, keyless.ID: ledger.Parked,
+	// The outcome as ops inspect derives it from the ledger record and the
+	// state row; the ledger keeps ENQUEUED for everything the worker settled.
+	want := map[string]ops.Outcome{
+		order[2].ID: ops.OutcomeApplied, exec.ID: ops.OutcomeApplied,
+		order[0].ID: ops.OutcomeSettled, order[1].ID: ops.OutcomeSettled,
+		user.ID: ops.OutcomeParked, keyless.ID: ops.OutcomeParked,
 	}
-	for id, status := range want {
-		if got, _ := r.ledgerStatus(t, id); got != status {
-			t.Errorf("ledger status of %s = %q, want %q", id, got, status)
+	inspector := &ops.Inspector{Ledger: r.ledger, DB: r.env.DynamoDB, Resources: config.Ops{LedgerTable: r.env.LedgerTable, StateTables: r.env.StateTables}}
+	for id, outcome := range want {
+		rep, err := inspector.Outcome(context.Background(), id)
+		if err != nil {
+			t.Fatal(err)
 		}
+		if rep.Outcome != outcome {
+			t.Errorf("outcome of %s = %q, want %q", id, rep.Outcome, outcome)
+		}
+		if outcome != ops.OutcomeParked && rep.Record.Status != ledger.Enqueued {
+			t.Errorf("ledger status of %s = %q, want ENQUEUED: the worker writes no settled outcome", id, rep.Record.Status)
+		}
+	}
+	if rep, _ := inspector.Outcome(context.Background(), order[0].ID); rep.Row == nil || rep.Row.EventID != order[2].ID {
+		t.Errorf("the stale NEW's row does not name the newer FILLED: %+v", rep.Row)
 	}
 	if _, reason := r.ledgerStatus(t, user.ID); !strings.Contains(reason, "domain users") {
 		t.Errorf("misrouted event parked with reason %q", reason)

@@ -1,5 +1,8 @@
 // Package worker consumes one domain's SQS queue: each message is an event,
-// applied to the domain's state table and its outcome recorded in the ledger.
+// applied to the domain's state table, whose row then records what was
+// applied. The ledger is written only for the exceptions: an event that can
+// never be applied is parked there, and a replayed record leaves the parked
+// index once applied.
 // Messages fail one by one (partial batch responses), so one bad message never
 // holds back the others, and a message that can never succeed is parked
 // instead of being retried into the dead-letter queue.
@@ -171,21 +174,27 @@ func (w *Worker) process(ctx context.Context, rec lambdaevents.SQSMessage) error
 	if err != nil {
 		return err
 	}
-	status, metric, reason := ledger.Applied, observability.MetricApplied, ""
+	// The state row records what was applied; the ledger is written only for
+	// the exceptions (issue 20). A replayed record leaves the parked index.
+	metric := observability.MetricApplied
 	switch outcome {
 	case state.Applied:
 	case state.Stale:
-		status, metric, reason = ledger.SkippedStale, observability.MetricSkippedStale, "state already holds a newer event"
+		metric = observability.MetricSkippedStale
 	case state.Duplicate:
-		status, metric = ledger.Duplicate, observability.MetricWorkerDuplicate
+		metric = observability.MetricWorkerDuplicate
 	default:
 		return fmt.Errorf("store returned unknown outcome %q", outcome)
 	}
-	if err := w.ledger.RecordOutcome(ctx, eventID, status, reason); err != nil {
-		return fmt.Errorf("record outcome %s: %w", status, err)
+	if attribute(rec, message.AttrReplay) == message.Replayed {
+		if err := w.ledger.Release(ctx, eventID); err != nil {
+			return fmt.Errorf("release replayed event: %w", err)
+		}
 	}
 	w.metrics.Add(metric, 1)
-	w.log.Info("event "+string(outcome), "outcome", string(status), "event_id", eventID, "event_type", e.Type, "entity", r.EntityKey)
+	// Debug, not info: the metrics count outcomes, and a line per event was
+	// the largest share of the workers' log bytes. LOG_LEVEL=debug brings it back.
+	w.log.Debug("event "+string(outcome), "outcome", string(outcome), "event_id", eventID, "event_type", e.Type, "entity", r.EntityKey)
 	return nil
 }
 

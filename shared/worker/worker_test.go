@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -58,17 +59,28 @@ type recorded struct {
 	reason string
 }
 
-// fakeLedger keeps outcomes and raw events in maps, with injectable failures.
+// fakeLedger keeps outcomes, releases and raw events in maps, with injectable failures.
 type fakeLedger struct {
 	mu        sync.Mutex
 	outcomes  map[string]recorded
+	released  map[string]int
 	raw       map[string][]byte
 	recordErr map[string]error
 	rawErr    error
 }
 
 func newFakeLedger() *fakeLedger {
-	return &fakeLedger{outcomes: map[string]recorded{}, raw: map[string][]byte{}, recordErr: map[string]error{}}
+	return &fakeLedger{outcomes: map[string]recorded{}, released: map[string]int{}, raw: map[string][]byte{}, recordErr: map[string]error{}}
+}
+
+func (l *fakeLedger) Release(_ context.Context, id string) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := l.recordErr[id]; err != nil {
+		return err
+	}
+	l.released[id]++
+	return nil
 }
 
 func (l *fakeLedger) RecordOutcome(_ context.Context, id string, s ledger.Status, reason string) error {
@@ -134,11 +146,40 @@ type harness struct {
 	worker  *Worker
 }
 
-func newHarness(d events.Domain) *harness {
+func newHarness(d events.Domain) *harness { return newHarnessAt(d, slog.LevelInfo) }
+
+func newHarnessAt(d events.Domain, level slog.Level) *harness {
 	h := &harness{store: newFakeStore(), ledger: newFakeLedger()}
 	h.metrics = observability.NewMetrics(&h.emf, "worker")
-	h.worker = New(d, h.store, h.ledger, slog.New(slog.NewJSONHandler(&h.logs, nil)), h.metrics)
+	h.worker = New(d, h.store, h.ledger, slog.New(slog.NewJSONHandler(&h.logs, &slog.HandlerOptions{Level: level})), h.metrics)
 	return h
+}
+
+// outcome is what became of an event, derived as ops inspect derives it:
+// PARKED from the ledger, else what the state store did with it (the state
+// row records that), "" when neither has it. The worker must not write a
+// settled outcome to the ledger.
+func (h *harness) outcome(t *testing.T, id string) string {
+	t.Helper()
+	h.ledger.mu.Lock()
+	rec, inLedger := h.ledger.outcomes[id]
+	h.ledger.mu.Unlock()
+	h.store.mu.Lock()
+	_, stored := h.store.applied[id]
+	o, preset := h.store.outcomes[id]
+	h.store.mu.Unlock()
+	switch {
+	case inLedger:
+		if rec.status != ledger.Parked {
+			t.Errorf("worker wrote %s for %s in the ledger; it records only PARKED", rec.status, id)
+		}
+		return string(rec.status)
+	case !stored:
+		return ""
+	case !preset:
+		o = state.Applied
+	}
+	return string(o)
 }
 
 func (h *harness) handle(t *testing.T, records ...lambdaevents.SQSMessage) []string {
@@ -225,14 +266,17 @@ func TestHandleOutcomes(t *testing.T) {
 		t.Fatalf("failures %v, want none: every message has a final outcome", failed)
 	}
 
-	want := map[string]ledger.Status{
-		appliedID: ledger.Applied, staleID: ledger.SkippedStale, dupID: ledger.Duplicate,
-		invalidID: ledger.Parked, misroutedID: ledger.Parked, notJSONID: ledger.Parked,
+	want := map[string]string{
+		appliedID: string(state.Applied), staleID: string(state.Stale), dupID: string(state.Duplicate),
+		invalidID: string(ledger.Parked), misroutedID: string(ledger.Parked), notJSONID: string(ledger.Parked),
 	}
-	for id, status := range want {
-		if got := h.ledger.outcomes[id].status; got != status {
-			t.Errorf("ledger outcome of %s = %q, want %q", id, got, status)
+	for id, outcome := range want {
+		if got := h.outcome(t, id); got != outcome {
+			t.Errorf("outcome of %s = %q, want %q", id, got, outcome)
 		}
+	}
+	if len(h.ledger.outcomes) != 3 || len(h.ledger.released) != 0 {
+		t.Errorf("ledger writes %v, releases %v; want only the three parks", h.ledger.outcomes, h.ledger.released)
 	}
 	if reason := h.ledger.outcomes[misroutedID].reason; !strings.Contains(reason, "domain users reached the orders worker") {
 		t.Errorf("misrouted reason = %q", reason)
@@ -260,15 +304,30 @@ func TestHandleOutcomes(t *testing.T) {
 		t.Errorf("metrics %v, want %v", got, wantCounts)
 	}
 
+	// At info, only what an operator acts on is logged: the parked events.
+	// The metrics count the settled outcomes.
 	lines := h.logLines(t)
-	if len(lines) != 6 {
-		t.Fatalf("%d outcome log lines, want one per message (6):\n%s", len(lines), h.logs.String())
+	if len(lines) != 3 {
+		t.Fatalf("%d outcome log lines at info, want one per parked message (3):\n%s", len(lines), h.logs.String())
+	}
+	for _, l := range lines {
+		if l["outcome"] != string(ledger.Parked) || l["level"] != "ERROR" {
+			t.Errorf("info log line for a settled outcome: %v", l)
+		}
+	}
+	// At debug (LOG_LEVEL=debug), every message has its line.
+	debug := newHarnessAt(events.Orders, slog.LevelDebug)
+	debug.store.outcomes[staleID] = state.Stale
+	debug.handle(t, msg(appliedBody, appliedID), msg(staleBody, staleID), msg(misroutedBody, misroutedID))
+	lines = debug.logLines(t)
+	if len(lines) != 3 {
+		t.Fatalf("%d outcome log lines at debug, want one per message (3):\n%s", len(lines), debug.logs.String())
 	}
 	for _, l := range lines {
 		if l["event_id"] == "" || l["event_type"] == nil {
 			t.Errorf("log line without event id or type: %v", l)
 		}
-		if l["outcome"] != string(ledger.Parked) && l["entity"] == nil {
+		if l["outcome"] != string(ledger.Parked) && (l["entity"] == nil || l["level"] != "DEBUG") {
 			t.Errorf("log line without entity: %v", l)
 		}
 	}
@@ -276,11 +335,12 @@ func TestHandleOutcomes(t *testing.T) {
 
 func TestHandleRetriableFailures(t *testing.T) {
 	tests := []struct {
-		name  string
-		setup func(h *harness, failingID string)
+		name     string
+		setup    func(h *harness, failingID string)
+		replayed bool
 	}{
-		{"store error", func(h *harness, id string) { h.store.errs[id] = errors.New("dynamodb: throttled") }},
-		{"ledger outcome error", func(h *harness, id string) { h.ledger.recordErr[id] = errors.New("ledger: timeout") }},
+		{"store error", func(h *harness, id string) { h.store.errs[id] = errors.New("dynamodb: throttled") }, false},
+		{"ledger release error", func(h *harness, id string) { h.ledger.recordErr[id] = errors.New("ledger: timeout") }, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -289,16 +349,25 @@ func TestHandleRetriableFailures(t *testing.T) {
 			badBody, badID := event("ORDER.FILLED", order("FILLED"))
 			tt.setup(h, badID)
 			ok, bad := msg(okBody, okID), msg(badBody, badID)
+			if tt.replayed {
+				ok, bad = msg(okBody, okID, message.AttrReplay, message.Replayed), msg(badBody, badID, message.AttrReplay, message.Replayed)
+			}
 
 			failed := h.handle(t, ok, bad)
 			if !slices.Equal(failed, []string{bad.MessageId}) {
 				t.Fatalf("failures %v, want only %s", failed, bad.MessageId)
 			}
-			if h.ledger.outcomes[okID].status != ledger.Applied {
-				t.Errorf("healthy message outcome %q, want APPLIED", h.ledger.outcomes[okID].status)
+			if got := h.outcome(t, okID); got != string(state.Applied) {
+				t.Errorf("healthy message outcome %q, want applied", got)
 			}
-			if _, ok := h.ledger.outcomes[badID]; ok {
-				t.Errorf("failed message has a ledger outcome %v", h.ledger.outcomes[badID])
+			if tt.replayed && h.ledger.released[okID] != 1 {
+				t.Errorf("healthy replayed message released %d times, want once", h.ledger.released[okID])
+			}
+			if _, ok := h.ledger.outcomes[badID]; ok || h.ledger.released[badID] != 0 {
+				t.Errorf("failed message has a ledger outcome %v or release %d", h.ledger.outcomes[badID], h.ledger.released[badID])
+			}
+			if got := h.outcome(t, badID); !tt.replayed && got != "" {
+				t.Errorf("failed store write has outcome %q", got)
 			}
 			if got := h.counts(t); got[observability.MetricApplied] != 1 {
 				t.Errorf("metrics %v, want exactly one applied", got)
@@ -343,7 +412,7 @@ func TestHandleClaimCheck(t *testing.T) {
 		if failed := h.handle(t, msg(ref, id, message.AttrBodyRef, message.BodyInLedger)); len(failed) != 0 {
 			t.Fatalf("failures %v", failed)
 		}
-		if _, ok := h.store.applied[id]; !ok || h.ledger.outcomes[id].status != ledger.Applied {
+		if got := h.outcome(t, id); got != string(state.Applied) {
 			t.Fatalf("claim-checked event not applied: store %v, ledger %v", h.store.applied, h.ledger.outcomes)
 		}
 	})
@@ -353,8 +422,8 @@ func TestHandleClaimCheck(t *testing.T) {
 		if failed := h.handle(t, msg(ref, "", message.AttrBodyRef, message.BodyInLedger)); len(failed) != 0 {
 			t.Fatalf("failures %v", failed)
 		}
-		if h.ledger.outcomes[id].status != ledger.Applied {
-			t.Fatalf("ledger %v, want %s applied", h.ledger.outcomes, id)
+		if got := h.outcome(t, id); got != string(state.Applied) {
+			t.Fatalf("outcome %q, want %s applied", got, id)
 		}
 	})
 	t.Run("ledger read error is retried", func(t *testing.T) {
@@ -417,8 +486,8 @@ func TestHandleBoundsConcurrency(t *testing.T) {
 	if most > concurrency {
 		t.Errorf("%d records in flight at once, want at most %d", most, concurrency)
 	}
-	if len(h.ledger.outcomes) != len(records) {
-		t.Errorf("%d outcomes for %d records", len(h.ledger.outcomes), len(records))
+	if len(h.store.applied) != len(records) || len(h.ledger.outcomes) != 0 {
+		t.Errorf("%d applied for %d records, %d ledger writes (want none)", len(h.store.applied), len(records), len(h.ledger.outcomes))
 	}
 }
 
@@ -432,4 +501,32 @@ func mapsEqual(a, b map[string]float64) bool {
 		}
 	}
 	return true
+}
+
+// TestHandleReleasesReplayedRecords: a replayed message's record leaves the
+// parked index once its worker is done, whatever the settled outcome; other
+// messages cost the ledger nothing, and a replayed event parked again stays
+// listed (the park keeps it there).
+func TestHandleReleasesReplayedRecords(t *testing.T) {
+	h := newHarness(events.Orders)
+	appliedBody, appliedID := event("ORDER.NEW", order("NEW"))
+	staleBody, staleID := event("ORDER.PROCESSING", order("PROCESSING"))
+	plainBody, plainID := event("ORDER.FILLED", order("FILLED"))
+	poisonBody, poisonID := event("USER.CREATED", map[string]any{"id": statetest.UUID()})
+	h.store.outcomes[staleID] = state.Stale
+	failed := h.handle(t,
+		msg(appliedBody, appliedID, message.AttrReplay, message.Replayed),
+		msg(staleBody, staleID, message.AttrReplay, message.Replayed),
+		msg(plainBody, plainID),
+		msg(poisonBody, poisonID, message.AttrReplay, message.Replayed))
+	if len(failed) != 0 {
+		t.Fatalf("failures %v", failed)
+	}
+	want := map[string]int{appliedID: 1, staleID: 1}
+	if !maps.Equal(h.ledger.released, want) {
+		t.Errorf("released %v, want %v", h.ledger.released, want)
+	}
+	if got := h.outcome(t, poisonID); got != string(ledger.Parked) {
+		t.Errorf("replayed poison: %q, want PARKED", got)
+	}
 }

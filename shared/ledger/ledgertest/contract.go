@@ -46,8 +46,10 @@ func RunContract(t *testing.T, newStore Factory) {
 		run  func(t *testing.T, l ledger.Store, clock *Clock)
 	}{
 		{"claim records once and keeps exact bytes", claimKeepsBytes},
-		{"a RECEIVED record is fanned out again until an outcome settles it", pendingUntilOutcome},
+		{"a RECEIVED record is fanned out again, applied or not, until parked", pendingUntilParked},
+		{"an earlier version's settled outcome still settles a record", pendingUntilOutcome},
 		{"the first outcome sticks", firstOutcomeSticks},
+		{"release takes a replayed record out of the parked index, nothing else", releaseAfterReplay},
 		{"an ENQUEUED mark ends re-sending but not the lifecycle", enqueuedMark},
 		{"parked records are listed by domain until they leave", parkedListing},
 		{"reopen keeps a replay findable until its outcome", reopenKeepsFindable},
@@ -128,6 +130,29 @@ func claimKeepsBytes(t *testing.T, l ledger.Store, clock *Clock) {
 	}
 }
 
+// pendingUntilParked: workers write no settled outcome, so a record stays
+// RECEIVED (or ENQUEUED) after its event was applied; a redelivery sends it
+// again, which the worker's conditional write makes a no-op. Only PARKED
+// settles it.
+func pendingUntilParked(t *testing.T, l ledger.Store, clock *Clock) {
+	rec := eventRecord(events.Orders, `{"id":"a2"}`)
+	mustClaim(t, l, rec, ledger.ClaimNew)
+	clock.Advance(ledger.Lease + time.Hour) // long after its worker applied it
+	mustClaim(t, l, rec, ledger.ClaimPending)
+	if s := mustRead(t, l, rec.EventID); s.Status != ledger.Received || s.Parked != "" {
+		t.Errorf("an applied event's record: %+v", s)
+	}
+	if err := l.RecordOutcome(ctx, rec.EventID, ledger.Parked, "refused"); err != nil {
+		t.Fatal(err)
+	}
+	mustClaim(t, l, rec, ledger.ClaimSettled)
+	if s := mustRead(t, l, rec.EventID); s.Status != ledger.Parked || s.Reason != "refused" || !s.LeaseUntil.IsZero() {
+		t.Errorf("after parking: %+v", s)
+	}
+}
+
+// pendingUntilOutcome: records whose outcome a worker of an earlier version
+// wrote (APPLIED, SKIPPED_STALE, DUPLICATE) stay settled after an upgrade.
 func pendingUntilOutcome(t *testing.T, l ledger.Store, _ *Clock) {
 	rec := eventRecord(events.Orders, `{"id":"a"}`)
 	mustClaim(t, l, rec, ledger.ClaimNew)
@@ -142,6 +167,18 @@ func pendingUntilOutcome(t *testing.T, l ledger.Store, _ *Clock) {
 }
 
 func firstOutcomeSticks(t *testing.T, l ledger.Store, _ *Clock) {
+	parked := eventRecord(events.Orders, `{"id":"b2"}`)
+	mustClaim(t, l, parked, ledger.ClaimNew)
+	if err := l.RecordOutcome(ctx, parked.EventID, ledger.Parked, "first"); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.RecordOutcome(ctx, parked.EventID, ledger.Parked, "second"); err != nil {
+		t.Fatalf("a later outcome is not an error: %v", err)
+	}
+	if s := mustRead(t, l, parked.EventID); s.Status != ledger.Parked || s.Reason != "first" {
+		t.Errorf("status %s reason %q, want the first park", s.Status, s.Reason)
+	}
+	// The same for the settled outcomes of earlier versions.
 	rec := eventRecord(events.Orders, `{"id":"b"}`)
 	mustClaim(t, l, rec, ledger.ClaimNew)
 	if err := l.RecordOutcome(ctx, rec.EventID, ledger.SkippedStale, "newer row"); err != nil {
@@ -199,11 +236,15 @@ func reopenKeepsFindable(t *testing.T, l ledger.Store, _ *Clock) {
 		t.Errorf("reopen of a replay in flight: %v, want ErrNotReopenable", err)
 	}
 	mustParked(t, l, string(events.Orders), parked.EventID)
-	if err := l.RecordOutcome(ctx, parked.EventID, ledger.Applied, ""); err != nil {
+	if err := l.Release(ctx, parked.EventID); err != nil { // its worker is done
 		t.Fatal(err)
 	}
 	mustParked(t, l, string(events.Orders))
+	if s := mustRead(t, l, parked.EventID); s.Status != ledger.Enqueued {
+		t.Errorf("released: %+v, want it left ENQUEUED", s)
+	}
 
+	// An unrouted event settled by an earlier version's worker.
 	unrouted := eventRecord(events.Unrouted, `{"id":"f"}`)
 	mustClaim(t, l, unrouted, ledger.ClaimNew)
 	if err := l.RecordOutcome(ctx, unrouted.EventID, ledger.Applied, ""); err != nil {
@@ -378,4 +419,61 @@ func conflictingClaims(t *testing.T, l ledger.Store, _ *Clock) {
 			t.Fatalf("claim with other bytes after the outcome = %d %s %v, want a conflict with the APPLIED record", got, status, err)
 		}
 	}
+}
+
+func releaseAfterReplay(t *testing.T, l ledger.Store, clock *Clock) {
+	replayed := eventRecord(events.Orders, `{"id":"r1"}`)
+	replayed.Status, replayed.Reason = ledger.Parked, "a bug since fixed"
+	mustClaim(t, l, replayed, ledger.ClaimNew)
+	if err := l.Reopen(ctx, replayed.EventID, events.Orders, "ORDER#r-1"); err != nil {
+		t.Fatal(err)
+	}
+	// Released before the replay marks it (the worker was quick): still out.
+	if err := l.Release(ctx, replayed.EventID); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.MarkEnqueued(ctx, replayed.EventID); err != nil {
+		t.Fatal(err)
+	}
+	mustParked(t, l, string(events.Orders))
+	if err := l.Release(ctx, replayed.EventID); err != nil {
+		t.Errorf("a second release is no error: %v", err)
+	}
+
+	// A replay parked again stays listed; a plain record and an unknown id are left as they are.
+	again := eventRecord(events.Orders, `{"id":"r2"}`)
+	again.Status, again.Reason = ledger.Parked, "a bug"
+	mustClaim(t, l, again, ledger.ClaimNew)
+	if err := l.Reopen(ctx, again.EventID, events.Orders, "ORDER#r-2"); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.RecordOutcome(ctx, again.EventID, ledger.Parked, "still a bug"); err != nil {
+		t.Fatal(err)
+	}
+	plain := eventRecord(events.Orders, `{"id":"r3"}`)
+	mustClaim(t, l, plain, ledger.ClaimNew)
+	for _, id := range []string{again.EventID, plain.EventID, uuid.New()} {
+		if err := l.Release(ctx, id); err != nil {
+			t.Errorf("release %s: %v", id, err)
+		}
+	}
+	mustParked(t, l, string(events.Orders), again.EventID)
+	if s := mustRead(t, l, again.EventID); s.Status != ledger.Parked || s.Reason != "still a bug" {
+		t.Errorf("parked again: %+v", s)
+	}
+	if s := mustRead(t, l, plain.EventID); s.Status != ledger.Received || s.Parked != "" {
+		t.Errorf("plain record after a release: %+v", s)
+	}
+
+	// Past its lease, an applied event's RECEIVED record may be replayed by
+	// explicit id (a no-op at its worker), and its release ends the listing.
+	clock.Advance(ledger.Lease + time.Second)
+	if err := l.Reopen(ctx, plain.EventID, events.Orders, "ORDER#r-3"); err != nil {
+		t.Fatalf("reopen past the lease: %v", err)
+	}
+	mustParked(t, l, string(events.Orders), again.EventID, plain.EventID)
+	if err := l.Release(ctx, plain.EventID); err != nil {
+		t.Fatal(err)
+	}
+	mustParked(t, l, string(events.Orders), again.EventID)
 }

@@ -131,6 +131,18 @@ func (m *Memory) RecordOutcome(_ context.Context, eventID string, to ledger.Stat
 	return nil
 }
 
+func (m *Memory) Release(_ context.Context, eventID string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.OutcomeErr != nil {
+		return m.OutcomeErr
+	}
+	if r, ok := m.records[eventID]; ok && r.Parked != "" && !r.Status.Settled() {
+		r.Parked, r.UpdatedAt = "", events.SortableTime(m.now())
+	}
+	return nil
+}
+
 func (m *Memory) RawEvent(ctx context.Context, eventID string) ([]byte, error) {
 	s, err := m.Read(ctx, eventID)
 	return s.Raw, err
