@@ -38,8 +38,13 @@ func cashBalance(id, group, currency, createdAt string) ev {
 		object: `{"account_group_id":"` + group + `","currency":"` + currency + `","amount":"10"}`, webhookID: webhookID}
 }
 
+// applied is an event that went through its worker before this request.
+//
+// The worker writes no outcome to the ledger (two item writes per event): an
+// applied event's record stays RECEIVED, its state row says it was applied,
+// and a redelivery of it is fanned out again (a no-op at the worker).
 func applied(id string, d upvest.Domain, raw []byte) keep {
-	return keep{key: id, status: ledger.Applied, where: string(d), raw: raw}
+	return received(id, d, raw)
 }
 
 // conflict is bytes that arrived under a recorded id with other content.
@@ -175,16 +180,17 @@ func hostileCases() []entry {
 			kept: []keep{received(idA, upvest.Orders, newX), conflict(idA, upvest.Holdings, cashX)},
 			sent: queues{upvest.Orders: {idA}}, rows: stateRows{orderRow("o-1", idA, "NEW")}},
 		{name: "same id, other content after it was applied: kept, not dropped", before: [][]byte{payload(newX)}, applied: true,
-			body: payload(filledX), status: 200, summary: ingest.Summary{Parked: 1},
+			body: payload(filledX), status: 200, summary: ingest.Summary{Refanned: 1, Parked: 1, Enqueued: 1},
 			kept: []keep{applied(idA, upvest.Orders, newX), conflict(idA, upvest.Orders, filledX)},
-			rows: stateRows{orderRow("o-1", idA, "NEW")}},
+			sent: queues{upvest.Orders: {idA}}, rows: stateRows{orderRow("o-1", idA, "NEW")}},
 		{name: "a differing redelivery sent again is a duplicate of its conflict record", before: [][]byte{payload(newX), payload(filledX)}, applied: true,
-			body: payload(filledX), status: 200, summary: ingest.Summary{Duplicates: 1},
+			body: payload(filledX), status: 200, summary: ingest.Summary{Duplicates: 1, Refanned: 1, Enqueued: 1},
 			kept: []keep{applied(idA, upvest.Orders, newX), conflict(idA, upvest.Orders, filledX)},
+			sent: queues{upvest.Orders: {idA}}, rows: stateRows{orderRow("o-1", idA, "NEW")}},
+		{name: "the same bytes after they were applied are sent again, a no-op at the worker", before: [][]byte{payload(newX)}, applied: true,
+			body: payload(newX), status: 200, summary: ingest.Summary{Refanned: 1, Enqueued: 1},
+			kept: []keep{applied(idA, upvest.Orders, newX)}, sent: queues{upvest.Orders: {idA}},
 			rows: stateRows{orderRow("o-1", idA, "NEW")}},
-		{name: "the same bytes after they were applied are a plain duplicate", before: [][]byte{payload(newX)}, applied: true,
-			body: payload(newX), status: 200, summary: ingest.Summary{Duplicates: 1},
-			kept: []keep{applied(idA, upvest.Orders, newX)}, rows: stateRows{orderRow("o-1", idA, "NEW")}},
 		{name: "a redelivery with other whitespace is other bytes", before: [][]byte{payload(newX)},
 			body: payload(spacedX), status: 200, summary: ingest.Summary{Refanned: 1, Parked: 1, Enqueued: 1},
 			kept: []keep{received(idA, upvest.Orders, newX), conflict(idA, upvest.Orders, spacedX)},
@@ -195,9 +201,9 @@ func hostileCases() []entry {
 			summary: ingest.Summary{Received: 1, Enqueued: 1}, kept: []keep{received(idA, upvest.Orders, upperX)},
 			sent: queues{upvest.Orders: {idA}}, rows: stateRows{orderRow("o-1", idA, "NEW")}},
 		{name: "upper-case id after the lower-case one was applied: one application", before: [][]byte{payload(newX)}, applied: true,
-			body: payload(upperX), status: 200, summary: ingest.Summary{Parked: 1},
+			body: payload(upperX), status: 200, summary: ingest.Summary{Refanned: 1, Parked: 1, Enqueued: 1},
 			kept: []keep{applied(idA, upvest.Orders, newX), conflict(idA, upvest.Orders, upperX)},
-			rows: stateRows{orderRow("o-1", idA, "NEW")}},
+			sent: queues{upvest.Orders: {idA}}, rows: stateRows{orderRow("o-1", idA, "NEW")}},
 		{name: "both cases of one id in one request", body: payload(newX, upperX), status: 200,
 			summary: ingest.Summary{Received: 1, Parked: 1, Enqueued: 1},
 			kept:    []keep{received(idA, upvest.Orders, newX), conflict(idA, upvest.Orders, upperX)},
