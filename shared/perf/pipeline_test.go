@@ -26,7 +26,7 @@ import (
 
 	upvest "github.com/upvest-webhooks/upvest-webhooks/events"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/apigwhttp"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/app"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/app/workerapp"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/awscount"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/config"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/fanout"
@@ -107,7 +107,7 @@ func startPipelineWith(b *testing.B, env awstest.Environment, s signer, withoutA
 	var wg sync.WaitGroup
 	queues := sqs.NewFromConfig(workerCfg)
 	for _, d := range upvest.Domains() {
-		w := app.Worker(config.Worker{Domain: d, StateTable: env.StateTables[d], LedgerTable: env.LedgerTable}, workerCfg, &p.workerLogs)
+		w := workerapp.New(config.Worker{Domain: d, StateTable: env.StateTables[d], LedgerTable: env.LedgerTable}, workerCfg, &p.workerLogs)
 		if withoutAppliedOutcome {
 			db, service := dynamodb.NewFromConfig(workerCfg), observability.WorkerService(string(d))
 			w = worker.New(d, state.NewDynamo(db, env.StateTables[d]), appliedUnrecorded{ledger.NewDynamo(db, env.LedgerTable)},
