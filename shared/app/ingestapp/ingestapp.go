@@ -71,10 +71,13 @@ func verificationKeys(ctx context.Context, cfg config.Ingest, awsCfg aws.Config,
 			log.Error("verification keys not refreshed; keeping the cached set", "error", err)
 		},
 	})
-	if err := keys.Load(ctx); err != nil {
-		// Not fatal: the first request tries again and answers 503 until keys load.
+	// Read in the background, beside the runtime's first /next: a cold start
+	// does not wait for SSM, and the first request waits only for what is left
+	// of this read. Not fatal: the first request tries again and answers 503
+	// until keys load.
+	keys.Preload(context.WithoutCancel(ctx), func(err error) {
 		log.Error("verification keys not loaded at start", "parameter", cfg.JWKSParameter, "error", err)
-	}
+	})
 	return keys, nil
 }
 
