@@ -10,6 +10,7 @@ import (
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 
 	"github.com/upvest-webhooks/upvest-webhooks/shared/app"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/app/ingestapp"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/config"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/observability"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/tracing"
@@ -34,7 +35,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "tracing:", err)
 		os.Exit(1)
 	}
-	service, err := app.Ingest(ctx, cfg, awsCfg, os.Stdout, app.WithTracing(traces))
+	service, err := ingestapp.New(ctx, cfg, awsCfg, os.Stdout, app.WithTracing(traces))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)

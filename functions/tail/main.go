@@ -29,6 +29,7 @@ import (
 	"github.com/upvest-webhooks/upvest-webhooks/shared/observability"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/schema"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/streams"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/streamtail"
 )
 
 func main() {
@@ -62,11 +63,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	arns, err := streams.StateStreamARNs(ctx, dynamodb.NewFromConfig(cfg), schema.LocalNames, domains)
+	arns, err := streamtail.StateStreamARNs(ctx, dynamodb.NewFromConfig(cfg), schema.LocalNames, domains)
 	if err != nil {
 		return fmt.Errorf("%w (is the local stack running? see `make run`)", err)
 	}
-	tailer := &streams.Tailer{
+	tailer := &streamtail.Tailer{
 		Client:       dynamodbstreams.NewFromConfig(cfg),
 		StreamARNs:   arns,
 		FromStart:    *fromStart,

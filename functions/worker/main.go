@@ -12,6 +12,7 @@ import (
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 
 	"github.com/upvest-webhooks/upvest-webhooks/shared/app"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/app/workerapp"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/config"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/observability"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/tracing"
@@ -37,6 +38,6 @@ func main() {
 		fmt.Fprintln(os.Stderr, "worker: tracing:", err)
 		os.Exit(1)
 	}
-	w := app.Worker(cfg, awsCfg, os.Stdout, app.WithTracing(traces))
+	w := workerapp.New(cfg, awsCfg, os.Stdout, app.WithTracing(traces))
 	lambda.Start(tracing.Flushing(traces, w.Handle))
 }

@@ -16,8 +16,8 @@ import (
 	"github.com/aws/jsii-runtime-go"
 
 	"github.com/upvest-webhooks/upvest-webhooks/events"
+	"github.com/upvest-webhooks/upvest-webhooks/infra/lambdabuild"
 	"github.com/upvest-webhooks/upvest-webhooks/infra/stack"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/lambdabuild"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/lambdaruntime"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/localaws"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/localaws/awstest"

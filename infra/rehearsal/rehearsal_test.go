@@ -2,6 +2,7 @@ package rehearsal
 
 import (
 	"context"
+	"crypto/ecdsa"
 	"encoding/json"
 	"strconv"
 	"strings"
@@ -55,9 +56,6 @@ func TestDeployRehearsal(t *testing.T) {
 
 	// 1. Ingest: a signed API Gateway request with one order's lifecycle.
 	ingest, _ := d.start(t, ingestFn, "ingest")
-	if d.ssm.reads.Load() == 0 {
-		t.Errorf("ingest started without reading the JWKS parameter %s from SSM", d.cfg.JWKSParameter)
-	}
 	evs, err := webhookclient.GenerateOrderLifecycles(1, time.Now().Add(-time.Minute))
 	if err != nil {
 		t.Fatal(err)
@@ -66,22 +64,12 @@ func TestDeployRehearsal(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	publicPath, _ := ingestFn.Env[config.EnvPublicPath].(string)
-	if publicPath == "" {
-		_, publicPath, _ = strings.Cut(routeKey, " ")
+	resp := invoke(t, ingest, signedRequest(t, ingestFn, routeKey, key, kid, body))
+	// Ingest reads the keys at start, in the background; the first request
+	// waits for that read instead of making another.
+	if n := d.ssm.reads.Load(); n != 1 {
+		t.Errorf("ingest read the JWKS parameter %s from SSM %d times by the end of its first request, want once", d.cfg.JWKSParameter, n)
 	}
-	headers := map[string]string{"content-type": "application/json"}
-	signed, err := signature.Sign(signature.Request{
-		Method: "POST", Path: publicPath, Header: toHTTPHeader(headers), Body: body,
-	}, key, kid, time.Now(), "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for name := range signed {
-		headers[strings.ToLower(name)] = strings.Join(signed.Values(name), ", ")
-	}
-	sourceIP := allowedSourceIP(t, ingestFn)
-	resp := invoke(t, ingest, apiGatewayV2Event(t, routeKey, headers, body, sourceIP))
 	var answer struct {
 		StatusCode int    `json:"statusCode"`
 		Body       string `json:"body"`
@@ -154,7 +142,29 @@ func TestDeployRehearsal(t *testing.T) {
 	}
 }
 
-func invoke(t *testing.T, in *lambdaruntime.Instance, payload []byte) []byte {
+// signedRequest is the API Gateway event of body posted to the ingest
+// function fn's route, signed as Upvest signs it and sent from an Upvest
+// egress IP the function admits.
+func signedRequest(t testing.TB, fn function, routeKey string, key *ecdsa.PrivateKey, kid string, body []byte) []byte {
+	t.Helper()
+	publicPath, _ := fn.Env[config.EnvPublicPath].(string)
+	if publicPath == "" {
+		_, publicPath, _ = strings.Cut(routeKey, " ")
+	}
+	headers := map[string]string{"content-type": "application/json"}
+	signed, err := signature.Sign(signature.Request{
+		Method: "POST", Path: publicPath, Header: toHTTPHeader(headers), Body: body,
+	}, key, kid, time.Now(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name := range signed {
+		headers[strings.ToLower(name)] = strings.Join(signed.Values(name), ", ")
+	}
+	return apiGatewayV2Event(t, routeKey, headers, body, allowedSourceIP(t, fn))
+}
+
+func invoke(t testing.TB, in *lambdaruntime.Instance, payload []byte) []byte {
 	t.Helper()
 	resp, err := in.Invoke(context.Background(), payload)
 	if err != nil {
@@ -166,7 +176,7 @@ func invoke(t *testing.T, in *lambdaruntime.Instance, payload []byte) []byte {
 	return resp.Payload
 }
 
-func decode(t *testing.T, what string, data []byte, v any) {
+func decode(t testing.TB, what string, data []byte, v any) {
 	t.Helper()
 	if err := json.Unmarshal(data, v); err != nil {
 		t.Fatalf("%s %s: %v", what, data, err)
@@ -182,7 +192,7 @@ func toHTTPHeader(h map[string]string) map[string][]string {
 }
 
 // allowedSourceIP is an Upvest egress IP the function's IP_ALLOWLIST admits.
-func allowedSourceIP(t *testing.T, fn function) string {
+func allowedSourceIP(t testing.TB, fn function) string {
 	t.Helper()
 	spec, _ := fn.Env[config.EnvIPAllowlist].(string)
 	if spec == "" {
@@ -201,7 +211,7 @@ func allowedSourceIP(t *testing.T, fn function) string {
 	return ""
 }
 
-func queueARN(t *testing.T, d *deployment, url string) string {
+func queueARN(t testing.TB, d *deployment, url string) string {
 	t.Helper()
 	out, err := d.aws.SQS.GetQueueAttributes(context.Background(), &sqs.GetQueueAttributesInput{
 		QueueUrl: aws.String(url), AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameQueueArn},
@@ -214,7 +224,7 @@ func queueARN(t *testing.T, d *deployment, url string) string {
 
 // deleteSucceeded deletes the messages the function did not report as
 // failed, as the event source mapping does after a batch.
-func deleteSucceeded(t *testing.T, d *deployment, url string, msgs []sqstypes.Message, failures []struct {
+func deleteSucceeded(t testing.TB, d *deployment, url string, msgs []sqstypes.Message, failures []struct {
 	ItemIdentifier string `json:"itemIdentifier"`
 }) {
 	t.Helper()
@@ -234,7 +244,7 @@ func deleteSucceeded(t *testing.T, d *deployment, url string, msgs []sqstypes.Me
 }
 
 // queueDepth counts visible and in-flight messages.
-func queueDepth(t *testing.T, d *deployment, url string) int {
+func queueDepth(t testing.TB, d *deployment, url string) int {
 	t.Helper()
 	out, err := d.aws.SQS.GetQueueAttributes(context.Background(), &sqs.GetQueueAttributesInput{
 		QueueUrl: aws.String(url),
@@ -256,7 +266,7 @@ func queueDepth(t *testing.T, d *deployment, url string) int {
 	return n
 }
 
-func orderID(t *testing.T, ev json.RawMessage) string {
+func orderID(t testing.TB, ev json.RawMessage) string {
 	t.Helper()
 	var e struct {
 		Object struct {
@@ -268,7 +278,7 @@ func orderID(t *testing.T, ev json.RawMessage) string {
 }
 
 // streamUntil reads the stream until it holds the change of key to status.
-func streamUntil(t *testing.T, d *deployment, streamARN, key, status string) []streamtypes.Record {
+func streamUntil(t testing.TB, d *deployment, streamARN, key, status string) []streamtypes.Record {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {

@@ -6,7 +6,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/upvest-webhooks/upvest-webhooks/shared/lambdabuild"
+	"github.com/upvest-webhooks/upvest-webhooks/infra/lambdabuild"
 )
 
 // BuildLambdas compiles ./functions/<name> of the module at repoRoot for

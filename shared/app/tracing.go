@@ -1,22 +1,29 @@
+// Package app holds what assembling every function shares: the options a
+// Lambda entry point or the local runner passes. Each function's assembly is
+// a package of its own (ingestapp, workerapp), so that a binary links only the
+// function it runs.
 package app
 
 import "github.com/upvest-webhooks/upvest-webhooks/shared/tracing"
 
 // Option adjusts how a function is assembled.
-type Option func(*options)
+type Option func(*Options)
 
-type options struct {
-	tracing *tracing.Provider
+// Options are the collected Options; an assembly package reads them.
+type Options struct {
+	// Tracing instruments the function and its AWS clients; nil traces nothing.
+	Tracing *tracing.Provider
 }
 
 // WithTracing instruments the function and its AWS clients with p
 // (shared/tracing); without it, nothing is traced.
 func WithTracing(p *tracing.Provider) Option {
-	return func(o *options) { o.tracing = p }
+	return func(o *Options) { o.Tracing = p }
 }
 
-func collect(opts []Option) options {
-	var o options
+// Collect applies opts in order.
+func Collect(opts []Option) Options {
+	var o Options
 	for _, opt := range opts {
 		opt(&o)
 	}

@@ -24,6 +24,8 @@ import (
 	upvest "github.com/upvest-webhooks/upvest-webhooks/events"
 	"github.com/upvest-webhooks/upvest-webhooks/events/upvesttest"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/app"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/app/ingestapp"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/app/workerapp"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/config"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/ingest"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/localaws/awstest"
@@ -63,7 +65,7 @@ func TestOneEventsTraceHoldsIngestAndWorkerSpans(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	service, err := app.Ingest(ctx, ingestCfg, env.Config, io.Discard, app.WithTracing(traces))
+	service, err := ingestapp.New(ctx, ingestCfg, env.Config, io.Discard, app.WithTracing(traces))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,7 +95,7 @@ func TestOneEventsTraceHoldsIngestAndWorkerSpans(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := app.Worker(workerCfg, env.Config, io.Discard, app.WithTracing(traces))
+	w := workerapp.New(workerCfg, env.Config, io.Discard, app.WithTracing(traces))
 	batch, err := tracing.Flushing(traces, w.Handle)(ctx, lambdaevents.SQSEvent{Records: []lambdaevents.SQSMessage{lambdaMessage(received[0])}})
 	if err != nil || len(batch.BatchItemFailures) != 0 {
 		t.Fatalf("worker: %+v, %v", batch, err)

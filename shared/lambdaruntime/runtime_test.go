@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/upvest-webhooks/upvest-webhooks/shared/lambdabuild"
+	"github.com/upvest-webhooks/upvest-webhooks/infra/lambdabuild"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/lambdaruntime"
 )
 

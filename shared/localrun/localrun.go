@@ -22,12 +22,15 @@ import (
 	"github.com/upvest-webhooks/upvest-webhooks/events"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/apigwhttp"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/app"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/app/ingestapp"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/app/workerapp"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/config"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/localaws"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/observability"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/schema"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/sqspoller"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/streams"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/streamtail"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/tracing"
 )
 
@@ -106,7 +109,7 @@ func Run(ctx context.Context, opts Options) error {
 		defer cancel()
 		_ = traces.Shutdown(flushCtx) // best effort: the run is over
 	}()
-	service, err := app.Ingest(ctx, ingestCfg, opts.AWS, opts.Logs, app.WithTracing(traces))
+	service, err := ingestapp.New(ctx, ingestCfg, opts.AWS, opts.Logs, app.WithTracing(traces))
 	if err != nil {
 		return err
 	}
@@ -150,7 +153,7 @@ func Run(ctx context.Context, opts Options) error {
 	if opts.Workers {
 		queues := sqs.NewFromConfig(opts.AWS)
 		for _, d := range events.Domains() {
-			w := app.Worker(workerCfgs[d], opts.AWS, opts.Logs, app.WithTracing(traces))
+			w := workerapp.New(workerCfgs[d], opts.AWS, opts.Logs, app.WithTracing(traces))
 			poller := &sqspoller.Poller{Client: queues, QueueURL: res.QueueURLs[d], Handler: w.Handle,
 				Logger: observability.NewLogger(opts.Logs, "poller-"+string(d))}
 			background("worker "+string(d), func() error { return poller.Run(ctx) })
@@ -164,7 +167,7 @@ func Run(ctx context.Context, opts Options) error {
 		// From the start of the streams when the local tables are new, so that
 		// this is every change of this run, including any made before the tail
 		// is up. The records go through the stream Lambda's handler, failures included.
-		tailer := &streams.Tailer{
+		tailer := &streamtail.Tailer{
 			Client: dynamodbstreams.NewFromConfig(opts.AWS), StreamARNs: arns, FromStart: !opts.ChangesSinceNow,
 			Consumer: &streams.Consumer{Sink: streams.FormatLines(opts.Changes), Logger: observability.NewLogger(opts.Logs, "stream-tail")},
 		}

@@ -28,7 +28,7 @@ import (
 
 	upvest "github.com/upvest-webhooks/upvest-webhooks/events"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/apigwhttp"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/app"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/app/workerapp"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/awscount"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/config"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/fanout"
@@ -99,7 +99,7 @@ func startPipeline(b *testing.B, env awstest.Environment, s signer) *pipeline {
 	var wg sync.WaitGroup
 	queues := sqs.NewFromConfig(workerCfg)
 	for _, d := range upvest.Domains() {
-		w := app.Worker(config.Worker{Domain: d, StateTable: env.StateTables[d], LedgerTable: env.LedgerTable}, workerCfg, &p.workerLogs)
+		w := workerapp.New(config.Worker{Domain: d, StateTable: env.StateTables[d], LedgerTable: env.LedgerTable}, workerCfg, &p.workerLogs)
 		poller := &sqspoller.Poller{Client: queues, QueueURL: env.QueueURLs[d], BatchWindow: schema.DefaultBatchWindow,
 			Handler: func(ctx context.Context, batch lambdaevents.SQSEvent) (lambdaevents.SQSEventResponse, error) {
 				start := time.Now()

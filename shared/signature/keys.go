@@ -116,6 +116,20 @@ func (c *CachedKeys) Load(ctx context.Context) error {
 	return c.refresh(ctx)
 }
 
+// Preload starts reading the key set now, in the background, so that a cold
+// start does not wait for it: a Key call made meanwhile waits for this read
+// instead of starting another. A failed read is passed to onErr (optional);
+// the first Key call then tries again.
+func (c *CachedKeys) Preload(ctx context.Context, onErr func(error)) {
+	c.mu.Lock() // held until the read is done: Key waits for it
+	go func() {
+		defer c.mu.Unlock()
+		if err := c.refresh(ctx); err != nil && onErr != nil {
+			onErr(err)
+		}
+	}()
+}
+
 // Key implements KeySource.
 func (c *CachedKeys) Key(ctx context.Context, kid string) (*ecdsa.PublicKey, error) {
 	c.mu.Lock()

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -288,5 +289,53 @@ func TestCachedKeysReportsSkippedKeysOncePerLoad(t *testing.T) {
 	}
 	if _, err := keys.Key(context.Background(), "ed"); !errors.Is(err, ErrUnknownKey) {
 		t.Fatalf("the skipped key is served: error = %v", err)
+	}
+}
+
+// A Key call made while Preload's read is under way waits for that read
+// instead of starting another: the first request after a cold start costs one
+// SSM read, made in parallel with the runtime's first /next.
+func TestCachedKeysPreloadIsWaitedFor(t *testing.T) {
+	doc := jwksOf(t, map[string]*ecdsa.PublicKey{"k1": &testKey.PublicKey})
+	release := make(chan struct{})
+	var reads atomic.Int32
+	keys := NewCachedKeys(func(context.Context) ([]byte, error) {
+		reads.Add(1)
+		<-release
+		return doc, nil
+	}, CachedKeysOptions{})
+	keys.Preload(context.Background(), func(err error) { t.Errorf("Preload: %v", err) })
+	got := make(chan error, 1)
+	go func() {
+		_, err := keys.Key(context.Background(), "k1")
+		got <- err
+	}()
+	select {
+	case err := <-got:
+		t.Fatalf("Key returned (%v) before the preload's read ended", err)
+	case <-time.After(20 * time.Millisecond):
+	}
+	close(release)
+	if err := <-got; err != nil {
+		t.Fatalf("Key: %v", err)
+	}
+	if n := reads.Load(); n != 1 {
+		t.Fatalf("reads = %d, want 1: Key waited for the preload", n)
+	}
+}
+
+// A failed preload is reported, and the first Key call reads again.
+func TestCachedKeysPreloadFailureIsReportedAndRetried(t *testing.T) {
+	keys, loader, _, _ := newCached(t)
+	loader.err = errors.New("no route to ssm")
+	reported := make(chan error, 1)
+	keys.Preload(context.Background(), func(err error) { reported <- err })
+	if err := <-reported; !errors.Is(err, loader.err) {
+		t.Fatalf("reported %v, want the loader's error", err)
+	}
+	loader.err = nil
+	mustKey(t, keys, "k1")
+	if loader.reads != 2 {
+		t.Fatalf("reads = %d, want 2 (the failed preload, then Key's)", loader.reads)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"sync"
 
 	"github.com/aws/aws-lambda-go/events"
+	streamtypes "github.com/aws/aws-sdk-go-v2/service/dynamodbstreams/types"
 )
 
 // Sink receives one decoded change. An error means the change was not handled
@@ -50,8 +51,7 @@ type received struct {
 	err error
 }
 
-// handle is Handle after the records are read; the local Tailer hands its
-// batches of Streams API records here.
+// handle is Handle (or HandleStreamsAPI) after the records are read.
 func (c *Consumer) handle(ctx context.Context, batch []received) (events.DynamoDBEventResponse, error) {
 	if c.Sink == nil {
 		return events.DynamoDBEventResponse{}, errors.New("streams: Consumer has no Sink")
@@ -108,4 +108,15 @@ func JSONLines(w io.Writer) Sink {
 		}
 		return nil
 	}
+}
+
+// HandleStreamsAPI is Handle for records read through the DynamoDB Streams
+// API instead of delivered by Lambda (the local tail, shared/streamtail):
+// the same decoding, the same in-order processing and failure report.
+func (c *Consumer) HandleStreamsAPI(ctx context.Context, streamARN string, recs []streamtypes.Record) (events.DynamoDBEventResponse, error) {
+	batch := make([]received, len(recs))
+	for i, r := range recs {
+		batch[i].record, batch[i].err = fromStreams(streamARN, r)
+	}
+	return c.handle(ctx, batch)
 }

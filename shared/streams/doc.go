@@ -36,12 +36,8 @@
 //
 // # Watching the stream locally
 //
-// DynamoDB Local has streams but no Lambda triggers. Tailer reads the
-// streams through the DynamoDB Streams API and hands each batch to the
-// Consumer's batch handling, the part of Consumer.Handle after Lambda's
-// records are read: the same decoding into state.Row, the same in-order
-// processing and failure report. It retries a record reported as failed as
-// Lambda would; so what `make run` and `go run ./functions/tail` print
-// (FormatLines) is what the Lambda consumer sees. StateStreamARNs finds the
-// local state tables' streams.
+// DynamoDB Local has streams but no Lambda triggers: shared/streamtail reads
+// them through the DynamoDB Streams API and hands each batch to
+// Consumer.HandleStreamsAPI, Handle's twin for Streams API records. The tail
+// lives in its own package so that the Lambda consumer links none of it.
 package streams

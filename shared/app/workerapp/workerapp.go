@@ -1,4 +1,7 @@
-package app
+// Package workerapp assembles one domain's worker from its configuration. The
+// worker Lambda and the local runner share it; it is apart from the ingest
+// assembly (ingestapp) so that each binary links only what it runs.
+package workerapp
 
 import (
 	"io"
@@ -6,6 +9,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
+	"github.com/upvest-webhooks/upvest-webhooks/shared/app"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/config"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/ledger"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/observability"
@@ -13,11 +17,11 @@ import (
 	"github.com/upvest-webhooks/upvest-webhooks/shared/worker"
 )
 
-// Worker builds one domain's worker; the DynamoDB client is built once. Its
+// New builds one domain's worker; the DynamoDB client is built once. Its
 // JSON logs and EMF metrics go to out (stdout in Lambda).
-func Worker(cfg config.Worker, awsCfg aws.Config, out io.Writer, opts ...Option) *worker.Worker {
-	o := collect(opts)
-	db := dynamodb.NewFromConfig(o.tracing.InstrumentAWS(awsCfg))
+func New(cfg config.Worker, awsCfg aws.Config, out io.Writer, opts ...app.Option) *worker.Worker {
+	o := app.Collect(opts)
+	db := dynamodb.NewFromConfig(o.Tracing.InstrumentAWS(awsCfg))
 	service := observability.WorkerService(string(cfg.Domain))
 	w := worker.New(cfg.Domain,
 		state.NewDynamo(db, cfg.StateTable),
@@ -25,8 +29,8 @@ func Worker(cfg config.Worker, awsCfg aws.Config, out io.Writer, opts ...Option)
 		observability.NewLogger(out, service),
 		observability.NewMetrics(out, service),
 	)
-	if o.tracing.Enabled() {
-		w.WithTracing(o.tracing.TracerProvider())
+	if o.Tracing.Enabled() {
+		w.WithTracing(o.Tracing.TracerProvider())
 	}
 	return w
 }

@@ -1,4 +1,4 @@
-package streams
+package streamtail
 
 import (
 	"context"
@@ -14,6 +14,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams/types"
+
+	"github.com/upvest-webhooks/upvest-webhooks/shared/streams"
 )
 
 // fakeStreams is an in-memory Streams API for the tailer's shard logic and
@@ -176,7 +178,7 @@ func newCollector() *collector {
 	return &collector{ch: make(chan string, 100), calls: map[string]int{}}
 }
 
-func (c *collector) sink(_ context.Context, ch Change) error {
+func (c *collector) sink(_ context.Context, ch streams.Change) error {
 	c.calls[ch.Key]++
 	if ch.Key == c.failKey && (c.failTimes == 0 || c.calls[ch.Key] <= c.failTimes) {
 		return errors.New("refused")
@@ -239,7 +241,7 @@ func TestTailerFollowsShardLineageFromStart(t *testing.T) {
 	f.put(arnA, "orphan", "ORDER#o", "O0")
 
 	c := newCollector()
-	_, stop := startTailer(t, &Tailer{Client: f, StreamARNs: map[string]string{"orders": arnA}, FromStart: true, Consumer: &Consumer{Sink: c.sink}})
+	_, stop := startTailer(t, &Tailer{Client: f, StreamARNs: map[string]string{"orders": arnA}, FromStart: true, Consumer: &streams.Consumer{Sink: c.sink}})
 	got := c.next(t, 4)
 	// The orphan may come at any point; the parent's records come in order and the child's not at all yet.
 	if want := "ORDER#p:P0 ORDER#p:P1 ORDER#p:P2"; strings.Join(without(got, "ORDER#o:O0"), " ") != want {
@@ -277,7 +279,7 @@ func TestTailerLatestSkipsHistory(t *testing.T) {
 	f.put(arnA, "open", "ORDER#1", "BEFORE")
 
 	c := newCollector()
-	ready, _ := startTailer(t, &Tailer{Client: f, StreamARNs: map[string]string{"orders": arnA}, Consumer: &Consumer{Sink: c.sink}})
+	ready, _ := startTailer(t, &Tailer{Client: f, StreamARNs: map[string]string{"orders": arnA}, Consumer: &streams.Consumer{Sink: c.sink}})
 	<-ready
 	f.put(arnA, "open", "ORDER#1", "AFTER")
 	if got := c.next(t, 1); got[0] != "ORDER#1:AFTER" {
@@ -301,7 +303,7 @@ func TestTailerRecoversFromExpiredAndTrimmedIterators(t *testing.T) {
 	f.addShard(arnA, "s1", "")
 	f.put(arnA, "s1", "ORDER#1", "A")
 	c := newCollector()
-	ready, _ := startTailer(t, &Tailer{Client: f, StreamARNs: map[string]string{"orders": arnA}, FromStart: true, Consumer: &Consumer{Sink: c.sink}})
+	ready, _ := startTailer(t, &Tailer{Client: f, StreamARNs: map[string]string{"orders": arnA}, FromStart: true, Consumer: &streams.Consumer{Sink: c.sink}})
 	<-ready
 	c.next(t, 1)
 
@@ -329,7 +331,7 @@ func TestTailerRetriesTransientErrors(t *testing.T) {
 	f.put(arnA, "s1", "ORDER#1", "A")
 	f.fault("s1", errors.New("throttled"))
 	c := newCollector()
-	_, stop := startTailer(t, &Tailer{Client: f, StreamARNs: map[string]string{"orders": arnA}, FromStart: true, Consumer: &Consumer{Sink: c.sink}})
+	_, stop := startTailer(t, &Tailer{Client: f, StreamARNs: map[string]string{"orders": arnA}, FromStart: true, Consumer: &streams.Consumer{Sink: c.sink}})
 	if got := c.next(t, 1); got[0] != "ORDER#1:A" {
 		t.Fatalf("got %v", got)
 	}
@@ -345,7 +347,7 @@ func TestTailerStopsWhenARecordKeepsFailing(t *testing.T) {
 	f.put(arnA, "s1", "ORDER#bad", "B")
 	c := newCollector()
 	c.failKey = "ORDER#bad"
-	err := (&Tailer{Client: f, StreamARNs: map[string]string{"orders": arnA}, FromStart: true, Consumer: &Consumer{Sink: c.sink},
+	err := (&Tailer{Client: f, StreamARNs: map[string]string{"orders": arnA}, FromStart: true, Consumer: &streams.Consumer{Sink: c.sink},
 		PollInterval: time.Millisecond}).Run(context.Background())
 	if err == nil || !strings.Contains(err.Error(), "ORDER#bad") || !strings.Contains(err.Error(), "after 5 attempts") {
 		t.Errorf("Run = %v, want an error naming the key after 5 attempts", err)
@@ -368,7 +370,7 @@ func TestTailerRetriesAReportedRecord(t *testing.T) {
 	}
 	c := newCollector()
 	c.failKey, c.failTimes = "ORDER#2", 2
-	_, stop := startTailer(t, &Tailer{Client: f, StreamARNs: map[string]string{"orders": arnA}, FromStart: true, Consumer: &Consumer{Sink: c.sink}})
+	_, stop := startTailer(t, &Tailer{Client: f, StreamARNs: map[string]string{"orders": arnA}, FromStart: true, Consumer: &streams.Consumer{Sink: c.sink}})
 	if got := c.next(t, 3); !slices.Equal(got, []string{"ORDER#1:A", "ORDER#2:A", "ORDER#3:A"}) {
 		t.Errorf("changes %v", got)
 	}
@@ -381,7 +383,7 @@ func TestTailerRetriesAReportedRecord(t *testing.T) {
 }
 
 func TestTailerFailsOnUnknownStream(t *testing.T) {
-	err := (&Tailer{Client: newFakeStreams(), StreamARNs: map[string]string{"orders": "arn:missing"}, Consumer: &Consumer{Sink: newCollector().sink}}).Run(context.Background())
+	err := (&Tailer{Client: newFakeStreams(), StreamARNs: map[string]string{"orders": "arn:missing"}, Consumer: &streams.Consumer{Sink: newCollector().sink}}).Run(context.Background())
 	var missing *types.ResourceNotFoundException
 	if !errors.As(err, &missing) || !strings.Contains(err.Error(), "orders") {
 		t.Errorf("Run = %v, want ResourceNotFoundException naming the stream", err)
@@ -391,9 +393,9 @@ func TestTailerFailsOnUnknownStream(t *testing.T) {
 func TestTailerConfig(t *testing.T) {
 	sink := newCollector().sink
 	for _, tl := range []*Tailer{
-		{StreamARNs: map[string]string{"a": arnA}, Consumer: &Consumer{Sink: sink}},
+		{StreamARNs: map[string]string{"a": arnA}, Consumer: &streams.Consumer{Sink: sink}},
 		{Client: newFakeStreams(), StreamARNs: map[string]string{"a": arnA}},
-		{Client: newFakeStreams(), Consumer: &Consumer{Sink: sink}},
+		{Client: newFakeStreams(), Consumer: &streams.Consumer{Sink: sink}},
 	} {
 		if err := tl.Run(context.Background()); err == nil {
 			t.Errorf("Run(%+v) = nil, want a configuration error", tl)
@@ -408,7 +410,7 @@ func TestTailerBacksOffOnAnIdleShard(t *testing.T) {
 	f.addShard(arnA, "s1", "")
 	c := newCollector()
 	const poll = 10 * time.Millisecond
-	ready, _ := startTailer(t, &Tailer{Client: f, StreamARNs: map[string]string{"orders": arnA}, Consumer: &Consumer{Sink: c.sink}, PollInterval: poll})
+	ready, _ := startTailer(t, &Tailer{Client: f, StreamARNs: map[string]string{"orders": arnA}, Consumer: &streams.Consumer{Sink: c.sink}, PollInterval: poll})
 	<-ready
 	readsAt := func() int {
 		f.mu.Lock()

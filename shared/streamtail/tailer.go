@@ -1,4 +1,4 @@
-package streams
+package streamtail
 
 import (
 	"context"
@@ -10,10 +10,12 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams/types"
 
 	"github.com/upvest-webhooks/upvest-webhooks/shared/state"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/streams"
 )
 
 // StreamsAPI is the part of the DynamoDB Streams client the Tailer uses.
@@ -28,7 +30,8 @@ var _ StreamsAPI = (*dynamodbstreams.Client)(nil)
 // Tailer follows state-table streams through the DynamoDB Streams API and hands
 // every batch of records to the Consumer. It is the local stand-in for a
 // Lambda stream trigger (DynamoDB Local has no Lambda): records go through
-// Handle's batch handling (Consumer.handle), and a record it reports as failed is retried,
+// the Consumer's batch handling (streams.Consumer.HandleStreamsAPI, Handle's
+// twin for Streams API records), and a record it reports as failed is retried,
 // with the records after it, as Lambda does with ReportBatchItemFailures.
 // Within a shard, and from a parent shard to its children, changes reach the
 // sink in stream order; the consumer is never called concurrently. It is a
@@ -41,7 +44,7 @@ type Tailer struct {
 	// FromStart reads each stream from its oldest retained record (TRIM_HORIZON);
 	// otherwise only changes made after Run starts are read (LATEST).
 	FromStart bool
-	Consumer  *Consumer
+	Consumer  *streams.Consumer
 
 	// PollInterval is the pause after an empty read of a shard (default 1 s).
 	// It doubles with each further empty read, up to 4 × PollInterval, and
@@ -65,10 +68,10 @@ const (
 // until an error stops it.
 func (t *Tailer) Run(ctx context.Context) error {
 	if t.Client == nil || t.Consumer == nil {
-		return errors.New("streams: Tailer needs a Client and a Consumer")
+		return errors.New("streamtail: Tailer needs a Client and a Consumer")
 	}
 	if len(t.StreamARNs) == 0 {
-		return errors.New("streams: Tailer needs at least one stream ARN")
+		return errors.New("streamtail: Tailer needs at least one stream ARN")
 	}
 	runCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -349,13 +352,9 @@ func (s *stream) deliver(recs []types.Record) error {
 	if len(recs) == 0 {
 		return nil
 	}
-	batch := make([]received, len(recs))
-	for i, rec := range recs {
-		batch[i].record, batch[i].err = fromStreams(s.arn, rec)
-	}
 	for attempt := 1; ; attempt++ {
 		s.run.sinkMu.Lock()
-		resp, err := s.run.t.Consumer.handle(s.run.ctx, batch)
+		resp, err := s.run.t.Consumer.HandleStreamsAPI(s.run.ctx, s.arn, recs)
 		s.run.sinkMu.Unlock()
 		if err != nil {
 			return fmt.Errorf("stream %s: %w", s.label, err)
@@ -364,24 +363,38 @@ func (s *stream) deliver(recs []types.Record) error {
 			return nil
 		}
 		failed := resp.BatchItemFailures[0].ItemIdentifier
-		i := slices.IndexFunc(batch, func(r received) bool { return r.SequenceNumber == failed })
+		i := slices.IndexFunc(recs, func(r types.Record) bool { return sequenceNumber(r) == failed })
 		if i < 0 {
 			return fmt.Errorf("stream %s: the consumer reported record %s, which is not in the batch", s.label, failed)
 		}
 		if attempt == apiAttempts {
 			return fmt.Errorf("stream %s: record %s (%s) still failed after %d attempts (the consumer's log says why)",
-				s.label, failed, recordKey(batch[i].record), attempt)
+				s.label, failed, recordKey(recs[i]), attempt)
 		}
-		batch = batch[i:]
+		recs = recs[i:]
 		if !s.run.sleep(time.Duration(attempt) * s.run.pollInterval()) {
 			return nil
 		}
 	}
 }
 
+func sequenceNumber(r types.Record) string {
+	if r.Dynamodb == nil {
+		return ""
+	}
+	return aws.ToString(r.Dynamodb.SequenceNumber)
+}
+
 // recordKey is the record's state-table key, for error messages.
-func recordKey(r record) string {
-	if keys, err := state.DecodeRow(r.Keys); err == nil && keys.PK != "" {
+func recordKey(r types.Record) string {
+	if r.Dynamodb == nil {
+		return "?"
+	}
+	item, err := attributevalue.FromDynamoDBStreamsMap(r.Dynamodb.Keys)
+	if err != nil {
+		return "?"
+	}
+	if keys, err := state.DecodeRow(item); err == nil && keys.PK != "" {
 		return keys.PK
 	}
 	return "?"

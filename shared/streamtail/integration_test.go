@@ -1,4 +1,4 @@
-package streams
+package streamtail
 
 import (
 	"context"
@@ -17,18 +17,19 @@ import (
 	"github.com/upvest-webhooks/upvest-webhooks/shared/localaws/awstest"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/schema"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/state"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/streams"
 )
 
 // changeLog is a sink that keeps every change and lets a test wait for some.
 type changeLog struct {
 	mu      sync.Mutex
-	changes []Change
+	changes []streams.Change
 	added   chan struct{}
 }
 
 func newChangeLog() *changeLog { return &changeLog{added: make(chan struct{}, 1)} }
 
-func (l *changeLog) sink(_ context.Context, c Change) error {
+func (l *changeLog) sink(_ context.Context, c streams.Change) error {
 	l.mu.Lock()
 	l.changes = append(l.changes, c)
 	l.mu.Unlock()
@@ -41,12 +42,12 @@ func (l *changeLog) sink(_ context.Context, c Change) error {
 
 // waitFor returns the changes of key once there are n of them. The deadline
 // only keeps a broken test from hanging; nothing is asserted about timing.
-func (l *changeLog) waitFor(t *testing.T, key string, n int) []Change {
+func (l *changeLog) waitFor(t *testing.T, key string, n int) []streams.Change {
 	t.Helper()
 	deadline := time.After(60 * time.Second)
 	for {
 		l.mu.Lock()
-		var got []Change
+		var got []streams.Change
 		for _, c := range l.changes {
 			if c.Key == key {
 				got = append(got, c)
@@ -131,7 +132,7 @@ func TestIntegrationTailerSeesInsertThenModify(t *testing.T) {
 	put(before, "NEW", "1", "ORDER.NEW") // before the tailer starts: LATEST must skip it
 
 	log := newChangeLog()
-	runTailer(t, &Tailer{Client: env.Streams, StreamARNs: arns, Consumer: &Consumer{Sink: log.sink}})
+	runTailer(t, &Tailer{Client: env.Streams, StreamARNs: arns, Consumer: &streams.Consumer{Sink: log.sink}})
 
 	key := "ORDER#" + uuid(t)
 	put(key, "NEW", "1", "ORDER.NEW")
@@ -151,10 +152,10 @@ func TestIntegrationTailerSeesInsertThenModify(t *testing.T) {
 		t.Fatalf("got %d changes, want 2: %+v", len(got), got)
 	}
 	ins, mod := got[0], got[1]
-	if ins.Kind != Insert || ins.OldStatus != "" || ins.NewStatus != "NEW" || ins.NewVersion != 1 || ins.EventType != "ORDER.NEW" {
+	if ins.Kind != streams.Insert || ins.OldStatus != "" || ins.NewStatus != "NEW" || ins.NewVersion != 1 || ins.EventType != "ORDER.NEW" {
 		t.Errorf("first change = %+v, want INSERT ∅→NEW v1 ORDER.NEW", ins)
 	}
-	if mod.Kind != Modify || mod.OldStatus != "NEW" || mod.NewStatus != "FILLED" || mod.OldVersion != 1 || mod.NewVersion != 2 || mod.EventType != "ORDER.FILLED" {
+	if mod.Kind != streams.Modify || mod.OldStatus != "NEW" || mod.NewStatus != "FILLED" || mod.OldVersion != 1 || mod.NewVersion != 2 || mod.EventType != "ORDER.FILLED" {
 		t.Errorf("second change = %+v, want MODIFY NEW→FILLED v1→v2 ORDER.FILLED", mod)
 	}
 	if ins.Table != table || ins.Domain != upvest.Orders || mod.SequenceNumber <= ins.SequenceNumber && len(mod.SequenceNumber) == len(ins.SequenceNumber) {
@@ -203,12 +204,12 @@ func TestIntegrationTailerReadsStateWriterChanges(t *testing.T) {
 	apply(order("ORDER.FILLED", "FILLED", "2021-07-21T14:12:00.00Z"))
 
 	log := newChangeLog()
-	runTailer(t, &Tailer{Client: env.Streams, StreamARNs: map[string]string{"orders": env.StateStreamARNs[upvest.Orders]}, FromStart: true, Consumer: &Consumer{Sink: log.sink}})
+	runTailer(t, &Tailer{Client: env.Streams, StreamARNs: map[string]string{"orders": env.StateStreamARNs[upvest.Orders]}, FromStart: true, Consumer: &streams.Consumer{Sink: log.sink}})
 
-	lines := func(cs []Change) string {
+	lines := func(cs []streams.Change) string {
 		var out []string
 		for _, c := range cs {
-			out = append(out, FormatChange(c))
+			out = append(out, streams.FormatChange(c))
 		}
 		return strings.Join(out, "\n")
 	}

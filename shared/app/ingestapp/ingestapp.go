@@ -1,7 +1,8 @@
-// Package app assembles each function from its configuration. The Lambda
-// entry points and the local runner share it, so the local run is the same
-// code as production, only pointed at other endpoints.
-package app
+// Package ingestapp assembles the ingest function from its configuration. The
+// ingest Lambda and the local runner share it, so the local run is the same
+// code as production, only pointed at other endpoints. It is apart from the
+// worker's assembly (workerapp) so that each binary links only what it runs.
+package ingestapp
 
 import (
 	"context"
@@ -14,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
+	"github.com/upvest-webhooks/upvest-webhooks/shared/app"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/config"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/fanout"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/ingest"
@@ -22,11 +24,11 @@ import (
 	"github.com/upvest-webhooks/upvest-webhooks/shared/signature"
 )
 
-// Ingest builds the ingest service: clients once, keys loaded (and checked) at
+// New builds the ingest service: clients once, keys loaded (and checked) at
 // start. Its JSON logs and EMF metrics go to out (stdout in Lambda).
-func Ingest(ctx context.Context, cfg config.Ingest, awsCfg aws.Config, out io.Writer, opts ...Option) (*ingest.Service, error) {
-	o := collect(opts)
-	awsCfg = o.tracing.InstrumentAWS(awsCfg)
+func New(ctx context.Context, cfg config.Ingest, awsCfg aws.Config, out io.Writer, opts ...app.Option) (*ingest.Service, error) {
+	o := app.Collect(opts)
+	awsCfg = o.Tracing.InstrumentAWS(awsCfg)
 	log := observability.NewLogger(out, observability.ServiceIngest)
 	keys, err := verificationKeys(ctx, cfg, awsCfg, log)
 	if err != nil {
@@ -47,7 +49,7 @@ func Ingest(ctx context.Context, cfg config.Ingest, awsCfg aws.Config, out io.Wr
 	return ingest.New(verifier, sources, ledgerStore, publisher, log, metrics, ingest.Options{
 		PublicPath:  cfg.PublicPath,
 		Concurrency: cfg.Concurrency,
-		Tracing:     o.tracing.TracerProvider(),
+		Tracing:     o.Tracing.TracerProvider(),
 	}), nil
 }
 
@@ -69,10 +71,13 @@ func verificationKeys(ctx context.Context, cfg config.Ingest, awsCfg aws.Config,
 			log.Error("verification keys not refreshed; keeping the cached set", "error", err)
 		},
 	})
-	if err := keys.Load(ctx); err != nil {
-		// Not fatal: the first request tries again and answers 503 until keys load.
+	// Read in the background, beside the runtime's first /next: a cold start
+	// does not wait for SSM, and the first request waits only for what is left
+	// of this read. Not fatal: the first request tries again and answers 503
+	// until keys load.
+	keys.Preload(context.WithoutCancel(ctx), func(err error) {
 		log.Error("verification keys not loaded at start", "parameter", cfg.JWKSParameter, "error", err)
-	}
+	})
 	return keys, nil
 }
 
