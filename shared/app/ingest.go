@@ -26,6 +26,7 @@ import (
 // start. Its JSON logs and EMF metrics go to out (stdout in Lambda).
 func Ingest(ctx context.Context, cfg config.Ingest, awsCfg aws.Config, out io.Writer, opts ...Option) (*ingest.Service, error) {
 	o := collect(opts)
+	awsCfg = withConnectionPool(awsCfg, max(ingest.MaxClaimsInFlight, fanout.DefaultInFlight))
 	awsCfg = o.tracing.InstrumentAWS(awsCfg)
 	log := observability.NewLogger(out, observability.ServiceIngest)
 	keys, err := verificationKeys(ctx, cfg, awsCfg, log)

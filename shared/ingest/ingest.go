@@ -66,7 +66,8 @@ type Options struct {
 	// PublicPath is the URL path Upvest signs; empty means the request's path
 	// without the API Gateway stage prefix.
 	PublicPath string
-	// Concurrency bounds the ledger writes in flight for one request.
+	// Concurrency bounds the ledger writes in flight for one request; zero
+	// adapts it to the package's size (ClaimsInFlight).
 	Concurrency int
 	// Tracing records a span per request and per signature check (shared/tracing);
 	// nil records nothing.
@@ -75,9 +76,6 @@ type Options struct {
 
 // New returns a Service. sources may be nil (no IP allowlist).
 func New(auth Authenticator, sources SourceFilter, l Ledger, p fanout.Publisher, log *slog.Logger, m *observability.Metrics, opts Options) *Service {
-	if opts.Concurrency <= 0 {
-		opts.Concurrency = 16
-	}
 	if opts.Tracing == nil {
 		opts.Tracing = noop.NewTracerProvider()
 	}
@@ -258,6 +256,10 @@ func (s *Service) process(ctx context.Context, log *slog.Logger, env upvest.Enve
 	var summary Summary
 	items := make([]*pending, 0, len(env.Payload))
 	seen := map[string]bool{}
+	// An event's claim starts as soon as it is classified: the first writes
+	// are in flight while the rest of the package is still being read.
+	group, gctx := errgroup.WithContext(ctx)
+	group.SetLimit(s.claimsInFlight(len(env.Payload)))
 	for _, raw := range env.Payload {
 		rec := recordFor(raw)
 		if seen[rec.EventID] {
@@ -265,12 +267,8 @@ func (s *Service) process(ctx context.Context, log *slog.Logger, env upvest.Enve
 			continue
 		}
 		seen[rec.EventID] = true
-		items = append(items, &pending{record: rec})
-	}
-
-	group, gctx := errgroup.WithContext(ctx)
-	group.SetLimit(s.parallel)
-	for _, item := range items {
+		item := &pending{record: rec}
+		items = append(items, item)
 		group.Go(func() error {
 			claim, _, err := s.ledger.Claim(gctx, item.record)
 			item.claim = claim
@@ -348,7 +346,7 @@ func sentDespite(outgoing []fanout.Message, err error) []fanout.Message {
 // only means a redelivery sends that event again, which the workers absorb.
 func (s *Service) markEnqueued(ctx context.Context, log *slog.Logger, sent []fanout.Message) {
 	marks, mctx := errgroup.WithContext(ctx)
-	marks.SetLimit(s.parallel)
+	marks.SetLimit(s.claimsInFlight(len(sent)))
 	for _, m := range sent {
 		marks.Go(func() error {
 			if err := s.ledger.MarkEnqueued(mctx, m.EventID); err != nil {
