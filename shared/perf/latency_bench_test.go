@@ -41,7 +41,7 @@ const (
 const stackIngestMemoryMB = 3538
 
 // Memory settings the benchmark models: the stack's and two others.
-var modelledMemories = []int{512, stackIngestMemoryMB, 3538}
+var modelledMemories = []int{512, 1769, stackIngestMemoryMB}
 
 // package sizes of the benchmark.
 var packageSizes = []struct {
