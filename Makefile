@@ -130,6 +130,19 @@ fuzz:
 bench: tools $(EMULATORS)
 	$(WITH_TEST_EMULATORS) $(GO) test -run '^$$' -bench . -benchmem -timeout $(TEST_TIMEOUT) ./...
 
+# The capacity model of the README's Capacity section (shared/capacity), at the
+# stack's defaults; `go run ./functions/capacity -h` for other settings.
+.PHONY: capacity nightly
+capacity:
+	$(GO) run ./functions/capacity
+
+# The nightly-batch rehearsal: NIGHTLY_EVENTS POSITION and CASH_BALANCE events
+# through ingest on the latency-modelled ports and modelled workers, on a
+# virtual clock (a minute or two of CPU; `make test` runs a small one).
+NIGHTLY_EVENTS ?= 200000
+nightly:
+	UPVEST_NIGHTLY_EVENTS=$(NIGHTLY_EVENTS) $(GO) test -count=1 -timeout 30m -run '^TestNightlyBatchRehearsal$$' -v ./shared/perf
+
 fmt:
 	$(GO) fmt ./...
 

@@ -28,6 +28,7 @@ func TestLoadDefaults(t *testing.T) {
 			WorkerBatchSize: 10, WorkerBatchWindow: 1, WorkerMaxConcurrency: 5,
 			QueueAgeAlarm: 900, OTelTraces: OTelOff,
 			Capacity: TableCapacity{Mode: CapacityOnDemand, MinWrite: 5, MaxWrite: 1000, MinRead: 1, MaxRead: 200, TargetUtilization: 70},
+			Scaling:  Scaling{NearLimitPercent: 80},
 		}
 		if c != want {
 			t.Errorf("%s:\n got %+v\nwant %+v", env, c, want)

@@ -196,6 +196,14 @@ func NewMonitoring(scope constructs.Construct, id string, p MonitoringProps) *Mo
 			"(TargetErrorCount) or dropped the run after its retries (InvocationDroppedCount)", keySyncNotRun(k, keyWindow), 1, atLeast, 1)
 	}
 
+	capacityAlarms(cfg, p, func(group, id, description string, metric awscloudwatch.IMetric, threshold float64) {
+		target, periods := &m.Pipeline, PipelineAlarmPeriods
+		if group == "feed" {
+			target, periods = &m.Feed, FeedAlarmPeriods
+		}
+		alarm(target, id, description, metric, threshold, atLeast, periods)
+	})
+
 	m.FeedBlocked = composite(s, "FeedBlocked", prefix+"the Upvest feed is blocked or failing: Upvest holds back later deliveries until this clears. "+
 		"Components: "+alarmIDs(m.Feed), m.Feed)
 	m.PipelineStuck = composite(s, "PipelineStuck", prefix+"events are stuck, dead-lettered or parked behind ingest. Components: "+alarmIDs(m.Pipeline), m.Pipeline)

@@ -78,7 +78,7 @@ func NewPipeline(scope constructs.Construct, id string, cfg Config, d events.Dom
 	p.Worker.Function.AddEventSource(awslambdaeventsources.NewSqsEventSource(p.Queue, &awslambdaeventsources.SqsEventSourceProps{
 		BatchSize:               jsii.Number(float64(cfg.WorkerBatchSize)),
 		MaxBatchingWindow:       awscdk.Duration_Seconds(jsii.Number(float64(cfg.WorkerBatchWindow))),
-		MaxConcurrency:          jsii.Number(float64(cfg.WorkerMaxConcurrency)),
+		MaxConcurrency:          jsii.Number(float64(cfg.WorkerMaxConcurrencyFor(d))),
 		ReportBatchItemFailures: jsii.Bool(true),
 	}))
 	return p

@@ -78,6 +78,7 @@ func NewStateTable(scope constructs.Construct, id string, capacity TableCapacity
 
 // table sets the billing mode, and in provisioned mode the starting capacity: the minimums.
 func (c TableCapacity) table(props *awsdynamodb.TableProps) {
+	props.WarmThroughput = c.warmThroughput()
 	if !c.Provisioned() {
 		props.BillingMode = awsdynamodb.BillingMode_PAY_PER_REQUEST
 		return
@@ -90,6 +91,7 @@ func (c TableCapacity) table(props *awsdynamodb.TableProps) {
 // index gives a global secondary index the starting capacity too: an index
 // has capacity of its own, and one short of writes throttles its table's writes.
 func (c TableCapacity) index(props *awsdynamodb.GlobalSecondaryIndexProps) {
+	props.WarmThroughput = c.warmThroughput()
 	if c.Provisioned() {
 		props.ReadCapacity = jsii.Number(float64(c.MinRead))
 		props.WriteCapacity = jsii.Number(float64(c.MinWrite))

@@ -52,7 +52,7 @@ func LoadIngest(getenv func(string) string) (Ingest, error) {
 		PublicPath:      r.optional(EnvPublicPath, ""),
 		IPAllowlist:     r.optional(EnvIPAllowlist, "off"),
 		LedgerRetention: time.Duration(r.positiveInt(EnvLedgerRetention, 400)) * 24 * time.Hour,
-		Concurrency:     int(r.positiveInt(EnvConcurrency, 16)),
+		Concurrency:     int(r.positiveInt(EnvConcurrency, 0)), // 0: adapts to the package (ingest.ClaimsInFlight)
 	}
 	switch {
 	case c.JWKSParameter == "" && c.JWKSFile == "":

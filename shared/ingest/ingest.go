@@ -73,7 +73,8 @@ type Options struct {
 	// PublicPath is the URL path Upvest signs; empty means the request's path
 	// without the API Gateway stage prefix.
 	PublicPath string
-	// Concurrency bounds the ledger writes in flight for one request.
+	// Concurrency bounds the ledger writes in flight for one request; zero
+	// adapts it to the package's size (ClaimsInFlight).
 	Concurrency int
 	// Tracing records a span per request and per signature check (shared/tracing);
 	// nil records nothing.
@@ -85,9 +86,6 @@ type Options struct {
 
 // New returns a Service. sources may be nil (no IP allowlist).
 func New(auth Authenticator, sources SourceFilter, l Ledger, p fanout.Publisher, log *slog.Logger, m *observability.Metrics, opts Options) *Service {
-	if opts.Concurrency <= 0 {
-		opts.Concurrency = 16
-	}
 	if opts.Tracing == nil {
 		opts.Tracing = noop.NewTracerProvider()
 	}
@@ -283,6 +281,24 @@ func (s *Service) process(ctx context.Context, log *slog.Logger, env upvest.Enve
 	items := make([]*pending, 0, len(env.Payload))
 	seen := map[string][]byte{}
 	now := s.now()
+	// An event's claim starts as soon as it is classified: the first writes
+	// are in flight while the rest of the package is still being read.
+	group, gctx := errgroup.WithContext(ctx)
+	group.SetLimit(s.claimsInFlight(len(env.Payload)))
+	startClaim := func(item *pending) {
+		items = append(items, item)
+		group.Go(func() error {
+			claim, status, err := s.ledger.Claim(gctx, item.record)
+			item.claim, item.status = claim, status
+			if err != nil || claim != ledger.ClaimConflict {
+				return err
+			}
+			// Other bytes under a recorded id: keep them aside under their own key.
+			item.record = conflictRecord(item.record)
+			item.claim, _, err = s.ledger.Claim(gctx, item.record)
+			return err
+		})
+	}
 	for _, raw := range env.Payload {
 		rec, ahead := recordFor(raw, now)
 		if first, ok := seen[rec.EventID]; ok {
@@ -297,27 +313,11 @@ func (s *Service) process(ctx context.Context, log *slog.Logger, env upvest.Enve
 				continue
 			}
 			seen[conflict.EventID] = raw
-			items = append(items, &pending{record: conflict})
+			startClaim(&pending{record: conflict})
 			continue
 		}
 		seen[rec.EventID] = raw
-		items = append(items, &pending{record: rec, ahead: ahead})
-	}
-
-	group, gctx := errgroup.WithContext(ctx)
-	group.SetLimit(s.parallel)
-	for _, item := range items {
-		group.Go(func() error {
-			claim, status, err := s.ledger.Claim(gctx, item.record)
-			item.claim, item.status = claim, status
-			if err != nil || claim != ledger.ClaimConflict {
-				return err
-			}
-			// Other bytes under a recorded id: keep them aside under their own key.
-			item.record = conflictRecord(item.record)
-			item.claim, _, err = s.ledger.Claim(gctx, item.record)
-			return err
-		})
+		startClaim(&pending{record: rec, ahead: ahead})
 	}
 	if err := group.Wait(); err != nil {
 		return summary, err
@@ -411,7 +411,7 @@ func sentDespite(outgoing []fanout.Message, err error) []fanout.Message {
 // only means a redelivery sends that event again, which the workers absorb.
 func (s *Service) markEnqueued(ctx context.Context, log *slog.Logger, sent []fanout.Message) {
 	marks, mctx := errgroup.WithContext(ctx)
-	marks.SetLimit(s.parallel)
+	marks.SetLimit(s.claimsInFlight(len(sent)))
 	for _, m := range sent {
 		marks.Go(func() error {
 			if err := s.ledger.MarkEnqueued(mctx, m.EventID); err != nil {

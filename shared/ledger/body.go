@@ -18,16 +18,34 @@ const (
 	partBytes     = 350 * 1024 // gzip bytes per part item (DynamoDB allows 400 KB per item)
 )
 
-var gzipWriters = sync.Pool{New: func() any {
-	w, _ := gzip.NewWriterLevel(nil, gzip.BestSpeed) // a valid level never fails
-	return w
-}}
+// storeBelow is the body size under which compressing buys no write unit:
+// the record of such an event fits 1 KB with its body stored, and building
+// Huffman tables for a few hundred bytes was most of ingest's CPU per event
+// (BenchmarkLatencyModelledIngest). Stored blocks are still a gzip stream, so
+// every reader gunzips as before.
+const storeBelow = 640
+
+var (
+	gzipWriters = sync.Pool{New: func() any {
+		w, _ := gzip.NewWriterLevel(nil, gzip.BestSpeed) // a valid level never fails
+		return w
+	}}
+	storeWriters = sync.Pool{New: func() any {
+		w, _ := gzip.NewWriterLevel(nil, gzip.NoCompression)
+		return w
+	}}
+)
 
 func gzipBytes(b []byte) ([]byte, error) {
 	var buf bytes.Buffer
 	buf.Grow(len(b)/2 + 64)
-	w := gzipWriters.Get().(*gzip.Writer)
-	defer gzipWriters.Put(w)
+	pool := &gzipWriters
+	if len(b) < storeBelow {
+		pool = &storeWriters
+		buf.Grow(len(b) + 64)
+	}
+	w := pool.Get().(*gzip.Writer)
+	defer pool.Put(w)
 	w.Reset(&buf)
 	if _, err := w.Write(b); err != nil {
 		return nil, fmt.Errorf("gzip event: %w", err)

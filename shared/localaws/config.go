@@ -77,6 +77,7 @@ func Config(_ context.Context, dynamoEndpoint, sqsEndpoint string) (aws.Config, 
 	return aws.Config{
 		Region:      Region,
 		Credentials: aws.NewCredentialsCache(credentials.NewStaticCredentialsProvider(AccessKeyID, SecretAccessKey, "")),
+		HTTPClient:  newLimitedClient(dynamoEndpoint, DynamoDBLocalInFlight),
 		ConfigSources: []any{serviceEndpoints{
 			dynamodb.ServiceID:        dynamoEndpoint,
 			dynamodbstreams.ServiceID: dynamoEndpoint,

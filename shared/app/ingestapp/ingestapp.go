@@ -28,6 +28,7 @@ import (
 // start. Its JSON logs and EMF metrics go to out (stdout in Lambda).
 func New(ctx context.Context, cfg config.Ingest, awsCfg aws.Config, out io.Writer, opts ...app.Option) (*ingest.Service, error) {
 	o := app.Collect(opts)
+	awsCfg = withConnectionPool(awsCfg, max(ingest.MaxClaimsInFlight, fanout.DefaultInFlight))
 	awsCfg = o.Tracing.InstrumentAWS(awsCfg)
 	log := observability.NewLogger(out, observability.ServiceIngest)
 	keys, err := verificationKeys(ctx, cfg, awsCfg, log)
