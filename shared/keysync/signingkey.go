@@ -54,6 +54,9 @@ func LoadSigningKey(data []byte, passphrase string) (*ecdsa.PrivateKey, error) {
 func parseKeyBlock(block *pem.Block, passphrase string) (*ecdsa.PrivateKey, error) {
 	der := block.Bytes
 	var err error
+	encrypted := block.Type == "ENCRYPTED PRIVATE KEY" || block.Headers["Proc-Type"] == "4,ENCRYPTED"
+	// A wrong passphrase sometimes yields valid padding: then the parse fails.
+	wrongPassphrase := errors.New("signing key: decrypt: wrong signing_key_passphrase (or a damaged key)")
 	switch {
 	case block.Type == "ENCRYPTED PRIVATE KEY":
 		if passphrase == "" {
@@ -75,11 +78,17 @@ func parseKeyBlock(block *pem.Block, passphrase string) (*ecdsa.PrivateKey, erro
 	var key *ecdsa.PrivateKey
 	if block.Type == "EC PRIVATE KEY" {
 		if key, err = x509.ParseECPrivateKey(der); err != nil {
+			if encrypted {
+				return nil, wrongPassphrase
+			}
 			return nil, fmt.Errorf("signing key: EC PRIVATE KEY: %w; %s", err, ConvertKeyHint)
 		}
 	} else {
 		k, err := x509.ParsePKCS8PrivateKey(der)
 		if err != nil {
+			if encrypted {
+				return nil, wrongPassphrase
+			}
 			return nil, fmt.Errorf("signing key: PRIVATE KEY: %w; %s", err, ConvertKeyHint)
 		}
 		ec, ok := k.(*ecdsa.PrivateKey)
