@@ -133,17 +133,25 @@ func (c *CLI) webhooks(ctx context.Context, args []string) error {
 	default:
 		return fmt.Errorf("%w: unknown webhooks action %q\n\n%s", ErrUsage, action, WebhooksUsage)
 	}
+	// The id may come before the flags (update <id> -title x) or after them.
+	var id string
+	if needID && len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		id, args = args[0], args[1:]
+	}
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	var id string
+	rest := fs.Args()
+	if id != "" {
+		rest = append([]string{id}, rest...)
+	}
 	switch {
-	case needID && fs.NArg() != 1:
+	case needID && len(rest) != 1:
 		return fmt.Errorf("%w: webhooks %s takes one webhook id", ErrUsage, action)
-	case !needID && fs.NArg() != 0:
-		return fmt.Errorf("%w: webhooks %s takes no arguments, got %q", ErrUsage, action, fs.Args())
+	case !needID && len(rest) != 0:
+		return fmt.Errorf("%w: webhooks %s takes no arguments, got %q", ErrUsage, action, rest)
 	case needID:
-		id = fs.Arg(0)
+		id = rest[0]
 		if err := keysync.ValidateID(id); err != nil {
 			return fmt.Errorf("%w: %v", ErrUsage, err)
 		}
