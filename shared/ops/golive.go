@@ -348,10 +348,6 @@ func (c *CLI) golive(ctx context.Context, args []string) error {
 	if g.Wait <= 0 || g.Wait > 30*time.Minute {
 		return fmt.Errorf("%w: -wait between 1s and 30m", ErrUsage)
 	}
-	t, err := c.connect(ctx, *local, config.OpsNeeds{Ledger: true})
-	if err != nil {
-		return err
-	}
 	if *local {
 		lc, err := config.LoadLocal(c.Getenv)
 		if err != nil {
@@ -386,6 +382,10 @@ func (c *CLI) golive(ctx context.Context, args []string) error {
 			}
 			return []byte(aws.ToString(out.Parameter.Value)), nil
 		}
+	}
+	t, err := c.connect(ctx, *local, config.OpsNeeds{Ledger: true})
+	if err != nil {
+		return err
 	}
 	if g.Upvest, err = c.upvestAPI(ctx, *local); err != nil {
 		return err
