@@ -104,6 +104,12 @@ func (h *Handler) Handle(ctx context.Context, ev Event) (Response, error) {
 	return Response{}, fmt.Errorf("unknown request type %q", ev.RequestType)
 }
 
+// Validate checks the properties as Handle does.
+func Validate(p Properties) error {
+	_, err := parseLanes(p)
+	return err
+}
+
 func parseLanes(p Properties) ([]Lane, error) {
 	if err := keysync.ValidateURL(p.URL, false); err != nil {
 		return nil, fmt.Errorf("Url: %w", err)
