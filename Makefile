@@ -11,7 +11,7 @@ TEST_SQS_PORT      ?= 14566
 TEST_TIMEOUT       ?= 20m
 
 # The Lambdas: every one of these directories that exists under functions/.
-LAMBDAS         := $(notdir $(wildcard $(addprefix functions/,ingest worker streamconsumer keysync)))
+LAMBDAS         := $(notdir $(wildcard $(addprefix functions/,ingest worker streamconsumer keysync subscription)))
 LAMBDA_BINARIES := $(LAMBDAS:%=bin/lambda/%/bootstrap)
 
 TOOLS_STAMP := infra/node_modules/.tools-stamp

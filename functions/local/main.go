@@ -6,6 +6,9 @@
 //
 // Settings: LOCAL_ADDR, LOCAL_DYNAMODB_PORT, LOCAL_SQS_PORT, LOCAL_DIR
 // (shared/config.LoadLocal), UPVEST_JWKS_FILE, and the ingest variables.
+// Unless UPVEST_JWKS_FILE is set, it also serves a fake Upvest API (on
+// LOCAL_UPVEST_ADDR, default any free port) and writes LOCAL_DIR/upvest-api.json
+// for `ops webhooks -local` and `ops golive -local`.
 // For `make chaos`: LOCAL_VISIBILITY_TIMEOUT (the queues' visibility timeout,
 // whole seconds; default as deployed) and UPVEST_FAULTS / UPVEST_FAULTS_LOG
 // (shared/faults: faults injected at the SDK boundary; off unless set).
@@ -34,6 +37,9 @@ import (
 // message a killed process held comes back soon (make chaos).
 const envVisibilityTimeout = "LOCAL_VISIBILITY_TIMEOUT"
 
+// envFakeUpvestAddr is where the fake Upvest API listens (default: any free port on 127.0.0.1).
+const envFakeUpvestAddr = "LOCAL_UPVEST_ADDR"
+
 func main() {
 	if err := run(); err != nil {
 		fmt.Fprintln(os.Stderr, "local:", err)
@@ -50,6 +56,7 @@ func run() error {
 	defer stop()
 
 	jwksFile := os.Getenv(config.EnvJWKSFile)
+	var fakeUpvest *localrun.FakeUpvest
 	if jwksFile == "" {
 		keys, err := localrun.EnsureDevKeys(cfg.Dir)
 		if err != nil {
@@ -61,6 +68,18 @@ func run() error {
 			verb = "generated"
 		}
 		fmt.Printf("%s dev signing key %s (kid %s); its JWKS is %s\n", verb, keys.PrivateKeyPath, keys.KeyID, keys.JWKSPath)
+		// A fake Upvest API, so that the go-live path runs locally; it signs
+		// its test deliveries with the dev key.
+		addr := os.Getenv(envFakeUpvestAddr)
+		if addr == "" {
+			addr = "127.0.0.1:0"
+		}
+		fakeUpvest, err = localrun.StartFakeUpvest(cfg.Dir, addr, keys, func(f string, a ...any) { fmt.Printf(f+"\n", a...) })
+		if err != nil {
+			return err
+		}
+		defer fakeUpvest.Stop()
+		fmt.Printf("Fake Upvest API on %s (its client's credentials in %s, for `ops webhooks -local` and `ops golive -local`)\n", fakeUpvest.URL, fakeUpvest.FilePath)
 	}
 
 	logDir := filepath.Join(cfg.Dir, "logs")
@@ -120,6 +139,11 @@ func run() error {
 			fmt.Println("Try, in another terminal (signed with the dev key):")
 			fmt.Println("  go run ./functions/send -generate 3                                 # three ORDER lifecycles")
 			fmt.Println("  go run ./functions/send -fresh-ids events/testdata/upvest/samples   # Upvest's example events")
+			if fakeUpvest != nil {
+				fmt.Println("Go live against the fake Upvest:")
+				fmt.Println("  go run ./functions/ops webhooks create -local -title local   # a subscription on this endpoint, enabled")
+				fmt.Println("  go run ./functions/ops golive -local                          # probe, keys, subscription, test delivery")
+			}
 			fmt.Println("Ctrl-C here stops everything.")
 			fmt.Println("State changes appear below as they happen.")
 		},

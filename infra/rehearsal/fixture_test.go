@@ -30,7 +30,7 @@ var synthContext = map[string]any{"env": "sandbox", "exampleStreamConsumer": "tr
 
 // The functions under rehearsal, and the aws-lambda-go hello world that is
 // the init-time baseline.
-var functionPackages = []string{"./functions/ingest", "./functions/worker", "./functions/streamconsumer", "./shared/lambdaruntime/testdata/hello"}
+var functionPackages = []string{"./functions/ingest", "./functions/worker", "./functions/streamconsumer", "./functions/subscription", "./shared/lambdaruntime/testdata/hello"}
 
 var workDir string // binaries (as CDK assets) and the synth's output
 

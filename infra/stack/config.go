@@ -33,6 +33,7 @@ const (
 	AssetWorker         = "worker"
 	AssetStreamConsumer = "streamconsumer"
 	AssetKeySync        = "keysync"
+	AssetSubscription   = "subscription"
 )
 
 // Config is everything a deployment can vary. Every field comes from CDK
@@ -78,6 +79,8 @@ type Config struct {
 	// Key sync (keysync.go): on only with the secret of the customer's Upvest API client.
 	UpvestAPISecretARN string
 	UpvestAPIBaseURL   string // set (default per env) only when UpvestAPISecretARN is
+	// Stack-owned Upvest subscriptions (subscription.go): off unless asked; need the key sync.
+	Subscription SubscriptionConfig
 	// OpenTelemetry traces of ingest and the workers (shared/tracing): off,
 	// xray (CloudWatch's OTLP endpoint), console (the function's logs) or
 	// collector (a collector Lambda layer, OTelCollectorLayerARN).
@@ -209,6 +212,7 @@ func Load(get func(key string) any) (Config, error) {
 	c.QueueAgeAlarm = r.integer("queueAgeAlarmSeconds", 900, 60, 14*24*3600)
 	c.ExampleStreamConsumer = r.boolean("exampleStreamConsumer", false)
 	c.UpvestAPISecretARN, c.UpvestAPIBaseURL = loadKeySync(&r, c.Env)
+	c.Subscription = loadSubscription(&r)
 	c.OTelTraces = r.str("otelTraces", OTelOff)
 	c.OTelCollectorLayerARN = r.str("otelCollectorLayerArn", "")
 	c.Capacity = loadCapacity(&r)
@@ -235,6 +239,9 @@ func (c Config) Assets() []string {
 	}
 	if c.KeySyncEnabled() {
 		assets = append(assets, AssetKeySync)
+	}
+	if c.Subscription.Enabled {
+		assets = append(assets, AssetSubscription)
 	}
 	return assets
 }
@@ -288,6 +295,7 @@ func (c Config) Validate() error {
 		fail("otelCollectorLayerArn: %q is not an ARN", c.OTelCollectorLayerARN)
 	}
 	errs = append(errs, c.validateKeySync()...)
+	errs = append(errs, c.validateSubscription()...)
 	errs = append(errs, c.Capacity.validate()...)
 	return errors.Join(errs...)
 }

@@ -31,7 +31,7 @@ func TestMain(m *testing.M) {
 		ctx := context.Background()
 		root, err := RepoRoot(ctx)
 		if err == nil {
-			assetsDir, err = BuildLambdas(ctx, root, dir, []string{AssetIngest, AssetWorker, AssetStreamConsumer, AssetKeySync})
+			assetsDir, err = BuildLambdas(ctx, root, dir, []string{AssetIngest, AssetWorker, AssetStreamConsumer, AssetKeySync, AssetSubscription})
 		}
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)

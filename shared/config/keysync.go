@@ -11,6 +11,7 @@ const (
 	EnvUpvestAPISecret     = "UPVEST_API_SECRET_ID"  // Secrets Manager secret (ARN or name) with the API client's credentials
 	EnvUpvestAPIVersion    = "UPVEST_API_VERSION"    // upvest-api-version header
 	EnvKeySyncSSMParameter = "KEYSYNC_SSM_PARAMETER" // the JWKS parameter ingest reads (UPVEST_JWKS_SSM_PARAMETER there)
+	EnvUpvestAPIKeysScope  = "UPVEST_API_KEYS_SCOPE" // scope the key sync asks for: webhooks:read (default) or webhooks:admin
 )
 
 // KeySync is the configuration of the key sync: where Upvest's API is, which
@@ -20,6 +21,7 @@ type KeySync struct {
 	SecretID   string
 	APIVersion string
 	Parameter  string
+	KeysScope  string // webhooks:read, or webhooks:admin for a client issued only that
 }
 
 // LoadKeySync reads and validates the keysync configuration.
@@ -30,6 +32,10 @@ func LoadKeySync(getenv func(string) string) (KeySync, error) {
 		SecretID:   r.required(EnvUpvestAPISecret),
 		APIVersion: r.optional(EnvUpvestAPIVersion, "1"),
 		Parameter:  r.required(EnvKeySyncSSMParameter),
+		KeysScope:  r.optional(EnvUpvestAPIKeysScope, "webhooks:read"),
+	}
+	if c.KeysScope != "webhooks:read" && c.KeysScope != "webhooks:admin" {
+		r.problems = append(r.problems, EnvUpvestAPIKeysScope+"="+c.KeysScope+" is not webhooks:read or webhooks:admin")
 	}
 	if c.BaseURL != "" {
 		u, err := url.Parse(c.BaseURL)

@@ -12,8 +12,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
-
-	"github.com/upvest-webhooks/upvest-webhooks/shared/signature"
 )
 
 // Credentials are the customer's Upvest API client: the OAuth client id and
@@ -43,10 +41,13 @@ type secretDocument struct {
 	ClientSecret  string `json:"client_secret"`
 	SigningKeyPEM string `json:"signing_key_pem"`
 	SigningKeyID  string `json:"signing_key_id"`
+	// Passphrase of an encrypted signing_key_pem; optional.
+	SigningKeyPassphrase string `json:"signing_key_passphrase"`
 }
 
 // ParseCredentials reads the secret's JSON: {"client_id", "client_secret",
-// "signing_key_pem", "signing_key_id"}. Every missing field is reported; the
+// "signing_key_pem", "signing_key_id"} and, for an encrypted key,
+// "signing_key_passphrase". Every missing field is reported; the
 // error never contains the secret's values.
 func ParseCredentials(data []byte) (Credentials, error) {
 	var doc secretDocument
@@ -67,7 +68,7 @@ func ParseCredentials(data []byte) (Credentials, error) {
 		slices.Sort(missing)
 		return Credentials{}, fmt.Errorf("credentials: the secret lacks %s", strings.Join(missing, ", "))
 	}
-	key, err := signature.LoadPrivateKeyPEM([]byte(doc.SigningKeyPEM))
+	key, err := LoadSigningKey([]byte(doc.SigningKeyPEM), doc.SigningKeyPassphrase)
 	if err != nil {
 		return Credentials{}, fmt.Errorf("credentials: signing_key_pem: %w", err)
 	}

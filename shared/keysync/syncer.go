@@ -53,6 +53,7 @@ func New(cfg config.KeySync, awsCfg aws.Config, logger *slog.Logger) *Syncer {
 		Upvest: &Client{
 			BaseURL:     cfg.BaseURL,
 			APIVersion:  cfg.APIVersion,
+			KeysScope:   cfg.KeysScope,
 			Credentials: SecretsManagerCredentials(secretsmanager.NewFromConfig(awsCfg), cfg.SecretID),
 			HTTP:        &http.Client{Timeout: 15 * time.Second},
 		},

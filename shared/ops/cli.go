@@ -16,6 +16,7 @@ import (
 	"github.com/upvest-webhooks/upvest-webhooks/shared/config"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/fanout"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/ingest"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/keysync"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/ledger"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/localaws"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/observability"
@@ -64,6 +65,9 @@ type CLI struct {
 	LocalNames schema.Names
 	// AWS loads the configuration for deployed resources; nil: the SDK's default chain.
 	AWS func(ctx context.Context) (aws.Config, error)
+	// UpvestAPI builds the Upvest API client of `webhooks` and `golive`; nil:
+	// from the key sync's variables, or with -local the file `make run` writes.
+	UpvestAPI func(ctx context.Context, local bool) (*keysync.Client, error)
 }
 
 // Run runs one subcommand. An error wrapping ErrUsage is a bad command line.
@@ -87,6 +91,10 @@ func (c *CLI) Run(ctx context.Context, args []string) error {
 			return fmt.Errorf("%w: keys fetch|sync", ErrUsage)
 		}
 		return Keys(ctx, c.Keys, rest[0], c.Stdout)
+	case "webhooks":
+		return c.webhooks(ctx, rest)
+	case "golive":
+		return c.golive(ctx, rest)
 	case "help", "-h", "-help", "--help":
 		_, err := io.WriteString(c.Stdout, Usage)
 		return err

@@ -1,0 +1,185 @@
+package stack
+
+import (
+	"encoding/json"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+
+	fnconfig "github.com/upvest-webhooks/upvest-webhooks/shared/config"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/subscription"
+)
+
+const subscriptionLanesFixture = `[{"title":"orders","type":["ORDER","EXECUTION"]},{"title":"snapshots","type":["POSITION","CASH_BALANCE"],"max_package_size":102400}]`
+
+// synthSubscription is the live fixture with the stack-owned subscriptions on.
+func synthSubscription(t *testing.T) *synthesized {
+	t.Helper()
+	fixture := map[string]any{}
+	for k, v := range fixtureContext[Live] {
+		fixture[k] = v
+	}
+	fixture["upvestSubscription"] = "true"
+	fixture["subscriptionLanes"] = subscriptionLanesFixture
+	return synthFixture(t, "live-subscription", Live, fixture)
+}
+
+// TestSubscriptionCustomResource: off by default; on, one custom resource
+// with the lanes, after the key sync, behind a function whose role is exact.
+func TestSubscriptionCustomResource(t *testing.T) {
+	eachEnv(t, func(t *testing.T, s *synthesized) {
+		if got := s.tp.ofType(SubscriptionResourceType); len(got) != 0 || s.tp.Outputs["SubscriptionIds"] != nil {
+			t.Errorf("subscriptions deployed without upvestSubscription: %v", got)
+		}
+	})
+	s := synthSubscription(t)
+	tp := s.tp
+	if len(s.errors) > 0 {
+		t.Errorf("cdk-nag errors: %v", s.errors)
+	}
+	crs := tp.ofType(SubscriptionResourceType)
+	if len(crs) != 1 {
+		t.Fatalf("custom resources %v", crs)
+	}
+	cr := tp.Resources[crs[0]]
+	var lanes []subscription.Lane
+	if err := json.Unmarshal([]byte(cr.Properties["Lanes"].(string)), &lanes); err != nil || len(lanes) != 2 || lanes[1].MaxPackageSize != 102400 {
+		t.Errorf("Lanes %v (%v)", cr.Properties["Lanes"], err)
+	}
+	if cr.Properties["OnDelete"] != subscription.OnDeleteDisable {
+		t.Errorf("OnDelete %v, want disable by default", cr.Properties["OnDelete"])
+	}
+	if url := render(cr.Properties["Url"]); url != "https://"+liveDomain+"/upvest/webhooks" {
+		t.Errorf("Url %s, want the custom domain's", url)
+	}
+	keySync := keySyncFunction(t, tp)
+	schedules := tp.ofType("AWS::Scheduler::Schedule")
+	depends := stringsOf(cr.DependsOn)
+	if !slices.Contains(depends, keySync) || len(schedules) != 1 || !slices.Contains(depends, schedules[0]) {
+		t.Errorf("custom resource depends on %v, want the key sync %s and its schedule %v", depends, keySync, schedules)
+	}
+	if got := render(tp.Outputs["SubscriptionIds"]["Value"]); got != "${"+crs[0]+".SubscriptionIds}" {
+		t.Errorf("SubscriptionIds output %q", got)
+	}
+
+	// The function behind the Provider framework.
+	var fn string
+	for _, id := range tp.ofType("AWS::Lambda::Function") {
+		if dig(tp.Resources[id].Properties, "Environment", "Variables", EnvKeySyncFunction) != nil {
+			fn = id
+		}
+	}
+	if fn == "" {
+		t.Fatal("no subscription function")
+	}
+	checkGoFunction(t, s, fn, SubscriptionMemoryMB, SubscriptionTimeout.Seconds())
+	env := dig(tp.Resources[fn].Properties, "Environment", "Variables").(map[string]any)
+	if render(env[EnvKeySyncFunction]) != "${"+keySync+"}" {
+		t.Errorf("%s = %v", EnvKeySyncFunction, env[EnvKeySyncFunction])
+	}
+	delete(env, EnvKeySyncFunction)
+	want := map[string]any{
+		fnconfig.EnvUpvestAPIBaseURL: "https://api.upvest.co", fnconfig.EnvUpvestAPISecret: liveSecret,
+		fnconfig.EnvKeySyncSSMParameter: "/upvest-webhooks/live/jwks", EnvLogLevel: "warn",
+	}
+	if !reflect.DeepEqual(env, want) {
+		t.Errorf("env %v\nwant %v", env, want)
+	}
+	logs := refID(dig(tp.Resources[fn].Properties, "LoggingConfig", "LogGroup"))
+	wantGrants := union(
+		grants([]string{"logs:CreateLogStream", "logs:PutLogEvents"}, "${"+logs+".Arn}"),
+		grants([]string{"xray:PutTraceSegments", "xray:PutTelemetryRecords"}, "*"),
+		grants([]string{"secretsmanager:GetSecretValue"}, liveSecret),
+		grants([]string{"ssm:GetParameter"}, "arn:aws:ssm:"+liveRegion+":"+liveAccount+":parameter/upvest-webhooks/live/jwks"),
+		grants([]string{"lambda:InvokeFunction"}, "${"+keySync+".Arn}"),
+	)
+	role := getAtt(tp.Resources[fn].Properties["Role"], "Arn")
+	if extra, missing := diffGrants(tp.grantsOf(t, role), wantGrants); len(extra) > 0 || len(missing) > 0 {
+		t.Errorf("subscription role:\n  granted beyond need: %v\n  needed, not granted: %v", extra, missing)
+	}
+
+	// Only the key sync and this function may read the API client's secret.
+	for _, pid := range tp.ofType("AWS::IAM::Policy") {
+		doc, _ := json.Marshal(tp.Resources[pid].Properties["PolicyDocument"])
+		if !strings.Contains(string(doc), "secretsmanager:") {
+			continue
+		}
+		for _, r := range tp.Resources[pid].Properties["Roles"].([]any) {
+			owner := refID(r)
+			if owner != role && owner != getAtt(tp.Resources[keySync].Properties["Role"], "Arn") {
+				t.Errorf("role %s may read the secret", owner)
+			}
+		}
+	}
+	// The Provider framework's relay invokes the subscription function only.
+	var relay string
+	for _, id := range tp.ofType("AWS::Lambda::Function") {
+		if id != fn && strings.Contains(id, "Subscription") {
+			relay = id
+		}
+	}
+	if relay == "" {
+		t.Fatal("no Provider framework function")
+	}
+	relayRole := getAtt(tp.Resources[relay].Properties["Role"], "Arn")
+	for _, pid := range tp.ofType("AWS::IAM::Policy") {
+		p := tp.Resources[pid].Properties
+		if refID(p["Roles"].([]any)[0]) != relayRole {
+			continue
+		}
+		for _, st := range dig(p, "PolicyDocument", "Statement").([]any) {
+			for _, a := range stringsOf(st.(map[string]any)["Action"]) {
+				if a != "lambda:InvokeFunction" && a != "lambda:GetFunction" { // GetFunction: the framework waits until it is active
+					t.Errorf("the relay may %s", a)
+				}
+			}
+			for _, r := range stringsOf(st.(map[string]any)["Resource"]) {
+				if !strings.Contains(r, fn) {
+					t.Errorf("the relay may invoke %s", r)
+				}
+			}
+		}
+	}
+}
+
+func TestLoadSubscription(t *testing.T) {
+	base := map[string]any{"upvestApiSecretArn": liveSecret, "upvestSubscription": "true"}
+	get := func(extra map[string]any) func(string) any {
+		return func(k string) any {
+			if v, ok := extra[k]; ok {
+				return v
+			}
+			return base[k]
+		}
+	}
+	c, err := Load(get(nil))
+	if err != nil || !c.Subscription.Enabled || c.Subscription.Lanes != `[{"title":"upvest-webhooks","type":["ALL"]}]` || c.Subscription.OnDelete != "disable" {
+		t.Fatalf("default lane: %+v, %v", c.Subscription, err)
+	}
+	if !slices.Contains(c.Assets(), AssetSubscription) {
+		t.Errorf("assets %v", c.Assets())
+	}
+	c, err = Load(get(map[string]any{"subscriptionTypes": "order, execution", "subscriptionDelay": "2s", "subscriptionMaxPackageSize": "20480", "subscriptionOnDelete": "delete"}))
+	if err != nil || c.Subscription.Lanes != `[{"title":"upvest-webhooks","type":["ORDER","EXECUTION"],"delay":"2s","max_package_size":20480}]` || c.Subscription.OnDelete != "delete" {
+		t.Fatalf("one lane from keys: %+v, %v", c.Subscription, err)
+	}
+	for name, extra := range map[string]map[string]any{
+		"no key sync":      {"upvestApiSecretArn": nil},
+		"bad lanes json":   {"subscriptionLanes": "[{"},
+		"bad lane title":   {"subscriptionLanes": `[{"title":"a/b"}]`},
+		"ALL and more":     {"subscriptionTypes": "ALL,ORDER"},
+		"delay too long":   {"subscriptionDelay": "90s"},
+		"bad on delete":    {"subscriptionOnDelete": "archive"},
+		"package too big":  {"subscriptionMaxPackageSize": "2000000"},
+		"duplicate titles": {"subscriptionLanes": `[{"title":"a"},{"title":"a"}]`},
+	} {
+		if _, err := Load(get(extra)); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+	c, err = Load(get(map[string]any{"upvestSubscription": nil}))
+	if err != nil || c.Subscription.Enabled || slices.Contains(c.Assets(), AssetSubscription) {
+		t.Errorf("off by default: %+v %v", c.Subscription, err)
+	}
+}

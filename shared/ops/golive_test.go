@@ -1,0 +1,176 @@
+package ops_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/upvest-webhooks/upvest-webhooks/shared/config"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/keysync"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/localaws/awstest"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/localrun/localruntest"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/ops"
+)
+
+// golive runs `ops golive -local` on env's tables, with the endpoint and the
+// JWKS file given (as `make run` has them), against w's fake Upvest.
+func (w *upvestWorld) golive(t *testing.T, env awstest.Environment, endpoint, jwksFile string, args ...string) (string, error) {
+	t.Helper()
+	getenv := func(k string) string {
+		switch k {
+		case config.EnvSendURL:
+			return endpoint
+		case config.EnvJWKSFile:
+			return jwksFile
+		}
+		return os.Getenv(k)
+	}
+	var out, errOut bytes.Buffer
+	c := &ops.CLI{Getenv: getenv, Stdout: &out, Stderr: &errOut, LocalNames: env.Names,
+		UpvestAPI: func(context.Context, bool) (*keysync.Client, error) { return w.client, nil }}
+	err := c.Run(context.Background(), append([]string{"golive", "-local"}, args...))
+	t.Logf("ops golive:\n%s%s", out.String(), errOut.String())
+	return out.String(), err
+}
+
+func writeFile(t *testing.T, data []byte) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "jwks.json")
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func answering(t *testing.T, status int) string {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(status) }))
+	t.Cleanup(srv.Close)
+	return srv.URL + "/webhooks"
+}
+
+func TestGoLiveOnTheLocalPipeline(t *testing.T) {
+	env := awstest.Env(t)
+	run := localruntest.Start(t, env, localruntest.Options{Workers: true})
+	devKey := &signatureKey{key: run.Key, kid: run.KeyID}
+	trusted := writeFile(t, devKey.jwks(t)) // what the local endpoint verifies with
+
+	t.Run("green end to end", func(t *testing.T) {
+		w := newUpvest(t, devKey, nil)
+		h := w.create(t, "-local", "-title", "local", "-url", run.URL)
+		out, err := w.golive(t, env, run.URL, trusted, "-json")
+		var report struct {
+			Live  bool       `json:"live"`
+			Steps []ops.Step `json:"steps"`
+		}
+		if err != nil || json.Unmarshal([]byte(out), &report) != nil || !report.Live || len(report.Steps) != 4 {
+			t.Fatalf("golive: %v\n%s", err, out)
+		}
+		for _, s := range report.Steps {
+			if !s.OK {
+				t.Errorf("step %s failed: %s", s.Name, s.Verdict)
+			}
+		}
+		if last := report.Steps[3].Verdict; !strings.Contains(last, h.ID) || !strings.Contains(last, "verified and recorded") {
+			t.Errorf("delivery verdict %q", last)
+		}
+		if d := w.fake.Deliveries(); len(d) != 1 || d[0].Status != http.StatusOK {
+			t.Errorf("deliveries %+v", d)
+		}
+	})
+
+	other := newSignatureKey(t)
+	for _, tt := range []struct {
+		name     string
+		hookKey  *signatureKey // signs the fake's deliveries (default the dev key)
+		endpoint string        // default the run's
+		jwksFile string        // default the trusted one
+		setup    func(t *testing.T, w *upvestWorld) []string
+		step     string
+		verdict  string
+		fix      string
+	}{
+		{name: "wrong URL: nothing answers", endpoint: "http://127.0.0.1:1/webhooks",
+			step: "endpoint", verdict: "no answer", fix: "wrong URL"},
+		{name: "5xx", endpoint: answering(t, http.StatusServiceUnavailable),
+			step: "endpoint", verdict: "503 (5xx)", fix: "ops keys sync"},
+		{name: "IP allowlist", endpoint: answering(t, http.StatusForbidden),
+			step: "endpoint", verdict: "IP allowlist", fix: "IP_ALLOWLIST"},
+		{name: "not a receiver", endpoint: answering(t, http.StatusOK),
+			step: "endpoint", verdict: "want 401", fix: "wrong URL"},
+		{name: "keys missing", jwksFile: filepath.Join(t.TempDir(), "missing.json"),
+			step: "keys", verdict: "keys missing", fix: "ops keys sync"},
+		{name: "keys not Upvest's: signatures would be refused", jwksFile: writeFile(t, other.jwks(t)),
+			step: "keys", verdict: "signatures will be refused", fix: "ops keys sync"},
+		{name: "no subscription", setup: func(t *testing.T, w *upvestWorld) []string { return nil },
+			step: "subscription", verdict: "none of the 0 subscription(s) points at", fix: "ops webhooks create"},
+		{name: "subscription on another URL", setup: func(t *testing.T, w *upvestWorld) []string {
+			h := w.create(t, "-title", "elsewhere", "-url", "https://elsewhere.example.com/webhooks")
+			return []string{"-webhook-id", h.ID}
+		}, step: "subscription", verdict: "wrong URL", fix: "ops webhooks update"},
+		{name: "subscription disabled", setup: func(t *testing.T, w *upvestWorld) []string {
+			w.create(t, "-local", "-title", "off", "-enable=false", "-url", run.URL)
+			return nil
+		}, step: "subscription", verdict: "is disabled", fix: "ops webhooks enable"},
+		{name: "delivery's signature refused", hookKey: other,
+			step: "delivery", verdict: "no verified request", fix: "signature refused"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			hookKey := devKey
+			if tt.hookKey != nil {
+				hookKey = tt.hookKey
+			}
+			// Upvest publishes the dev key (what the endpoint trusts) in every case.
+			w := newUpvest(t, hookKey, devKey.jwks(t))
+			endpoint, jwksFile := run.URL, trusted
+			if tt.endpoint != "" {
+				endpoint = tt.endpoint
+			}
+			if tt.jwksFile != "" {
+				jwksFile = tt.jwksFile
+			}
+			var args []string
+			if tt.setup != nil {
+				args = tt.setup(t, w)
+			} else {
+				w.create(t, "-local", "-title", "local", "-url", run.URL)
+			}
+			out, err := w.golive(t, env, endpoint, jwksFile, append(args, "-wait", "3s")...)
+			if !errors.Is(err, ops.ErrNotLive) {
+				t.Fatalf("err %v, want ErrNotLive", err)
+			}
+			if !strings.Contains(err.Error(), tt.step+": ") || !strings.Contains(out, "FAIL") ||
+				!strings.Contains(out, tt.verdict) || !strings.Contains(out, "fix: ") || !strings.Contains(out, tt.fix) {
+				t.Errorf("want step %s to fail saying %q, fix %q; got %v\n%s", tt.step, tt.verdict, tt.fix, err, out)
+			}
+		})
+	}
+}
+
+func TestGoLiveRefusesBadFlags(t *testing.T) {
+	for _, args := range [][]string{
+		{"golive", "-webhook-id", "nope"},
+		{"golive", "-wait", "0s"},
+		{"golive", "-wait", "2h"},
+		{"golive", "extra"},
+	} {
+		if _, err := run(nil, noEnv, args...); !errors.Is(err, ops.ErrUsage) {
+			t.Errorf("%v: %v, want a usage error", args, err)
+		}
+	}
+	if _, err := run(nil, func(k string) string {
+		if k == "LEDGER_TABLE" {
+			return "ledger"
+		}
+		return ""
+	}, "golive"); err == nil || !strings.Contains(err.Error(), "WEBHOOK_URL") {
+		t.Errorf("deployed without WEBHOOK_URL: %v", err)
+	}
+}
