@@ -25,9 +25,10 @@ import (
 // FarFutureTolerance is how far past its receipt an event's ordering time
 // (object.updated_at, else created_at) may lie before a rebuild or a repair
 // treats it as implausible and leaves it out: such an event would pin its
-// entity until that date (issue 18). The one place for the rule; it is meant
-// to follow the pipeline's own tolerance for far-future ordering times.
-var FarFutureTolerance = 24 * time.Hour
+// entity until that date (issue 18). It is the pipeline's own tolerance,
+// events.MaxAhead: ingest parks such an event at receipt, so only a record
+// written before that check existed can be this far ahead.
+var FarFutureTolerance = events.MaxAhead
 
 // Implausible reports whether an event ordered at orderedAt, received at
 // receivedAt (the ledger's sortable time), lies too far in the future to be
