@@ -164,7 +164,7 @@ func rehearse(t *testing.T, s signer, epoch time.Time, packages [][]byte, fill e
 		service := ingest.New(signature.NewVerifier(s.keys(), signature.Options{}), nil,
 			ledger.NewDynamo(ddb, "ledger", ledger.WithRetention(400*24*time.Hour)), fanout.NewSQS(q, queueURLs()),
 			slog.New(slog.DiscardHandler), observability.NewMetrics(io.Discard, observability.ServiceIngest),
-			ingest.Options{PublicPath: "/webhooks"})
+			ingest.Options{PublicPath: "/webhooks", Now: wallClock})
 		var halfwayAt time.Time
 		post := func(req events.APIGatewayV2HTTPRequest) {
 			resp, _ := service.Handle(context.Background(), req)
