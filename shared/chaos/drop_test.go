@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/upvest-webhooks/upvest-webhooks/events"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/chaos"
@@ -20,7 +21,7 @@ func deliver(t *testing.T, env awstest.Environment, plan *chaos.Plan, dropped ma
 	ctx := context.Background()
 	led := ledger.NewDynamo(env.DynamoDB, env.LedgerTable)
 	for _, e := range plan.Events {
-		ev, r, err := events.ClassifyRaw(e.Raw)
+		ev, r, err := events.ClassifyAt(e.Raw, time.Now()) // far-future events are parked, as ingest does
 		rec := ledger.Record{EventID: e.LedgerKey, EventType: ev.Type, Domain: r.Domain, EntityKey: r.EntityKey, Raw: e.Raw, Status: ledger.Received}
 		if err != nil || e.Poison == chaos.Oversize {
 			rec.Status, rec.Reason = ledger.Parked, "poison"
@@ -35,6 +36,15 @@ func deliver(t *testing.T, env awstest.Environment, plan *chaos.Plan, dropped ma
 			t.Fatal(err)
 		}
 	}
+	// A redelivered id with other bytes: ingest keeps them aside as a conflict record.
+	for _, r := range plan.Redeliveries {
+		for _, e := range r.Events {
+			rec := ledger.Record{EventID: e.LedgerKey, Kind: ledger.KindConflict, Raw: e.Raw, Status: ledger.Parked, Reason: "recorded before with other bytes"}
+			if _, _, err := led.Claim(ctx, rec); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
 	for _, b := range plan.Bodies {
 		if _, _, err := led.Claim(ctx, ledger.Record{EventID: b.Key, Kind: ledger.KindRequest, Raw: b.Body, Status: ledger.Parked, Reason: "not an envelope"}); err != nil {
 			t.Fatal(err)
@@ -44,7 +54,7 @@ func deliver(t *testing.T, env awstest.Environment, plan *chaos.Plan, dropped ma
 
 func allAcked(plan *chaos.Plan) map[*chaos.Request]bool {
 	acked := map[*chaos.Request]bool{}
-	for _, r := range plan.Requests {
+	for _, r := range append(append([]*chaos.Request(nil), plan.Requests...), plan.Redeliveries...) {
 		acked[r] = true
 	}
 	return acked
