@@ -66,8 +66,8 @@ func (s *Sampler) Next() time.Duration {
 	return time.Duration(float64(s.dist.P50) * math.Exp(s.dist.sigma()*z))
 }
 
-// wait sleeps d or until ctx ends.
-func wait(ctx context.Context, d time.Duration) error {
+// Sleep sleeps d or until ctx ends: a modelled call's latency, and the floor's.
+func Sleep(ctx context.Context, d time.Duration) error {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
@@ -107,31 +107,31 @@ func (m *ModelledDynamoDB) PutItem(ctx context.Context, in *dynamodb.PutItemInpu
 		return nil, fmt.Errorf("modelled DynamoDB: item of %d bytes exceeds %d", size, DynamoDBMaxItemBytes)
 	}
 	m.calls.add()
-	return &dynamodb.PutItemOutput{}, wait(ctx, m.CPU.Charge()+m.Latency.Next())
+	return &dynamodb.PutItemOutput{}, Sleep(ctx, m.CPU.Charge()+m.Latency.Next())
 }
 
 // UpdateItem answers after a modelled latency.
 func (m *ModelledDynamoDB) UpdateItem(ctx context.Context, _ *dynamodb.UpdateItemInput, _ ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error) {
 	m.calls.add()
-	return &dynamodb.UpdateItemOutput{}, wait(ctx, m.CPU.Charge()+m.Latency.Next())
+	return &dynamodb.UpdateItemOutput{}, Sleep(ctx, m.CPU.Charge()+m.Latency.Next())
 }
 
 // GetItem answers "no item" after a modelled latency.
 func (m *ModelledDynamoDB) GetItem(ctx context.Context, _ *dynamodb.GetItemInput, _ ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error) {
 	m.calls.add()
-	return &dynamodb.GetItemOutput{}, wait(ctx, m.CPU.Charge()+m.Latency.Next())
+	return &dynamodb.GetItemOutput{}, Sleep(ctx, m.CPU.Charge()+m.Latency.Next())
 }
 
 // Query answers an empty page after a modelled latency.
 func (m *ModelledDynamoDB) Query(ctx context.Context, _ *dynamodb.QueryInput, _ ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error) {
 	m.calls.add()
-	return &dynamodb.QueryOutput{}, wait(ctx, m.CPU.Charge()+m.Latency.Next())
+	return &dynamodb.QueryOutput{}, Sleep(ctx, m.CPU.Charge()+m.Latency.Next())
 }
 
 // Scan answers an empty page after a modelled latency.
 func (m *ModelledDynamoDB) Scan(ctx context.Context, _ *dynamodb.ScanInput, _ ...func(*dynamodb.Options)) (*dynamodb.ScanOutput, error) {
 	m.calls.add()
-	return &dynamodb.ScanOutput{}, wait(ctx, m.CPU.Charge()+m.Latency.Next())
+	return &dynamodb.ScanOutput{}, Sleep(ctx, m.CPU.Charge()+m.Latency.Next())
 }
 
 // BatchWriteItem enforces the 25-item limit and answers after a modelled latency.
@@ -144,7 +144,7 @@ func (m *ModelledDynamoDB) BatchWriteItem(ctx context.Context, in *dynamodb.Batc
 		return nil, fmt.Errorf("modelled DynamoDB: BatchWriteItem of %d items exceeds %d", n, DynamoDBMaxBatchWrite)
 	}
 	m.calls.add()
-	return &dynamodb.BatchWriteItemOutput{}, wait(ctx, m.CPU.Charge()+m.Latency.Next())
+	return &dynamodb.BatchWriteItemOutput{}, Sleep(ctx, m.CPU.Charge()+m.Latency.Next())
 }
 
 // BatchGetItem enforces the 100-key limit and answers after a modelled latency.
@@ -157,7 +157,7 @@ func (m *ModelledDynamoDB) BatchGetItem(ctx context.Context, in *dynamodb.BatchG
 		return nil, fmt.Errorf("modelled DynamoDB: BatchGetItem of %d keys exceeds %d", n, DynamoDBMaxBatchGet)
 	}
 	m.calls.add()
-	return &dynamodb.BatchGetItemOutput{}, wait(ctx, m.CPU.Charge()+m.Latency.Next())
+	return &dynamodb.BatchGetItemOutput{}, Sleep(ctx, m.CPU.Charge()+m.Latency.Next())
 }
 
 // ModelledSQS answers SendMessageBatch after a modelled latency, with SQS's
@@ -189,7 +189,7 @@ func (m *ModelledSQS) SendMessageBatch(ctx context.Context, in *sqs.SendMessageB
 		return nil, fmt.Errorf("modelled SQS: batch of %d bytes exceeds %d", size, SQSMaxBatchBytes)
 	}
 	m.calls.add()
-	return out, wait(ctx, m.CPU.Charge()+m.Latency.Next())
+	return out, Sleep(ctx, m.CPU.Charge()+m.Latency.Next())
 }
 
 type countingCalls struct {

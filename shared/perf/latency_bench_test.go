@@ -249,24 +249,13 @@ func latencyFloor(claims, sends int64, claimsInFlight, sendsInFlight int, seed u
 		g, gctx := errgroup.WithContext(ctx)
 		g.SetLimit(phase.inFlight)
 		for range phase.calls {
-			g.Go(func() error { return sleepCtx(gctx, phase.latency.Next()) })
+			g.Go(func() error { return perf.Sleep(gctx, phase.latency.Next()) })
 		}
 		if err := g.Wait(); err != nil {
 			return err
 		}
 	}
 	return nil
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
 
 // packageOf is an Upvest request body of fresh sample events just under size bytes.
