@@ -7,14 +7,12 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"os"
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
-	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	awslambda "github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
@@ -22,7 +20,6 @@ import (
 
 	"github.com/upvest-webhooks/upvest-webhooks/shared/config"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/keysync"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/signature"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/subscription"
 )
 
@@ -40,44 +37,17 @@ func main() {
 		fmt.Fprintln(os.Stderr, "aws configuration:", err)
 		os.Exit(1)
 	}
-	params := ssm.NewFromConfig(awsCfg)
-	keysReady := func(ctx context.Context) error {
-		out, err := params.GetParameter(ctx, &ssm.GetParameterInput{Name: aws.String(cfg.Parameter)})
-		if err != nil {
-			return fmt.Errorf("read %s: %w", cfg.Parameter, err)
-		}
-		if out.Parameter == nil || out.Parameter.Value == nil {
-			return errors.New(cfg.Parameter + " is empty")
-		}
-		if _, _, err := signature.ParseJWKS([]byte(*out.Parameter.Value)); err != nil {
-			return fmt.Errorf("%s: %w", cfg.Parameter, err)
-		}
-		return nil
+	gate := subscription.KeysGate{
+		Params: ssm.NewFromConfig(awsCfg), Parameter: cfg.Parameter,
+		Functions: awslambda.NewFromConfig(awsCfg), KeySyncFunction: os.Getenv(envKeySyncFunction),
 	}
-	keySyncFunction := os.Getenv(envKeySyncFunction)
-	functions := awslambda.NewFromConfig(awsCfg)
 	h := &subscription.Handler{
 		Webhooks: keysync.Webhooks{Client: &keysync.Client{
 			BaseURL: cfg.BaseURL, APIVersion: cfg.APIVersion,
 			Credentials: keysync.SecretsManagerCredentials(secretsmanager.NewFromConfig(awsCfg), cfg.SecretID),
 			HTTP:        &http.Client{Timeout: 15 * time.Second},
 		}},
-		// Keys first: when the parameter is still empty (a first deploy), run
-		// the key sync now rather than wait up to 15 minutes for its schedule.
-		KeysReady: func(ctx context.Context) error {
-			err := keysReady(ctx)
-			if err == nil || keySyncFunction == "" {
-				return err
-			}
-			out, ierr := functions.Invoke(ctx, &awslambda.InvokeInput{FunctionName: aws.String(keySyncFunction)})
-			switch {
-			case ierr != nil:
-				return fmt.Errorf("%w; running the key sync failed: %v", err, ierr)
-			case out.FunctionError != nil:
-				return fmt.Errorf("%w; the key sync failed: %s", err, out.Payload)
-			}
-			return keysReady(ctx)
-		},
+		KeysReady: gate.Ready,
 	}
 	lambda.Start(h.Handle)
 }
