@@ -29,6 +29,8 @@ func TestLoadDefaults(t *testing.T) {
 			QueueAgeAlarm: 900, OTelTraces: OTelOff,
 			Capacity: TableCapacity{Mode: CapacityOnDemand, MinWrite: 5, MaxWrite: 1000, MinRead: 1, MaxRead: 200, TargetUtilization: 70},
 			Scaling:  Scaling{NearLimitPercent: 80},
+			// The subscription is off; its default lane would be one with every type.
+			Subscription: SubscriptionConfig{Lanes: `[{"title":"` + DefaultLaneTitle + `","type":["ALL"]}]`, OnDelete: "disable"},
 		}
 		if c != want {
 			t.Errorf("%s:\n got %+v\nwant %+v", env, c, want)

@@ -705,11 +705,25 @@ func TestAlarms(t *testing.T) {
 			}
 		}
 		// Fewer alarms: 4 kinds over 13+ domains, grouped by 10 metrics, instead of one per queue.
-		if len(alarms) != len(feed)+len(pipeline) {
-			t.Errorf("%d alarms, want the %d feed and %d pipeline ones", len(alarms), len(feed), len(pipeline))
-		}
 		if len(pipeline) > 10 {
 			t.Errorf("%d pipeline alarms; metric math should cover the domains in a few", len(pipeline))
+		}
+		// The alarms before a limit binds (TestAlarmsBeforeLimits checks what each watches): ingest
+		// near its reservation joins the feed's composite; workers near their maximum and on-demand
+		// write throttles (one per 10 metrics CloudWatch allows an alarm) join the pipeline's.
+		limits := 0
+		for _, a := range alarmsDescribed(t, s, "of its reserved") {
+			feed = append(feed, a.id)
+			limits++
+		}
+		for _, prefix := range []string{"maximum concurrency", "throttled writes to an on-demand table"} {
+			for _, a := range alarmsDescribed(t, s, prefix) {
+				pipeline[a.id] = true
+				limits++
+			}
+		}
+		if len(alarms) != len(feed)+len(pipeline) {
+			t.Errorf("%d alarms, want the %d feed and %d pipeline ones (%d of them before a limit)", len(alarms), len(feed), len(pipeline), limits)
 		}
 
 		// One composite per outage kind; each component in exactly one; only composites notify.

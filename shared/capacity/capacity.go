@@ -43,7 +43,7 @@ type Settings struct {
 var Defaults = Settings{
 	Subscriptions:             1,
 	IngestMemoryMB:            3538,
-	IngestReservedConcurrency: 50,
+	IngestReservedConcurrency: 0, // the stack reserves none by default (a new account's quota may be 10)
 	StageThrottleRate:         1000,
 	WorkerMemoryMB:            256,
 	WorkerBatchSize:           10,
