@@ -6,8 +6,9 @@
 // child process against DynamoDB Local and SQS servers that outlive it: those
 // of `make emulators` when they answer on the LOCAL_* ports, else its own. The
 // pipeline injects SDK faults (shared/faults); its first incarnations die at
-// the crash points (ingest between claim and fan-out, a worker between state
-// write and ledger update), and later ones are killed with SIGKILL mid-storm;
+// the crash points (ingest between claim and fan-out, a worker between its
+// state writes and the acknowledgement of its batch), and later ones are
+// killed with SIGKILL mid-storm;
 // each time it is started again while the storm keeps retrying.
 //
 // After the storm and a wait for the workers, it does what an operator does

@@ -102,7 +102,7 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	injector, closeFaultLog, err := faults.FromEnv(os.Getenv, schema.LocalNames.LedgerTable())
+	injector, closeFaultLog, err := faults.FromEnv(os.Getenv)
 	if err != nil {
 		return err
 	}

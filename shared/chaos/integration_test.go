@@ -32,7 +32,7 @@ func runPipeline(t *testing.T, env awstest.Environment, spec string) *webhookcli
 			AWS: env.Config, Names: env.Names, Addr: "127.0.0.1:0", JWKSFile: keys.JWKSPath,
 			VisibilityTimeout: 2 * time.Second, MaxReceiveCount: 10, Workers: true,
 			Ready:     func(url string) { ready <- url },
-			AdjustAWS: faults.New(cfg, faults.Options{LedgerTable: env.LedgerTable, Seed: 3}).Install,
+			AdjustAWS: faults.New(cfg, faults.Options{Seed: 3}).Install,
 		})
 	}()
 	t.Cleanup(func() {

@@ -75,8 +75,9 @@ const (
 	// IngestAfterClaim: ingest has written its ledger claims and is about to
 	// fan out (the first SendMessageBatch call).
 	IngestAfterClaim = "ingest-after-claim"
-	// WorkerAfterState: a worker has written the state table and is about to
-	// record the outcome in the ledger (an UpdateItem on the ledger table).
+	// WorkerAfterState: a worker has applied a batch (its state writes took
+	// effect; the ledger gets no outcome) and is about to acknowledge it (the
+	// DeleteMessageBatch call): SQS delivers the batch again, a no-op.
 	WorkerAfterState = "worker-after-state"
 )
 
@@ -159,11 +160,10 @@ func Parse(spec string) (Config, error) {
 
 // Injector injects the faults of a Config into SDK calls.
 type Injector struct {
-	cfg         Config
-	ledgerTable string
-	record      func(Kind) // called before a fault takes effect
-	exit        func(code int)
-	draw        func(Kind) bool
+	cfg    Config
+	record func(Kind) // called before a fault takes effect
+	exit   func(code int)
+	draw   func(Kind) bool
 
 	// twin makes the racing twin of a conditional write, on clients without
 	// faults (a stack runs one call at a time, so the twin needs its own).
@@ -177,8 +177,6 @@ type Injector struct {
 
 // Options configure an Injector.
 type Options struct {
-	// LedgerTable tells the worker's ledger update from its state write.
-	LedgerTable string
 	// Record is told each fault as it is injected (nil: not recorded).
 	Record func(Kind)
 	// Seed makes the choices repeatable; 0 picks one at random (see Seed).
@@ -196,7 +194,7 @@ func New(cfg Config, opts Options) *Injector {
 	if seed == 0 {
 		seed = rand.Uint64()
 	}
-	in := &Injector{cfg: cfg, ledgerTable: opts.LedgerTable, record: opts.Record, exit: opts.Exit, draw: opts.Draw,
+	in := &Injector{cfg: cfg, record: opts.Record, exit: opts.Exit, draw: opts.Draw,
 		seed: seed, rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))}
 	if in.record == nil {
 		in.record = func(Kind) {}
@@ -213,12 +211,12 @@ func (in *Injector) Seed() uint64 { return in.seed }
 // FromEnv builds an Injector from UPVEST_FAULTS, UPVEST_FAULTS_SEED and
 // UPVEST_FAULTS_LOG; nil when UPVEST_FAULTS is unset or injects nothing.
 // close releases the log file.
-func FromEnv(getenv func(string) string, ledgerTable string) (in *Injector, close func() error, err error) {
+func FromEnv(getenv func(string) string) (in *Injector, close func() error, err error) {
 	cfg, err := Parse(getenv(EnvFaults))
 	if err != nil || !cfg.Enabled() {
 		return nil, func() error { return nil }, err
 	}
-	opts := Options{LedgerTable: ledgerTable}
+	var opts Options
 	if v := getenv(EnvFaultsSeed); v != "" {
 		if opts.Seed, err = strconv.ParseUint(v, 10, 64); err != nil {
 			return nil, nil, fmt.Errorf("%s=%q: not a decimal seed", EnvFaultsSeed, v)
@@ -274,11 +272,11 @@ func (in *Injector) chance(k Kind) bool {
 // crashPoint reports whether the call is the crash point's, and counts it.
 func (in *Injector) atCrashPoint(params any) bool {
 	var here bool
-	switch p := params.(type) {
+	switch params.(type) {
 	case *sqs.SendMessageBatchInput:
 		here = in.cfg.CrashPoint == IngestAfterClaim
-	case *dynamodb.UpdateItemInput:
-		here = in.cfg.CrashPoint == WorkerAfterState && in.ledgerTable != "" && aws.ToString(p.TableName) == in.ledgerTable
+	case *sqs.DeleteMessageBatchInput:
+		here = in.cfg.CrashPoint == WorkerAfterState
 	}
 	if !here {
 		return false

@@ -44,7 +44,7 @@ func TestParse(t *testing.T) {
 }
 
 func TestFromEnvOff(t *testing.T) {
-	in, closeLog, err := faults.FromEnv(func(string) string { return "" }, "ledger")
+	in, closeLog, err := faults.FromEnv(func(string) string { return "" })
 	if err != nil || in != nil {
 		t.Fatalf("no spec: %v %v", in, err)
 	}
@@ -56,7 +56,7 @@ func TestFromEnvOff(t *testing.T) {
 			return "bogus=1"
 		}
 		return ""
-	}, "ledger"); err == nil {
+	}); err == nil {
 		t.Fatal("bad spec accepted")
 	}
 }
@@ -82,7 +82,7 @@ func clients(t *testing.T, env awstest.Environment, spec string, r *recorder) (*
 	if err != nil {
 		t.Fatal(err)
 	}
-	in := faults.New(cfg, faults.Options{LedgerTable: env.LedgerTable, Record: r.record, Seed: 7,
+	in := faults.New(cfg, faults.Options{Record: r.record, Seed: 7,
 		Exit: func(code int) { r.exits = append(r.exits, code) }})
 	awsCfg := env.Config.Copy()
 	in.Install(&awsCfg)
@@ -132,7 +132,7 @@ func scripted(once ...faults.Kind) func(faults.Kind) bool {
 
 func scriptedClient(t *testing.T, env awstest.Environment, r *recorder, once ...faults.Kind) *dynamodb.Client {
 	t.Helper()
-	in := faults.New(faults.Config{}, faults.Options{LedgerTable: env.LedgerTable, Record: r.record, Draw: scripted(once...)})
+	in := faults.New(faults.Config{}, faults.Options{Record: r.record, Draw: scripted(once...)})
 	awsCfg := env.Config.Copy()
 	in.Install(&awsCfg)
 	return dynamodb.NewFromConfig(awsCfg)
@@ -338,39 +338,51 @@ func TestPartialBatchSendsTheRestAndReportsTheFailed(t *testing.T) {
 	}
 }
 
+// The worker's crash point is its acknowledgement: after its state writes,
+// at the DeleteMessageBatch call. Ledger and state writes never crash it (the
+// worker writes no outcome to the ledger), and it fires once, at the count.
 func TestCrashPoints(t *testing.T) {
 	t.Parallel()
 	env := awstest.Env(t)
 	ctx := context.Background()
 	r := &recorder{}
-	db, _ := clients(t, env, "crash=worker-after-state@2", r)
-	update := func(table string) {
-		_, err := db.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: aws.String(table), Key: item("x"),
+	db, queues := clients(t, env, "crash=worker-after-state@2", r)
+	var stateTable, queueURL string
+	for d, s := range env.StateTables {
+		stateTable, queueURL = s, env.QueueURLs[d]
+		break
+	}
+	for table, pk := range map[string]string{stateTable: schema.StatePK, env.LedgerTable: schema.LedgerPK} { // not crash points
+		_, err := db.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: aws.String(table),
+			Key:              map[string]ddbtypes.AttributeValue{pk: &ddbtypes.AttributeValueMemberS{Value: "x"}},
 			UpdateExpression: aws.String("SET a = :a"), ExpressionAttributeValues: map[string]ddbtypes.AttributeValue{":a": &ddbtypes.AttributeValueMemberS{Value: "1"}}})
 		if err != nil {
 			t.Fatal(err)
 		}
 	}
-	var stateTable string
-	for _, s := range env.StateTables {
-		stateTable = s
-		break
+	acknowledge := func() {
+		if _, err := queues.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: aws.String(queueURL), MessageBody: aws.String("m")}); err != nil {
+			t.Fatal(err)
+		}
+		out, err := queues.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(queueURL), WaitTimeSeconds: 1})
+		if err != nil || len(out.Messages) != 1 {
+			t.Fatalf("receive: %v %v", out, err)
+		}
+		_, err = queues.DeleteMessageBatch(ctx, &sqs.DeleteMessageBatchInput{QueueUrl: aws.String(queueURL),
+			Entries: []sqstypes.DeleteMessageBatchRequestEntry{{Id: aws.String("0"), ReceiptHandle: out.Messages[0].ReceiptHandle}}})
+		if err != nil {
+			t.Fatal(err)
+		}
 	}
-	_, err := db.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: aws.String(stateTable), // not a crash point
-		Key:              map[string]ddbtypes.AttributeValue{schema.StatePK: &ddbtypes.AttributeValueMemberS{Value: "x"}},
-		UpdateExpression: aws.String("SET a = :a"), ExpressionAttributeValues: map[string]ddbtypes.AttributeValue{":a": &ddbtypes.AttributeValueMemberS{Value: "1"}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	update(env.LedgerTable) // first ledger update: not yet
+	acknowledge() // first acknowledgement: not yet
 	if len(r.exits) != 0 {
-		t.Fatalf("crashed at the first ledger update")
+		t.Fatalf("crashed before the count: %v", r.exits)
 	}
-	update(env.LedgerTable) // second: crash
+	acknowledge() // second: crash
 	if len(r.exits) != 1 || r.exits[0] != faults.CrashExitCode || r.kinds[faults.Crash] != 1 {
 		t.Fatalf("exits %v, recorded %v", r.exits, r.kinds)
 	}
-	update(env.LedgerTable)
+	acknowledge()
 	if len(r.exits) != 1 {
 		t.Fatalf("crashed again: %v", r.exits)
 	}
