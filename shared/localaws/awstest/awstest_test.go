@@ -2,8 +2,11 @@ package awstest_test
 
 import (
 	"context"
+	"fmt"
+	"runtime"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -90,5 +93,43 @@ func TestGetItem(t *testing.T) {
 	item := awstest.GetItem(t, env.DynamoDB, env.LedgerTable, schema.LedgerPK, "evt-1")
 	if s, ok := item[schema.LedgerStatus].(*ddbtypes.AttributeValueMemberS); !ok || s.Value != "RECEIVED" {
 		t.Errorf("item %v", item)
+	}
+}
+
+// fatalRecorder stands in for the test in a helper that must fail: it keeps
+// the message and ends the goroutine as t.Fatalf would.
+type fatalRecorder struct {
+	testing.TB
+	msg string
+}
+
+func (r *fatalRecorder) Helper() {}
+
+func (r *fatalRecorder) Fatalf(format string, args ...any) {
+	r.msg = fmt.Sprintf(format, args...)
+	runtime.Goexit()
+}
+
+// A queue that holds fewer than wanted fails after the patience without a new
+// message, and says what the queue holds, so a lost receive shows as extra
+// messages in flight.
+func TestReceiveAllFailsOnAStall(t *testing.T) {
+	t.Parallel()
+	env := awstest.Env(t, awstest.WithVisibilityTimeout(time.Minute))
+	queue := env.QueueURLs[events.Orders]
+	for i := range 2 {
+		if _, err := env.SQS.SendMessage(context.Background(), &sqs.SendMessageInput{QueueUrl: aws.String(queue), MessageBody: aws.String("m" + strconv.Itoa(i))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rec := &fatalRecorder{TB: t}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		awstest.ReceiveAll(rec, env.SQS, queue, 3, 2*time.Second)
+	}()
+	<-done
+	if !strings.Contains(rec.msg, "got 2 messages, want at least 3; none new for 2s") || !strings.Contains(rec.msg, "2 in flight") {
+		t.Errorf("failure %q does not tell the count, the stall and the queue's state", rec.msg)
 	}
 }

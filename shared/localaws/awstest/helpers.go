@@ -2,6 +2,7 @@ package awstest
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -20,18 +21,20 @@ import (
 // (message and system attributes included). It deletes nothing: the messages
 // become visible again after the queue's visibility timeout. A message
 // redelivered meanwhile is returned once. The test fails if fewer than
-// wantAtLeast arrive within timeout.
-func ReceiveAll(t testing.TB, client *sqs.Client, queueURL string, wantAtLeast int, timeout time.Duration) []sqstypes.Message {
+// wantAtLeast arrived and no new one came for patience: on a loaded machine a
+// large queue takes long to read, but it never stops yielding while it holds
+// messages, so only a stall is a failure.
+func ReceiveAll(t testing.TB, client *sqs.Client, queueURL string, wantAtLeast int, patience time.Duration) []sqstypes.Message {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
 	seen := map[string]bool{}
 	var out []sqstypes.Message
+	lastNew := time.Now()
 	for {
 		var wait int32 // once enough arrived, only collect what is already there
 		if len(out) < wantAtLeast {
 			wait = 1
 		}
+		ctx, cancel := context.WithDeadline(context.Background(), lastNew.Add(patience))
 		got, err := client.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
 			QueueUrl:                    aws.String(queueURL),
 			MaxNumberOfMessages:         10,
@@ -39,9 +42,12 @@ func ReceiveAll(t testing.TB, client *sqs.Client, queueURL string, wantAtLeast i
 			MessageAttributeNames:       []string{"All"},
 			MessageSystemAttributeNames: []sqstypes.MessageSystemAttributeName{sqstypes.MessageSystemAttributeNameAll},
 		})
+		stalled := ctx.Err() != nil
+		cancel()
 		if err != nil {
-			if ctx.Err() != nil {
-				t.Fatalf("receive from %s: got %d messages within %v, want at least %d", queueURL, len(out), timeout, wantAtLeast)
+			if stalled {
+				t.Fatalf("receive from %s: got %d messages, want at least %d; none new for %v (queue: %s)",
+					queueURL, len(out), wantAtLeast, patience, queueCounts(client, queueURL))
 			}
 			t.Fatalf("receive from %s: %v", queueURL, err)
 		}
@@ -49,12 +55,36 @@ func ReceiveAll(t testing.TB, client *sqs.Client, queueURL string, wantAtLeast i
 			if id := aws.ToString(m.MessageId); !seen[id] {
 				seen[id] = true
 				out = append(out, m)
+				lastNew = time.Now()
 			}
 		}
 		if len(got.Messages) == 0 && len(out) >= wantAtLeast {
 			return out
 		}
 	}
+}
+
+// queueCounts describes what the queue holds, for a failure message: in
+// flight beyond what the test itself received means a receive was lost.
+func queueCounts(client *sqs.Client, queueURL string) string {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	out, err := client.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{
+		QueueUrl: aws.String(queueURL),
+		AttributeNames: []sqstypes.QueueAttributeName{
+			sqstypes.QueueAttributeNameApproximateNumberOfMessages,
+			sqstypes.QueueAttributeNameApproximateNumberOfMessagesNotVisible,
+			sqstypes.QueueAttributeNameApproximateNumberOfMessagesDelayed,
+		},
+	})
+	if err != nil {
+		return "attributes unavailable: " + err.Error()
+	}
+	a := out.Attributes
+	return fmt.Sprintf("%s visible, %s in flight, %s delayed",
+		a[string(sqstypes.QueueAttributeNameApproximateNumberOfMessages)],
+		a[string(sqstypes.QueueAttributeNameApproximateNumberOfMessagesNotVisible)],
+		a[string(sqstypes.QueueAttributeNameApproximateNumberOfMessagesDelayed)])
 }
 
 // DrainCount receives and deletes every visible message of the queue and
