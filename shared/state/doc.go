@@ -19,11 +19,15 @@
 //
 // Parent views (EXECUTION → ORDER executions_view): after its own row, an
 // event updates its entry in a map on the parent row, newest position per
-// entry wins. The entry write is tried first on the condition that the map
-// exists; only when it does not is the map created holding the entry. So each
-// real change is exactly one write, one version increment and one stream
-// record. (Writing an empty map first and the entry second would emit an
-// extra stream record whenever it creates the map, with an empty view.) An
+// entry wins. No write leaves an empty map: the map is created holding its
+// first entry. Which of the two conditional writes (create the map, or write
+// the entry into it) comes first is a guess from the event's own write: when
+// that made the child's row (its first event: an order's only execution, the
+// common case), the map most likely does not exist yet; otherwise it does. A
+// right guess costs one write, a wrong one two; neither can write a wrong row.
+// So each real change is exactly one write, one version increment and one
+// stream record. (Writing an empty map first and the entry second would emit
+// an extra stream record whenever it creates the map, with an empty view.) An
 // EXECUTION that arrives before its ORDER creates the ORDER row with only the
 // view and no position, so the ORDER event still applies when it comes.
 //

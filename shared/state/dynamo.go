@@ -48,14 +48,14 @@ func (d *Dynamo) Apply(ctx context.Context, e events.Event, r events.Route) (Out
 	if r.EntityKey == "" || r.Position == "" {
 		return "", fmt.Errorf("state: route of event %s has no entity key or position", e.ID)
 	}
-	own, err := d.applyRow(ctx, e, r)
+	own, created, err := d.applyRow(ctx, e, r)
 	if err != nil {
 		return "", fmt.Errorf("state: apply %s to %s: %w", e.ID, r.EntityKey, err)
 	}
 	if r.Parent == nil {
 		return own, nil
 	}
-	changed, err := d.applyView(ctx, e, r)
+	changed, err := d.applyView(ctx, e, r, created)
 	if err != nil {
 		return "", fmt.Errorf("state: apply %s to view %s of %s: %w", e.ID, r.Parent.Attribute, r.Parent.EntityKey, err)
 	}
@@ -66,7 +66,9 @@ func (d *Dynamo) Apply(ctx context.Context, e events.Event, r events.Route) (Out
 }
 
 // applyRow is the entity's own write: one UpdateItem, conditional on position.
-func (d *Dynamo) applyRow(ctx context.Context, e events.Event, r events.Route) (Outcome, error) {
+// created reports that the write made the row (for a child entity only, whose
+// view write uses it to guess whether its parent's map exists yet).
+func (d *Dynamo) applyRow(ctx context.Context, e events.Event, r events.Route) (_ Outcome, created bool, _ error) {
 	var condition string
 	switch r.Model {
 	case events.LatestWins:
@@ -74,7 +76,7 @@ func (d *Dynamo) applyRow(ctx context.Context, e events.Event, r events.Route) (
 	case events.AppendOnly:
 		condition = "attribute_not_exists(#position)"
 	default:
-		return "", fmt.Errorf("unknown state model %q", r.Model)
+		return "", false, fmt.Errorf("unknown state model %q", r.Model)
 	}
 	u := newUpdate()
 	u.set(schema.StateCategory, r.Category)
@@ -89,26 +91,32 @@ func (d *Dynamo) applyRow(ctx context.Context, e events.Event, r events.Route) (
 	u.set(schema.StateEventType, e.Type)
 	u.increment(schema.StateVersion)
 	u.set(schema.StateUpdatedAt, events.SortableTime(d.now()))
+	u.returnOld = r.Parent != nil
 
-	old, err := d.write(ctx, r.EntityKey, u, condition)
+	res, err := d.write(ctx, r.EntityKey, u, condition)
 	switch {
 	case err != nil:
-		return "", err
-	case old == nil:
-		return Applied, nil
+		return "", false, err
+	case res.rejected == nil:
+		_, hadVersion := res.old[schema.StateVersion]
+		return Applied, u.returnOld && !hadVersion, nil
 	}
-	return judge(*old, e.ID), nil
+	return judge(*res.rejected, e.ID), false, nil
 }
 
 // applyView writes the event's entry into the parent's map attribute, newest
-// position per entry wins, and reports whether it changed the parent. It first
-// assumes the map exists; when it does not, it creates the map holding the
-// entry, so no write ever leaves an empty map.
-func (d *Dynamo) applyView(ctx context.Context, e events.Event, r events.Route) (bool, error) {
+// position per entry wins, and reports whether it changed the parent. No write
+// ever leaves an empty map: a map is created holding its first entry. Each
+// attempt is one conditional write, and the first is a guess: when the
+// event's own write made its row (the child's first event, e.g. an order's
+// only execution, the common case), its parent most likely has no map yet, so
+// creating it comes first; otherwise writing the entry into the map does. A
+// wrong guess costs one more write, never a wrong row.
+func (d *Dynamo) applyView(ctx context.Context, e events.Event, r events.Route, childIsNew bool) (bool, error) {
 	p := r.Parent
 	entry := ViewEntry{Position: r.Position, EventID: e.ID, EventType: e.Type, Status: r.Status, Object: string(e.Object)}
 
-	for range viewRounds {
+	intoMap := func() (*Row, error) {
 		u := newUpdate()
 		u.names["#view"], u.names["#entry"], u.names["#position"] = p.Attribute, p.EntryID, schema.StatePosition
 		u.value(":position", r.Position)
@@ -116,57 +124,76 @@ func (d *Dynamo) applyView(ctx context.Context, e events.Event, r events.Route) 
 		u.set(schema.StateCategory, p.Category)
 		u.increment(schema.StateVersion)
 		u.set(schema.StateUpdatedAt, events.SortableTime(d.now()))
-		old, err := d.write(ctx, p.EntityKey, u,
+		res, err := d.write(ctx, p.EntityKey, u,
 			"attribute_exists(#view) AND (attribute_not_exists(#view.#entry) OR #view.#entry.#position < :position)")
-		switch {
-		case isMissingDocumentPath(err):
+		if isMissingDocumentPath(err) {
 			// Should DynamoDB validate the map path before the condition, a
-			// missing map surfaces here instead: create it below.
-		case err != nil:
-			return false, err
-		case old == nil:
-			return true, nil
-		default:
-			if _, exists := old.Views[p.Attribute]; exists {
-				return false, nil // the entry holds this event or a newer one
-			}
+			// missing map surfaces here: report it as the empty row it means.
+			return &Row{}, nil
 		}
-
-		// No map yet (or no parent row at all): create it with the entry.
-		u = newUpdate()
+		return res.rejected, err
+	}
+	newMap := func() (*Row, error) {
+		u := newUpdate()
 		u.names["#view"] = p.Attribute
 		u.expr("#view = :view", ":view", map[string]ViewEntry{p.EntryID: entry})
 		u.set(schema.StateCategory, p.Category)
 		u.increment(schema.StateVersion)
 		u.set(schema.StateUpdatedAt, events.SortableTime(d.now()))
-		old, err = d.write(ctx, p.EntityKey, u, "attribute_not_exists(#view)")
+		res, err := d.write(ctx, p.EntityKey, u, "attribute_not_exists(#view)")
+		return res.rejected, err
+	}
+
+	mapFirst := childIsNew
+	for range viewRounds {
+		if mapFirst {
+			rejected, err := newMap()
+			switch {
+			case err != nil:
+				return false, err
+			case rejected == nil:
+				return true, nil
+			}
+			// The map exists (another child made it): write the entry into it.
+		}
+		rejected, err := intoMap()
 		switch {
 		case err != nil:
 			return false, err
-		case old == nil:
+		case rejected == nil:
 			return true, nil
 		}
-		// Another worker created the map in between: write the entry into it.
+		if _, exists := rejected.Views[p.Attribute]; exists {
+			return false, nil // the entry holds this event or a newer one
+		}
+		mapFirst = true // no map yet (or no parent row at all): create it with the entry
 	}
 	return false, fmt.Errorf("view %s kept changing under %d attempts", p.Attribute, viewRounds)
 }
 
-// write runs one conditional UpdateItem. It returns the row as it was when
-// the condition failed (an empty row if there was none), or nil when the
-// write happened.
-func (d *Dynamo) write(ctx context.Context, pk string, u *update, condition string) (*Row, error) {
+// written is what one conditional UpdateItem tells: the row as it was when
+// the condition failed (rejected; an empty row if there was none), or, when
+// the write happened and the update asked for it, the old values of the
+// attributes it changed (none when it made the row).
+type written struct {
+	rejected *Row
+	old      map[string]types.AttributeValue
+}
+
+// write runs one conditional UpdateItem.
+func (d *Dynamo) write(ctx context.Context, pk string, u *update, condition string) (written, error) {
 	if u.err != nil {
-		return nil, fmt.Errorf("build update: %w", u.err)
+		return written{}, fmt.Errorf("build update: %w", u.err)
 	}
 	key, err := attributevalue.MarshalMap(rowKey{PK: pk})
 	if err != nil {
-		return nil, fmt.Errorf("build key: %w", err)
+		return written{}, fmt.Errorf("build key: %w", err)
 	}
 	expr := "SET " + strings.Join(u.sets, ", ")
 	if len(u.removes) > 0 {
 		expr += " REMOVE " + strings.Join(u.removes, ", ")
 	}
-	_, err = d.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+	in := &dynamodb.UpdateItemInput{
 		TableName:                           aws.String(d.table),
 		Key:                                 key,
 		UpdateExpression:                    aws.String(expr),
@@ -174,19 +201,23 @@ func (d *Dynamo) write(ctx context.Context, pk string, u *update, condition stri
 		ExpressionAttributeNames:            u.names,
 		ExpressionAttributeValues:           u.values,
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
-	})
+	}
+	if u.returnOld {
+		in.ReturnValues = types.ReturnValueUpdatedOld
+	}
+	out, err := d.client.UpdateItem(ctx, in)
 	var failed *types.ConditionalCheckFailedException
 	if errors.As(err, &failed) {
 		old, err := DecodeRow(failed.Item)
 		if err != nil {
-			return nil, fmt.Errorf("read the stored row: %w", err)
+			return written{}, fmt.Errorf("read the stored row: %w", err)
 		}
-		return &old, nil
+		return written{rejected: &old}, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("UpdateItem: %w", err)
+		return written{}, fmt.Errorf("UpdateItem: %w", err)
 	}
-	return nil, nil
+	return written{old: out.Attributes}, nil
 }
 
 // judge names a rejected write: Duplicate when what is stored is this very
@@ -205,6 +236,7 @@ type update struct {
 	sets, removes []string
 	names         map[string]string
 	values        map[string]types.AttributeValue
+	returnOld     bool // ask for the old values of the changed attributes
 	err           error
 }
 

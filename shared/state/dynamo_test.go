@@ -28,20 +28,31 @@ import (
 
 // counting passes writes through and counts the successful ones per row: a
 // successful conditional write is exactly a real change of that row.
+// counting counts, per row, the writes that changed it and all UpdateItem
+// calls (a write whose condition failed costs as much as one that did not).
 type counting struct {
 	state.DynamoAPI
-	mu     sync.Mutex
-	writes map[string]int
+	mu       sync.Mutex
+	writes   map[string]int
+	attempts map[string]int
 }
 
 func (c *counting) UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error) {
 	out, err := c.DynamoAPI.UpdateItem(ctx, in, opts...)
+	pk := in.Key[schema.StatePK].(*types.AttributeValueMemberS).Value
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.attempts[pk]++
 	if err == nil {
-		c.mu.Lock()
-		c.writes[in.Key[schema.StatePK].(*types.AttributeValueMemberS).Value]++
-		c.mu.Unlock()
+		c.writes[pk]++
 	}
 	return out, err
+}
+
+func (c *counting) attemptsOn(pk string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.attempts[pk]
 }
 
 func (c *counting) count(pk string) int {
@@ -59,7 +70,7 @@ type fixture struct {
 
 func newFixture(t *testing.T) *fixture {
 	env := awstest.Env(t)
-	f := &fixture{env: env, db: &counting{DynamoAPI: env.DynamoDB, writes: map[string]int{}}, stores: map[events.Domain]*state.Dynamo{}}
+	f := &fixture{env: env, db: &counting{DynamoAPI: env.DynamoDB, writes: map[string]int{}, attempts: map[string]int{}}, stores: map[events.Domain]*state.Dynamo{}}
 	for _, d := range events.Domains() {
 		f.stores[d] = state.NewDynamo(f.db, env.StateTables[d])
 	}

@@ -40,8 +40,12 @@ func testExecutionsView(t *testing.T, f *fixture) {
 	t.Run("execution after its order", func(t *testing.T) {
 		o := statetest.NewOrder(t, []string{"NEW"}, []string{"FILLED"})
 		f.apply(t, o.Orders["NEW"])
+		before := f.db.attemptsOn(o.PK())
 		if out, _ := f.apply(t, o.Execs[0]["FILLED"]); out != state.Applied {
 			t.Fatalf("execution: %s", out)
+		}
+		if n := f.db.attemptsOn(o.PK()) - before; n != 1 {
+			t.Fatalf("the execution's view took %d writes on its order's row, want 1: a new execution creates the map first", n)
 		}
 		r := f.row(t, events.Orders, o.PK())
 		mustHold(t, r, o.Orders["NEW"], classify(t, o.Orders["NEW"]))
@@ -56,6 +60,9 @@ func testExecutionsView(t *testing.T, f *fixture) {
 	t.Run("execution before its order", func(t *testing.T) {
 		o := statetest.NewOrder(t, []string{"NEW", "FILLED"}, []string{"FILLED"})
 		f.apply(t, o.Execs[0]["FILLED"])
+		if n := f.db.attemptsOn(o.PK()); n != 1 {
+			t.Fatalf("the view took %d writes on a missing order row, want 1 (a new execution creates the map first)", n)
+		}
 		r := f.row(t, events.Orders, o.PK())
 		if r == nil || r.Position != nil || r.Status != nil || r.Category != "ORDER" || r.Version != 1 {
 			t.Fatalf("order row made by the execution = %+v, want only the view (category ORDER, version 1)", r)
@@ -71,6 +78,35 @@ func testExecutionsView(t *testing.T, f *fixture) {
 		}
 		if r.Version != 3 {
 			t.Fatalf("order version %d, want 3", r.Version)
+		}
+	})
+
+	// Which write comes first is a guess from the event's own row; a wrong
+	// guess costs one write more and never a wrong row.
+	t.Run("writes per view change", func(t *testing.T) {
+		o := statetest.NewOrder(t, []string{"NEW"}, []string{"FILLED", "SETTLED"}, []string{"FILLED"})
+		f.apply(t, o.Orders["NEW"])
+		for _, step := range []struct {
+			what   string
+			event  events.Event
+			writes int
+		}{
+			{"the first execution's first event creates the map", o.Execs[0]["FILLED"], 1},
+			{"its next event writes into the map", o.Execs[0]["SETTLED"], 1},
+			{"a second execution's first event guesses wrong, then writes into the map", o.Execs[1]["FILLED"], 2},
+			{"a redelivered event is rejected by the entry's position", o.Execs[1]["FILLED"], 1},
+		} {
+			before := f.db.attemptsOn(o.PK())
+			f.apply(t, step.event)
+			if n := f.db.attemptsOn(o.PK()) - before; n != step.writes {
+				t.Errorf("%s: %d writes on the order row, want %d", step.what, n, step.writes)
+			}
+		}
+		r := f.row(t, events.Orders, o.PK())
+		mustHaveEntry(t, r, o.Execs[0]["SETTLED"])
+		mustHaveEntry(t, r, o.Execs[1]["FILLED"])
+		if r.Version != 4 {
+			t.Errorf("order version %d, want 4 (NEW and three view changes)", r.Version)
 		}
 	})
 
