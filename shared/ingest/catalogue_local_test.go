@@ -3,7 +3,6 @@ package ingest_test
 import (
 	"context"
 	"errors"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -13,7 +12,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
-	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	upvest "github.com/upvest-webhooks/upvest-webhooks/events"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/fanout"
@@ -25,16 +23,16 @@ import (
 )
 
 // The catalogue again, on DynamoDB Local and the SQS server: the real ledger
-// and publisher. Cases take a set of tables and queues from a small pool and
-// empty it when done, since provisioning one per case would take minutes.
+// and publisher. Cases take a set of tables from a small pool and empty it
+// when done, since provisioning tables per case would take minutes; each case
+// gets queues of its own (cheap), so no case can see another's messages.
 func TestCatalogueOnLocalServers(t *testing.T) {
 	t.Parallel()
 	awstest.RequireServers(t)
 	const sets = 4
 	pool := make(chan awstest.Environment, sets)
 	for range sets {
-		// Long enough that a queue is read once, however many messages it holds.
-		pool <- awstest.Env(t, awstest.WithVisibilityTimeout(10*time.Minute))
+		pool <- awstest.Env(t)
 	}
 	runCatalogue(t, func(t *testing.T, k keys, c entry) stack {
 		env := <-pool
@@ -42,11 +40,16 @@ func TestCatalogueOnLocalServers(t *testing.T) {
 			empty(t, env)
 			pool <- env
 		})
+		// The case reads its queues without deleting; a message it holds comes
+		// back after the visibility timeout and is read once. The SQS server
+		// now and then loses a received batch into flight (see the README's
+		// performance notes): it comes back the same way, not after minutes.
+		env.QueueURLs, env.DLQURLs = awstest.Queues(t, awstest.WithVisibilityTimeout(20*time.Second))
 		return localStack(t, env, k, c)
 	})
 }
 
-// empty deletes every ledger item and every visible message of env.
+// empty deletes every ledger and state item of env.
 func empty(t *testing.T, env awstest.Environment) {
 	for _, key := range ledgerKeys(t, env, true) {
 		_, err := env.DynamoDB.DeleteItem(context.Background(), &dynamodb.DeleteItemInput{
@@ -55,9 +58,6 @@ func empty(t *testing.T, env awstest.Environment) {
 		if err != nil {
 			t.Fatalf("empty the ledger: %v", err)
 		}
-	}
-	for _, url := range env.QueueURLs {
-		awstest.DrainCount(t, env.SQS, url)
 	}
 	for _, table := range env.StateTables {
 		for _, pk := range scanKeys(t, env, table, schema.StatePK) {
@@ -116,7 +116,6 @@ func localStack(t *testing.T, env awstest.Environment, k keys, c entry) stack {
 		queued: func(t *testing.T, want queues) map[upvest.Domain][]fanout.Message {
 			out := map[upvest.Domain][]fanout.Message{}
 			for _, d := range upvest.Domains() {
-				var handles []*string
 				for _, m := range awstest.ReceiveAll(t, env.SQS, env.QueueURLs[d], len(want[d]), time.Minute) {
 					attr := func(name string) string {
 						if v, ok := m.MessageAttributes[name]; ok {
@@ -134,9 +133,7 @@ func localStack(t *testing.T, env awstest.Environment, k keys, c entry) stack {
 						}
 					}
 					out[d] = append(out[d], fanout.Message{EventID: attr(message.AttrEventID), Domain: d, Raw: decoded.Raw})
-					handles = append(handles, m.ReceiptHandle)
 				}
-				deleteMessages(t, env.SQS, env.QueueURLs[d], handles)
 			}
 			return out
 		},
@@ -157,22 +154,6 @@ func localStack(t *testing.T, env awstest.Environment, k keys, c entry) stack {
 			}
 			return out
 		},
-	}
-}
-
-// deleteMessages deletes what the case read, so that its set can serve the next case.
-func deleteMessages(t *testing.T, client *sqs.Client, url string, handles []*string) {
-	for len(handles) > 0 {
-		n := min(10, len(handles))
-		entries := make([]sqstypes.DeleteMessageBatchRequestEntry, n)
-		for i, h := range handles[:n] {
-			entries[i] = sqstypes.DeleteMessageBatchRequestEntry{Id: aws.String(strconv.Itoa(i)), ReceiptHandle: h}
-		}
-		out, err := client.DeleteMessageBatch(context.Background(), &sqs.DeleteMessageBatchInput{QueueUrl: aws.String(url), Entries: entries})
-		if err != nil || len(out.Failed) > 0 {
-			t.Fatalf("delete messages from %s: %v %v", url, err, out)
-		}
-		handles = handles[n:]
 	}
 }
 

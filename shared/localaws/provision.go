@@ -76,15 +76,9 @@ func WithMaxReceiveCount(n int) ProvisionOption {
 // it. Existing tables and queues are kept (a queue's attributes are reset to
 // the requested ones), so running it twice is harmless.
 func Provision(ctx context.Context, cfg aws.Config, names schema.Names, opts ...ProvisionOption) (Resources, error) {
-	set := provisionSettings{visibilityTimeout: DefaultVisibilityTimeout, maxReceiveCount: DefaultMaxReceiveCount}
-	for _, o := range opts {
-		o(&set)
-	}
-	if set.visibilityTimeout < 0 || set.visibilityTimeout > 12*time.Hour || set.visibilityTimeout%time.Second != 0 {
-		return Resources{}, fmt.Errorf("visibility timeout %v: want whole seconds between 0 and 12h", set.visibilityTimeout)
-	}
-	if set.maxReceiveCount < 1 || set.maxReceiveCount > 1000 {
-		return Resources{}, fmt.Errorf("max receive count %d: want 1 to 1000", set.maxReceiveCount)
+	set, err := settingsOf(opts)
+	if err != nil {
+		return Resources{}, err
 	}
 
 	db, q := dynamodb.NewFromConfig(cfg), sqs.NewFromConfig(cfg)
@@ -101,7 +95,7 @@ func Provision(ctx context.Context, cfg aws.Config, names schema.Names, opts ...
 	}
 
 	var mu sync.Mutex
-	err := forEach(domains, func(d events.Domain) error {
+	err = forEach(domains, func(d events.Domain) error {
 		table := names.StateTable(d)
 		streamARN, err := ensureStateTable(ctx, db, table)
 		if err != nil {
@@ -121,6 +115,48 @@ func Provision(ctx context.Context, cfg aws.Config, names schema.Names, opts ...
 		return Resources{}, err
 	}
 	return res, nil
+}
+
+// ProvisionQueues creates only the domain queues and their DLQs under names,
+// as Provision would: for a test that keeps its tables and wants fresh queues.
+func ProvisionQueues(ctx context.Context, cfg aws.Config, names schema.Names, opts ...ProvisionOption) (Resources, error) {
+	set, err := settingsOf(opts)
+	if err != nil {
+		return Resources{}, err
+	}
+	q := sqs.NewFromConfig(cfg)
+	domains := events.Domains()
+	res := Resources{QueueURLs: make(map[events.Domain]string, len(domains)), DLQURLs: make(map[events.Domain]string, len(domains))}
+	var mu sync.Mutex
+	err = forEach(domains, func(d events.Domain) error {
+		dlqURL, queueURL, err := ensureQueues(ctx, q, names.DeadLetterQueue(d), names.Queue(d), set)
+		if err != nil {
+			return err
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		res.QueueURLs[d], res.DLQURLs[d] = queueURL, dlqURL
+		return nil
+	})
+	if err != nil {
+		return Resources{}, err
+	}
+	return res, nil
+}
+
+// settingsOf applies the options to the defaults and checks them.
+func settingsOf(opts []ProvisionOption) (provisionSettings, error) {
+	set := provisionSettings{visibilityTimeout: DefaultVisibilityTimeout, maxReceiveCount: DefaultMaxReceiveCount}
+	for _, o := range opts {
+		o(&set)
+	}
+	if set.visibilityTimeout < 0 || set.visibilityTimeout > 12*time.Hour || set.visibilityTimeout%time.Second != 0 {
+		return set, fmt.Errorf("visibility timeout %v: want whole seconds between 0 and 12h", set.visibilityTimeout)
+	}
+	if set.maxReceiveCount < 1 || set.maxReceiveCount > 1000 {
+		return set, fmt.Errorf("max receive count %d: want 1 to 1000", set.maxReceiveCount)
+	}
+	return set, nil
 }
 
 // Teardown deletes everything Provision created; what is already gone is skipped.

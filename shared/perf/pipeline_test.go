@@ -329,6 +329,11 @@ func billedSeconds(l *latencies) float64 {
 // dead-letter queues, which no worker polls.
 // Its calls are counted by calls, as the pipeline's are (the counter's
 // middleware asks DynamoDB for consumed capacity, so both sides pay for that).
+// Its state row is the event's entity's (so a day's events update rows, as
+// the pipeline's do) and carries the same index keys as the pipeline's: DynamoDB Local
+// writes index entries synchronously and slowly (AWS does it apart from the
+// write), so a ceiling without them would measure DynamoDB Local's index cost,
+// not the pipeline's overhead.
 func ceiling(ctx context.Context, env awstest.Environment, calls *awscount.Counter, evs []event, inFlight int) (time.Duration, error) {
 	cfg := calls.Attach(env.Config)
 	// On a machine loaded past its cores, DynamoDB Local times out waiting for
@@ -378,18 +383,27 @@ func ceiling(ctx context.Context, env awstest.Environment, calls *awscount.Count
 			}
 		}
 		if err := each(c, func(e event) error {
-			_, err := db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-				TableName:           aws.String(env.StateTables[d]),
-				Key:                 map[string]ddbtypes.AttributeValue{schema.StatePK: &ddbtypes.AttributeValueMemberS{Value: "ceiling#" + e.ID}},
-				UpdateExpression:    aws.String("SET #position = :position, #object = :object"),
-				ConditionExpression: aws.String("attribute_not_exists(#position) OR #position < :position"),
-				ExpressionAttributeNames: map[string]string{
-					"#position": schema.StatePosition, "#object": schema.StateObject,
-				},
-				ExpressionAttributeValues: map[string]ddbtypes.AttributeValue{
-					":position": &ddbtypes.AttributeValueMemberS{Value: time.Now().UTC().Format(time.RFC3339Nano)},
-					":object":   &ddbtypes.AttributeValueMemberS{Value: string(e.Raw)},
-				},
+			set := "SET #position = :position, #object = :object"
+			names := map[string]string{"#position": schema.StatePosition, "#object": schema.StateObject}
+			values := map[string]ddbtypes.AttributeValue{
+				":position": &ddbtypes.AttributeValueMemberS{Value: time.Now().UTC().Format(time.RFC3339Nano)},
+				":object":   &ddbtypes.AttributeValueMemberS{Value: string(e.Raw)},
+			}
+			domain, entity, keys, err := rowOf(e.Raw)
+			if err != nil {
+				return err
+			}
+			for attr, v := range keys {
+				set += fmt.Sprintf(", #%s = :%s", attr, attr)
+				names["#"+attr], values[":"+attr] = attr, &ddbtypes.AttributeValueMemberS{Value: v}
+			}
+			_, err = db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+				TableName:                 aws.String(env.StateTables[domain]),
+				Key:                       map[string]ddbtypes.AttributeValue{schema.StatePK: &ddbtypes.AttributeValueMemberS{Value: "ceiling#" + entity}},
+				UpdateExpression:          aws.String(set),
+				ConditionExpression:       aws.String("attribute_not_exists(#position) OR #position < :position"),
+				ExpressionAttributeNames:  names,
+				ExpressionAttributeValues: values,
 			})
 			return err
 		}); err != nil {
@@ -397,6 +411,22 @@ func ceiling(ctx context.Context, env awstest.Environment, calls *awscount.Count
 		}
 		return nil
 	})
+}
+
+// rowOf is the state table, row key and index keys the pipeline writes for
+// the event (its domain; its entity's key; user_id, account_id, account_group_id).
+func rowOf(raw []byte) (upvest.Domain, string, map[string]string, error) {
+	_, r, err := upvest.ClassifyRaw(raw)
+	if err != nil {
+		return "", "", nil, err
+	}
+	keys := map[string]string{}
+	for attr, v := range map[string]string{schema.StateUserID: r.UserID, schema.StateAccountID: r.AccountID, schema.StateAccountGroupID: r.AccountGroupID} {
+		if v != "" {
+			keys[attr] = v
+		}
+	}
+	return r.Domain, r.EntityKey, keys, nil
 }
 
 // each runs fn for every item concurrently and returns the errors joined.

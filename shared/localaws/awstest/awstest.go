@@ -18,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
+	"github.com/upvest-webhooks/upvest-webhooks/events"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/localaws"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/schema"
 )
@@ -78,8 +79,7 @@ var (
 // RequireServers says.
 func Env(t testing.TB, opts ...Option) Environment {
 	t.Helper()
-	// Test defaults first, so that the caller's options win.
-	opts = append([]Option{WithVisibilityTimeout(DefaultVisibilityTimeout), WithMaxReceiveCount(DefaultMaxReceiveCount)}, opts...)
+	opts = withTestDefaults(opts)
 	c := sharedClients(t)
 	names := schema.Names{Prefix: uniquePrefix(t)}
 
@@ -103,6 +103,35 @@ func Env(t testing.TB, opts ...Option) Environment {
 		Config: c.cfg, DynamoDB: c.db, SQS: c.sqs, Streams: c.streams,
 		Names: names, Resources: res,
 	}
+}
+
+// Queues provisions a fresh set of domain queues and DLQs, with the same
+// defaults and options as Env, and deletes them when the test ends: for a test
+// that reuses tables but must not see another test's messages.
+func Queues(t testing.TB, opts ...Option) (queueURLs, dlqURLs map[events.Domain]string) {
+	t.Helper()
+	opts = withTestDefaults(opts)
+	c := sharedClients(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	names := schema.Names{Prefix: uniquePrefix(t)}
+	res, err := localaws.ProvisionQueues(ctx, c.cfg, names, opts...)
+	if err != nil {
+		t.Fatalf("provision queues %q: %v", names.Prefix, err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		if err := localaws.Teardown(ctx, c.cfg, res); err != nil {
+			t.Errorf("teardown queues %q: %v", names.Prefix, err)
+		}
+	})
+	return res.QueueURLs, res.DLQURLs
+}
+
+// withTestDefaults puts the test defaults first, so that the caller's options win.
+func withTestDefaults(opts []Option) []Option {
+	return append([]Option{WithVisibilityTimeout(DefaultVisibilityTimeout), WithMaxReceiveCount(DefaultMaxReceiveCount)}, opts...)
 }
 
 type clients struct {

@@ -133,3 +133,36 @@ func TestReceiveAllFailsOnAStall(t *testing.T) {
 		t.Errorf("failure %q does not tell the count, the stall and the queue's state", rec.msg)
 	}
 }
+
+// A batch received by someone else and never deleted (as the SQS server now
+// and then loses one into flight) comes back after the visibility timeout, and
+// ReceiveAll collects it: it gives up only when nothing new comes for its
+// patience, which outlasts the timeout. Messages it holds that come back too
+// are returned once, with their newest receipt handle.
+func TestReceiveAllCollectsABatchThatComesBack(t *testing.T) {
+	t.Parallel()
+	env := awstest.Env(t, awstest.WithVisibilityTimeout(2*time.Second))
+	queue := env.QueueURLs[events.Orders]
+	for i := range 15 {
+		if _, err := env.SQS.SendMessage(context.Background(), &sqs.SendMessageInput{QueueUrl: aws.String(queue), MessageBody: aws.String("m" + strconv.Itoa(i))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	lost, err := env.SQS.ReceiveMessage(context.Background(), &sqs.ReceiveMessageInput{QueueUrl: aws.String(queue), MaxNumberOfMessages: 10})
+	if err != nil || len(lost.Messages) != 10 {
+		t.Fatalf("receive the batch to lose: %d messages, %v", len(lost.Messages), err)
+	}
+	msgs := awstest.ReceiveAll(t, env.SQS, queue, 15, 10*time.Second)
+	bodies := map[string]bool{}
+	for _, m := range msgs {
+		bodies[aws.ToString(m.Body)] = true
+	}
+	if len(msgs) != 15 || len(bodies) != 15 {
+		t.Fatalf("got %d messages (%d distinct bodies), want the 15 sent, each once", len(msgs), len(bodies))
+	}
+	for _, m := range msgs {
+		if _, err := env.SQS.DeleteMessage(context.Background(), &sqs.DeleteMessageInput{QueueUrl: aws.String(queue), ReceiptHandle: m.ReceiptHandle}); err != nil {
+			t.Fatalf("delete with the returned receipt handle: %v", err)
+		}
+	}
+}

@@ -17,16 +17,17 @@ import (
 )
 
 // ReceiveAll receives from the queue until it has seen at least wantAtLeast
-// distinct messages and the queue has nothing more visible, and returns them
-// (message and system attributes included). It deletes nothing: the messages
-// become visible again after the queue's visibility timeout. A message
-// redelivered meanwhile is returned once. The test fails if fewer than
+// distinct messages and then either a receive finds the queue empty or no new
+// message comes for patience; it returns them (message and system attributes
+// included). It deletes nothing: the messages become visible again after the
+// queue's visibility timeout. A message received again meanwhile is returned
+// once, with its newest receipt handle. The test fails if fewer than
 // wantAtLeast arrived and no new one came for patience: on a loaded machine a
 // large queue takes long to read, but it never stops yielding while it holds
 // messages, so only a stall is a failure.
 func ReceiveAll(t testing.TB, client *sqs.Client, queueURL string, wantAtLeast int, patience time.Duration) []sqstypes.Message {
 	t.Helper()
-	seen := map[string]bool{}
+	seen := map[string]int{} // message id → index in out
 	var out []sqstypes.Message
 	lastNew := time.Now()
 	for {
@@ -44,19 +45,24 @@ func ReceiveAll(t testing.TB, client *sqs.Client, queueURL string, wantAtLeast i
 		})
 		stalled := ctx.Err() != nil
 		cancel()
-		if err != nil {
-			if stalled {
-				t.Fatalf("receive from %s: got %d messages, want at least %d; none new for %v (queue: %s)",
-					queueURL, len(out), wantAtLeast, patience, queueCounts(client, queueURL))
-			}
+		switch {
+		case stalled && len(out) >= wantAtLeast:
+			return out // nothing new for patience: what is left only comes back again
+		case stalled:
+			t.Fatalf("receive from %s: got %d messages, want at least %d; none new for %v (queue: %s)",
+				queueURL, len(out), wantAtLeast, patience, queueCounts(client, queueURL))
+		case err != nil:
 			t.Fatalf("receive from %s: %v", queueURL, err)
 		}
 		for _, m := range got.Messages {
-			if id := aws.ToString(m.MessageId); !seen[id] {
-				seen[id] = true
-				out = append(out, m)
-				lastNew = time.Now()
+			id := aws.ToString(m.MessageId)
+			if i, ok := seen[id]; ok {
+				out[i] = m // the newest receipt handle is the one that deletes it
+				continue
 			}
+			seen[id] = len(out)
+			out = append(out, m)
+			lastNew = time.Now()
 		}
 		if len(got.Messages) == 0 && len(out) >= wantAtLeast {
 			return out
