@@ -4,7 +4,7 @@ GO  ?= go
 NPM ?= npm
 
 # `make run` reads LOCAL_ADDR, LOCAL_DYNAMODB_PORT, LOCAL_SQS_PORT (defaults in
-# shared/config/local.go); `make test` and `make bench` use their own ports so
+# shared/prod/config/local.go); `make test` and `make bench` use their own ports so
 # that they can run while `make run` is up.
 TEST_DYNAMODB_PORT ?= 18000
 TEST_SQS_PORT      ?= 14566
@@ -115,7 +115,7 @@ chaos-soak: tools
 # Go native fuzz targets, one `go test -fuzz` per target (it takes only one):
 # `make fuzz` runs each for FUZZTIME, `make test` for FUZZTIME_SHORT. Inputs
 # that fail are written to the package's testdata/fuzz and then run by `go test`.
-FUZZ_PACKAGES  ?= ./events ./shared/signature
+FUZZ_PACKAGES  ?= ./events ./shared/prod/signature
 FUZZTIME       ?= 60s
 FUZZTIME_SHORT ?= 4s
 .PHONY: fuzz
@@ -130,7 +130,7 @@ fuzz:
 bench: tools $(EMULATORS)
 	$(WITH_TEST_EMULATORS) $(GO) test -run '^$$' -bench . -benchmem -timeout $(TEST_TIMEOUT) ./...
 
-# The capacity model of the README's Capacity section (shared/capacity), at the
+# The capacity model of the README's Capacity section (shared/testkit/capacity), at the
 # stack's defaults; `go run ./functions/capacity -h` for other settings.
 .PHONY: capacity nightly
 capacity:
@@ -141,7 +141,7 @@ capacity:
 # virtual clock (a minute or two of CPU; `make test` runs a small one).
 NIGHTLY_EVENTS ?= 200000
 nightly:
-	UPVEST_NIGHTLY_EVENTS=$(NIGHTLY_EVENTS) $(GO) test -count=1 -timeout 30m -run '^TestNightlyBatchRehearsal$$' -v ./shared/perf
+	UPVEST_NIGHTLY_EVENTS=$(NIGHTLY_EVENTS) $(GO) test -count=1 -timeout 30m -run '^TestNightlyBatchRehearsal$$' -v ./shared/testkit/perf
 
 fmt:
 	$(GO) fmt ./...

@@ -10,7 +10,7 @@ import (
 	"testing"
 
 	"github.com/upvest-webhooks/upvest-webhooks/events/upvesttest"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/golden"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/testkit/golden"
 )
 
 // TestSamplesGolden routes every official sample and compares the result with

@@ -48,7 +48,7 @@ const (
 //     (AppendOnly) for facts written once (reports, valuations, returns, booked
 //     transactions): a second event for the entity is a redelivery and never
 //     overwrites. statemodel_test.go checks the choice fits (appendOnly needs a
-//     single one-shot type); shared/state's package doc says what each model does;
+//     single one-shot type); shared/prod/state's package doc says what each model does;
 //   - the entity key (keyedBy, keyForType; default the object's id) and a view
 //     on a parent row (viewOn).
 var routingTable = []Category{

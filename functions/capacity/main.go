@@ -1,4 +1,4 @@
-// Command capacity prints the stack's capacity model (shared/capacity): for
+// Command capacity prints the stack's capacity model (shared/testkit/capacity): for
 // rates from 100 to 50,000 events/s what ingest, the workers, DynamoDB and the
 // account need, the first limit that binds and what moves it; then the
 // nightly batch of 200,000 and 2,000,000 events with one subscription and
@@ -12,8 +12,8 @@ import (
 	"io"
 	"os"
 
-	"github.com/upvest-webhooks/upvest-webhooks/shared/capacity"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/perf"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/testkit/capacity"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/testkit/perf"
 )
 
 func main() {

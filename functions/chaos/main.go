@@ -5,7 +5,7 @@
 // It runs the `make run` pipeline (a built functions/local, -pipeline) as a
 // child process against DynamoDB Local and SQS servers that outlive it: those
 // of `make emulators` when they answer on the LOCAL_* ports, else its own. The
-// pipeline injects SDK faults (shared/faults); its first incarnations die at
+// pipeline injects SDK faults (shared/local/faults); its first incarnations die at
 // the crash points (ingest between claim and fan-out, a worker between its
 // state writes and the acknowledgement of its batch), and later ones are
 // killed with SIGKILL mid-storm;
@@ -42,14 +42,14 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
-	"github.com/upvest-webhooks/upvest-webhooks/shared/chaos"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/config"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/faults"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/localaws"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/localrun"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/ops"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/schema"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/webhookclient"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/local/faults"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/local/localaws"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/local/localrun"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/config"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/ops"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/schema"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/testkit/chaos"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/testkit/webhookclient"
 )
 
 func main() {

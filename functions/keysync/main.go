@@ -1,5 +1,5 @@
 // Command keysync is the scheduled Lambda that keeps the JWKS parameter equal
-// to Upvest's published webhook keys (see shared/keysync).
+// to Upvest's published webhook keys (see shared/prod/keysync).
 package main
 
 import (
@@ -10,9 +10,9 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 
-	"github.com/upvest-webhooks/upvest-webhooks/shared/config"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/keysync"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/observability"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/config"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/keysync"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/observability"
 )
 
 func main() {

@@ -5,13 +5,13 @@
 // attaches to them and leaves them running when it stops.
 //
 // Settings: LOCAL_ADDR, LOCAL_DYNAMODB_PORT, LOCAL_SQS_PORT, LOCAL_DIR
-// (shared/config.LoadLocal), UPVEST_JWKS_FILE, and the ingest variables.
+// (shared/prod/config.LoadLocal), UPVEST_JWKS_FILE, and the ingest variables.
 // Unless UPVEST_JWKS_FILE is set, it also serves a fake Upvest API (on
 // LOCAL_UPVEST_ADDR, default any free port) and writes LOCAL_DIR/upvest-api.json
 // for `ops webhooks -local` and `ops golive -local`.
 // For `make chaos`: LOCAL_VISIBILITY_TIMEOUT (the queues' visibility timeout,
 // whole seconds; default as deployed) and UPVEST_FAULTS / UPVEST_FAULTS_LOG
-// (shared/faults: faults injected at the SDK boundary; off unless set).
+// (shared/local/faults: faults injected at the SDK boundary; off unless set).
 package main
 
 import (
@@ -26,11 +26,11 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 
-	"github.com/upvest-webhooks/upvest-webhooks/shared/config"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/faults"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/localaws"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/localrun"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/schema"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/local/faults"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/local/localaws"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/local/localrun"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/config"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/schema"
 )
 
 // envVisibilityTimeout shortens the queues' visibility timeout, so that a

@@ -12,7 +12,7 @@
 // Deployed: the stack outputs as LEDGER_TABLE, STATE_TABLE_<DOMAIN>,
 // QUEUE_URL_<DOMAIN> and DLQ_URL_<DOMAIN>, with the operator's AWS
 // credentials. -local: the tables and queues of `make run`. The logic lives in
-// shared/ops.
+// shared/prod/ops.
 package main
 
 import (
@@ -25,10 +25,10 @@ import (
 
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 
-	"github.com/upvest-webhooks/upvest-webhooks/shared/config"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/keysync"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/observability"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/ops"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/config"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/keysync"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/observability"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/ops"
 )
 
 func main() {

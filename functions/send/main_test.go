@@ -13,7 +13,7 @@ import (
 	"testing"
 
 	"github.com/upvest-webhooks/upvest-webhooks/events/upvesttest"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/signature"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/signature"
 )
 
 // verifyingServer answers 200 to requests signed by a key in jwksPath, 401 otherwise.

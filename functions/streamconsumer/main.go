@@ -1,7 +1,7 @@
 // Command streamconsumer is the example downstream Lambda: it is triggered by a
 // state table's DynamoDB stream and prints every change as one JSON line (to
 // CloudWatch Logs). A downstream team copies this file and replaces the sink
-// with its own code; see package shared/streams.
+// with its own code; see package shared/prod/streams.
 package main
 
 import (
@@ -9,8 +9,8 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambda"
 
-	"github.com/upvest-webhooks/upvest-webhooks/shared/observability"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/streams"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/observability"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/streams"
 )
 
 func main() {

@@ -1,6 +1,6 @@
 // Command subscription is the onEvent Lambda of the stack's Upvest webhook
 // subscriptions custom resource (CDK Provider framework; see
-// shared/subscription). It reads the key sync's variables: the Upvest API,
+// shared/prod/subscription). It reads the key sync's variables: the Upvest API,
 // the secret with the API client's credentials (it alone reads it for admin
 // calls), and the JWKS parameter it waits for before enabling anything.
 package main
@@ -18,9 +18,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
-	"github.com/upvest-webhooks/upvest-webhooks/shared/config"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/keysync"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/subscription"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/config"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/keysync"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/subscription"
 )
 
 // envKeySyncFunction names the key sync function (infra/stack.EnvKeySyncFunction).

@@ -11,11 +11,11 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 
-	"github.com/upvest-webhooks/upvest-webhooks/shared/app"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/app/workerapp"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/config"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/observability"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/tracing"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/app"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/app/workerapp"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/config"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/observability"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/tracing"
 )
 
 func main() {

@@ -36,7 +36,7 @@ func Deps(ctx context.Context, repoRoot string, target Target, pkg string) ([]st
 // it with the reason it is linked.
 type Allowed struct {
 	Module            string            // this module's path
-	Own               []string          // allowed packages of this module, relative to Module ("shared/ledger"; "" is the root)
+	Own               []string          // allowed packages of this module, relative to Module ("shared/prod/ledger"; "" is the root)
 	ThirdParty        []string          // allowed import path prefixes outside the standard library and Module
 	KnownTestPackages map[string]string // import path → why a library links it
 }

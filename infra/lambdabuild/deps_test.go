@@ -30,35 +30,35 @@ var (
 var allowed = map[string]lambdabuild.Allowed{
 	"ingest": {
 		Own: []string{
-			"functions/ingest", "shared/app", "shared/app/ingestapp", "shared/ingest", "shared/signature",
-			"shared/ledger", "shared/fanout", "shared/message", "events", "shared/schema", "shared/config",
-			"shared/observability", "shared/tracing", "shared/uuid",
+			"functions/ingest", "shared/prod/app", "shared/prod/app/ingestapp", "shared/prod/ingest", "shared/prod/signature",
+			"shared/prod/ledger", "shared/prod/fanout", "shared/prod/message", "events", "shared/prod/schema", "shared/prod/config",
+			"shared/prod/observability", "shared/prod/tracing", "shared/prod/uuid",
 		},
 		ThirdParty: slices.Concat(lambdaBase, tracingLibs),
 	},
 	"worker": {
 		Own: []string{
-			"functions/worker", "shared/app", "shared/app/workerapp", "shared/worker", "shared/state",
-			"shared/ledger", "shared/message", "events", "shared/schema", "shared/config",
-			"shared/observability", "shared/tracing",
+			"functions/worker", "shared/prod/app", "shared/prod/app/workerapp", "shared/prod/worker", "shared/prod/state",
+			"shared/prod/ledger", "shared/prod/message", "events", "shared/prod/schema", "shared/prod/config",
+			"shared/prod/observability", "shared/prod/tracing",
 		},
 		ThirdParty: slices.Concat(lambdaBase, tracingLibs),
 	},
 	"streamconsumer": {
-		Own:        []string{"functions/streamconsumer", "shared/streams", "shared/state", "events", "shared/schema", "shared/observability"},
+		Own:        []string{"functions/streamconsumer", "shared/prod/streams", "shared/prod/state", "events", "shared/prod/schema", "shared/prod/observability"},
 		ThirdParty: lambdaBase,
 	},
 	"keysync": {
 		Own: []string{
-			"functions/keysync", "shared/keysync", "shared/signature", "events", "shared/schema", "shared/config",
-			"shared/observability", "shared/uuid",
+			"functions/keysync", "shared/prod/keysync", "shared/prod/signature", "events", "shared/prod/schema", "shared/prod/config",
+			"shared/prod/observability", "shared/prod/uuid",
 		},
 		ThirdParty: lambdaBase,
 	},
 	"subscription": {
 		Own: []string{
-			"functions/subscription", "shared/subscription", "shared/keysync", "shared/signature", "events",
-			"shared/schema", "shared/config", "shared/uuid",
+			"functions/subscription", "shared/prod/subscription", "shared/prod/keysync", "shared/prod/signature", "events",
+			"shared/prod/schema", "shared/prod/config", "shared/prod/uuid",
 		},
 		ThirdParty: lambdaBase,
 	},
@@ -138,8 +138,8 @@ func TestDependencyCheckRefusesATestPackageInALambda(t *testing.T) {
 	}
 	bad := allowedFor(t, "ingest").Violations(deps)
 	for _, want := range []string{
-		module + "/shared/localaws/awstest: test code",
-		module + "/shared/localrun: not on this Lambda's list",
+		module + "/shared/local/localaws/awstest: test code",
+		module + "/shared/local/localrun: not on this Lambda's list",
 		"testing: test code",
 	} {
 		if !slices.ContainsFunc(bad, func(b string) bool { return strings.HasPrefix(b, want) }) {
@@ -150,7 +150,7 @@ func TestDependencyCheckRefusesATestPackageInALambda(t *testing.T) {
 
 func TestViolations(t *testing.T) {
 	a := lambdabuild.Allowed{
-		Module: module, Own: []string{"shared/ledger"}, ThirdParty: []string{"github.com/aws/aws-sdk-go-v2"},
+		Module: module, Own: []string{"shared/prod/ledger"}, ThirdParty: []string{"github.com/aws/aws-sdk-go-v2"},
 		KnownTestPackages: map[string]string{"example.com/lib/spantest": "why"},
 	}
 	for _, c := range []struct {
@@ -161,9 +161,9 @@ func TestViolations(t *testing.T) {
 		{"net/http/httptest", "test code"},
 		{"testing", "test code"},
 		{"testing/quick", "test code"},
-		{module + "/shared/ledger", ""},
-		{module + "/shared/ledger/ledgertest", "test code"},
-		{module + "/shared/localrun", "not on this Lambda's list"},
+		{module + "/shared/prod/ledger", ""},
+		{module + "/shared/prod/ledger/ledgertest", "test code"},
+		{module + "/shared/local/localrun", "not on this Lambda's list"},
 		{module + "/functions/ingest/testdata/x", "test code"},
 		{"github.com/aws/aws-sdk-go-v2/service/dynamodb", ""},
 		{"github.com/aws/aws-sdk-go-v2x", "third-party package outside"},

@@ -18,10 +18,10 @@ import (
 	"github.com/upvest-webhooks/upvest-webhooks/events"
 	"github.com/upvest-webhooks/upvest-webhooks/infra/lambdabuild"
 	"github.com/upvest-webhooks/upvest-webhooks/infra/stack"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/lambdaruntime"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/localaws"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/localaws/awstest"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/syncbuf"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/local/lambdaruntime"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/local/localaws"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/local/localaws/awstest"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/testkit/syncbuf"
 )
 
 // The rehearsal deploys the sandbox configuration with the example stream
@@ -30,7 +30,7 @@ var synthContext = map[string]any{"env": "sandbox", "exampleStreamConsumer": "tr
 
 // The functions under rehearsal, and the aws-lambda-go hello world that is
 // the init-time baseline.
-var functionPackages = []string{"./functions/ingest", "./functions/worker", "./functions/streamconsumer", "./functions/subscription", "./shared/lambdaruntime/testdata/hello"}
+var functionPackages = []string{"./functions/ingest", "./functions/worker", "./functions/streamconsumer", "./functions/subscription", "./shared/local/lambdaruntime/testdata/hello"}
 
 var workDir string // binaries (as CDK assets) and the synth's output
 

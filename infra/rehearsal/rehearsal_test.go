@@ -16,13 +16,13 @@ import (
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/upvest-webhooks/upvest-webhooks/events"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/config"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/lambdaruntime"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/localaws"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/localaws/awstest"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/schema"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/signature"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/webhookclient"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/local/lambdaruntime"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/local/localaws"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/local/localaws/awstest"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/config"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/schema"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/signature"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/testkit/webhookclient"
 )
 
 // TestDeployRehearsal follows one order lifecycle through the deployed path:

@@ -8,13 +8,13 @@ import (
 	"time"
 
 	"github.com/upvest-webhooks/upvest-webhooks/infra/stack"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/config"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/keysync/keysynctest"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/lambdaruntime"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/localaws"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/signature"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/subscription"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/syncbuf"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/local/lambdaruntime"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/local/localaws"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/config"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/keysync/keysynctest"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/signature"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/subscription"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/testkit/syncbuf"
 )
 
 // TestSubscriptionCustomResourceRehearsal runs the subscription function's

@@ -8,10 +8,10 @@ import (
 	"testing"
 
 	"github.com/upvest-webhooks/upvest-webhooks/events"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/schema"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/schema"
 )
 
-// dataTables maps every table of the template to its definition in shared/schema.
+// dataTables maps every table of the template to its definition in shared/prod/schema.
 func dataTables(t *testing.T, s *synthesized) map[string]schema.Table {
 	t.Helper()
 	w := wire(t, s)

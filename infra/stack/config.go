@@ -9,8 +9,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/upvest-webhooks/upvest-webhooks/shared/schema"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/signature"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/schema"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/signature"
 )
 
 // Environment is the Upvest environment a deployment receives webhooks from.
@@ -81,7 +81,7 @@ type Config struct {
 	UpvestAPIBaseURL   string // set (default per env) only when UpvestAPISecretARN is
 	// Stack-owned Upvest subscriptions (subscription.go): off unless asked; need the key sync.
 	Subscription SubscriptionConfig
-	// OpenTelemetry traces of ingest and the workers (shared/tracing): off,
+	// OpenTelemetry traces of ingest and the workers (shared/prod/tracing): off,
 	// xray (CloudWatch's OTLP endpoint), console (the function's logs) or
 	// collector (a collector Lambda layer, OTelCollectorLayerARN).
 	OTelTraces            string

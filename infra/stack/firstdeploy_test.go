@@ -11,7 +11,7 @@ import (
 	"github.com/aws/jsii-runtime-go"
 
 	"github.com/upvest-webhooks/upvest-webhooks/events"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/observability"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/observability"
 )
 
 // What a first `cdk deploy` on a new account needs (issue 17), and what the
@@ -108,7 +108,7 @@ func pipelineStuckRule(t *testing.T, tp *template) string {
 	return ""
 }
 
-// A failing trace exporter (TracesNotExported, counted by shared/tracing)
+// A failing trace exporter (TracesNotExported, counted by shared/prod/tracing)
 // alarms through PipelineStuck, for ingest and every worker, when traces are
 // exported; without tracing there is no such alarm.
 func TestTracesNotExportedAlarm(t *testing.T) {

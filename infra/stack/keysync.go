@@ -13,8 +13,8 @@ import (
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 
-	fnconfig "github.com/upvest-webhooks/upvest-webhooks/shared/config"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/keysync"
+	fnconfig "github.com/upvest-webhooks/upvest-webhooks/shared/prod/config"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/keysync"
 )
 
 // Key sync sizing and cadence.
@@ -69,7 +69,7 @@ func (c Config) validateKeySync() []error {
 }
 
 // KeySync is the scheduled function that keeps the JWKS parameter equal to
-// the keys Upvest publishes (shared/keysync).
+// the keys Upvest publishes (shared/prod/keysync).
 type KeySync struct {
 	*GoFunction
 	Schedule awsscheduler.CfnSchedule

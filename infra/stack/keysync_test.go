@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	fnconfig "github.com/upvest-webhooks/upvest-webhooks/shared/config"
+	fnconfig "github.com/upvest-webhooks/upvest-webhooks/shared/prod/config"
 )
 
 // keySyncFunction finds the key sync function by its configuration, or "".

@@ -18,8 +18,8 @@ import (
 	"github.com/aws/jsii-runtime-go"
 
 	"github.com/upvest-webhooks/upvest-webhooks/events"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/observability"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/schema"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/observability"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/schema"
 )
 
 // ServiceIngest is the "Service" dimension of the ingest function's EMF metrics.
@@ -312,7 +312,7 @@ func writeThrottleMetrics(t awsdynamodb.Table, def schema.Table, opts *awscloudw
 	return metrics
 }
 
-// emf is one of the functions' own counters (see shared/observability).
+// emf is one of the functions' own counters (see shared/prod/observability).
 func emf(name, service string) awscloudwatch.Metric {
 	return awscloudwatch.NewMetric(&awscloudwatch.MetricProps{
 		Namespace:     jsii.String(observability.Namespace),

@@ -11,11 +11,11 @@ import (
 	"github.com/aws/jsii-runtime-go"
 
 	"github.com/upvest-webhooks/upvest-webhooks/events"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/schema"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/schema"
 )
 
 // Scaling is the capacity settings of issue 23's capacity model
-// (shared/capacity, `go run ./functions/capacity`): what lets the stack take a
+// (shared/testkit/capacity, `go run ./functions/capacity`): what lets the stack take a
 // nightly batch, and the alarms that fire before a limit does.
 type Scaling struct {
 	// WorkerMaxConcurrencyByDomain overrides WorkerMaxConcurrency for some

@@ -5,7 +5,7 @@ import (
 	"testing"
 
 	"github.com/upvest-webhooks/upvest-webhooks/events"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/capacity"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/testkit/capacity"
 )
 
 // The scaling fixture is the live one with issue 23's capacity settings.

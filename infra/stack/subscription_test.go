@@ -7,8 +7,8 @@ import (
 	"strings"
 	"testing"
 
-	fnconfig "github.com/upvest-webhooks/upvest-webhooks/shared/config"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/subscription"
+	fnconfig "github.com/upvest-webhooks/upvest-webhooks/shared/prod/config"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/subscription"
 )
 
 const subscriptionLanesFixture = `[{"title":"orders","type":["ORDER","EXECUTION"]},{"title":"snapshots","type":["POSITION","CASH_BALANCE"],"max_package_size":102400}]`

@@ -8,7 +8,7 @@ import (
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 
-	"github.com/upvest-webhooks/upvest-webhooks/shared/schema"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/schema"
 )
 
 // dataTable holds what every table of this system shares: its capacity
@@ -38,7 +38,7 @@ func str(name string) *awsdynamodb.Attribute {
 	return &awsdynamodb.Attribute{Name: jsii.String(name), Type: awsdynamodb.AttributeType_STRING}
 }
 
-// newTable builds the table from its one definition in shared/schema, which
+// newTable builds the table from its one definition in shared/prod/schema, which
 // the local provisioning uses too (tables_test.go checks they agree), with
 // its capacity (the local tables are always on demand).
 func newTable(scope constructs.Construct, id string, def schema.Table, capacity TableCapacity) awsdynamodb.Table {

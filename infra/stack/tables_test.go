@@ -8,8 +8,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 
 	"github.com/upvest-webhooks/upvest-webhooks/events"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/localaws"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/schema"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/local/localaws"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/schema"
 )
 
 // tableShape is what must be equal between a deployed and a local table.

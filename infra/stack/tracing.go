@@ -4,7 +4,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatch"
 	"github.com/aws/jsii-runtime-go"
 
-	"github.com/upvest-webhooks/upvest-webhooks/shared/observability"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/observability"
 )
 
 // xraySpanActions are what CloudWatch's OTLP traces endpoint
@@ -30,7 +30,7 @@ func (c Config) exportsTraces() bool {
 	return c.OTelTraces == OTelXRay || c.OTelTraces == OTelCollector
 }
 
-// tracesNotExportedMetrics are the TracesNotExported counters (shared/tracing)
+// tracesNotExportedMetrics are the TracesNotExported counters (shared/prod/tracing)
 // of the functions that export traces: ingest and every worker.
 func tracesNotExportedMetrics(p MonitoringProps) []awscloudwatch.IMetric {
 	metrics := []awscloudwatch.IMetric{emf(observability.MetricTracesNotExported, ServiceIngest)}

@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/upvest-webhooks/upvest-webhooks/shared/golden"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/testkit/golden"
 
 	"github.com/aws/aws-lambda-go/events"
 )

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/upvest-webhooks/upvest-webhooks/infra/lambdabuild"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/lambdaruntime"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/local/lambdaruntime"
 )
 
 var (
@@ -33,7 +33,7 @@ func hello(t *testing.T) string {
 			helloErr = err
 			return
 		}
-		bins, err := lambdabuild.Build(context.Background(), root, dir, lambdabuild.Host(), "./shared/lambdaruntime/testdata/hello")
+		bins, err := lambdabuild.Build(context.Background(), root, dir, lambdabuild.Host(), "./shared/local/lambdaruntime/testdata/hello")
 		helloBin, helloErr = bins["hello"], err
 	})
 	if helloErr != nil {

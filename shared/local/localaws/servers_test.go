@@ -14,8 +14,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
-	"github.com/upvest-webhooks/upvest-webhooks/shared/localaws"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/localaws/awstest"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/local/localaws"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/local/localaws/awstest"
 )
 
 func TestStartServesBothAPIsAndStopFreesThePorts(t *testing.T) {

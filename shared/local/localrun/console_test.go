@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/upvest-webhooks/upvest-webhooks/shared/observability"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/observability"
 )
 
 func TestConsoleLogsShowsOnlyWarningsAndErrors(t *testing.T) {

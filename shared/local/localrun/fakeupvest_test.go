@@ -7,9 +7,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/upvest-webhooks/upvest-webhooks/shared/keysync"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/localrun"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/ops"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/local/localrun"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/keysync"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/ops"
 )
 
 // The fake Upvest of `make run` is what `ops webhooks -local` reaches, through

@@ -13,16 +13,16 @@ import (
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	upvest "github.com/upvest-webhooks/upvest-webhooks/events"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/config"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/fanout"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/ledger"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/localaws/awstest"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/localrun/localruntest"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/message"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/ops"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/replay"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/state"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/state/statetest"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/local/localaws/awstest"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/local/localrun/localruntest"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/config"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/fanout"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/ledger"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/message"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/ops"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/replay"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/state"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/state/statetest"
 )
 
 // TestUpgradeInPlaceKeepsOldRecordsAndMessagesWorking: a deployed stack

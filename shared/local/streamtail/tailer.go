@@ -14,8 +14,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams/types"
 
-	"github.com/upvest-webhooks/upvest-webhooks/shared/state"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/streams"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/state"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/streams"
 )
 
 // StreamsAPI is the part of the DynamoDB Streams client the Tailer uses.

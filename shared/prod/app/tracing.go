@@ -4,7 +4,7 @@
 // function it runs.
 package app
 
-import "github.com/upvest-webhooks/upvest-webhooks/shared/tracing"
+import "github.com/upvest-webhooks/upvest-webhooks/shared/prod/tracing"
 
 // Option adjusts how a function is assembled.
 type Option func(*Options)
@@ -16,7 +16,7 @@ type Options struct {
 }
 
 // WithTracing instruments the function and its AWS clients with p
-// (shared/tracing); without it, nothing is traced.
+// (shared/prod/tracing); without it, nothing is traced.
 func WithTracing(p *tracing.Provider) Option {
 	return func(o *Options) { o.Tracing = p }
 }

@@ -23,17 +23,17 @@ import (
 
 	upvest "github.com/upvest-webhooks/upvest-webhooks/events"
 	"github.com/upvest-webhooks/upvest-webhooks/events/upvesttest"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/app"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/app/ingestapp"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/app/workerapp"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/config"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/ingest"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/localaws/awstest"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/message"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/signature"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/tracing"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/webhookclient"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/worker"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/local/localaws/awstest"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/app"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/app/ingestapp"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/app/workerapp"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/config"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/ingest"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/message"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/signature"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/tracing"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/worker"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/testkit/webhookclient"
 )
 
 // One event, signed as Upvest signs it, goes through the assembled ingest

@@ -5,7 +5,7 @@ import (
 	"time"
 
 	"github.com/upvest-webhooks/upvest-webhooks/events"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/schema"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/schema"
 )
 
 // Environment variables of the ingest function (besides schema.EnvLedgerTable

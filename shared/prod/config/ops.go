@@ -4,7 +4,7 @@ import (
 	"strings"
 
 	"github.com/upvest-webhooks/upvest-webhooks/events"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/schema"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/schema"
 )
 
 // StateTableEnv is the variable naming a domain's state table for the ops

@@ -1,6 +1,6 @@
 // Package fanout sends events to their domain queues in SQS batches: up to ten
 // messages per SendMessageBatch call, split by size, sent concurrently, with
-// failed entries retried. Message bodies follow shared/message.
+// failed entries retried. Message bodies follow shared/prod/message.
 package fanout
 
 import (
@@ -18,7 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/upvest-webhooks/upvest-webhooks/events"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/message"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/message"
 )
 
 // Message is one event on its way to a domain queue.
@@ -97,7 +97,7 @@ type entry struct {
 // DefaultInFlight bounds the SendMessageBatch calls one Publish makes at once:
 // a 1 MiB request of small events is about 145 batches, which 64 at a time
 // send in three rounds of SQS latency rather than the ten of 16 at a time
-// (BenchmarkLatencyModelledIngest in shared/perf).
+// (BenchmarkLatencyModelledIngest in shared/testkit/perf).
 const DefaultInFlight = 64
 
 // Publish sends every message or returns an error naming the events that could

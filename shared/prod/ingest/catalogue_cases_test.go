@@ -7,8 +7,8 @@ import (
 	"time"
 
 	upvest "github.com/upvest-webhooks/upvest-webhooks/events"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/ingest"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/signature"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/ingest"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/signature"
 )
 
 // README "kept as" rows, by a phrase of their first column.
@@ -102,7 +102,7 @@ func catalogue() []entry {
 			}
 		}, status: 200, summary: oneOK, kept: oneKept, sent: oneSent},
 		// Upvest sends each header once; a label repeated by something in
-		// between is ambiguous, and shared/signature refuses it.
+		// between is ambiguous, and shared/prod/signature refuses it.
 		{name: "signature header sent twice", body: one, alter: func(w *wire) { w.add("Signature", w.get("Signature")) }, status: 401},
 		{name: "covered header sent twice", body: one, alter: addHeader("Content-Type", "application/json"), status: 401},
 		{name: "second digest header with another value", body: one, alter: addHeader("Digest", "SHA-256="+b64sha256([]byte("x"))), status: 401},

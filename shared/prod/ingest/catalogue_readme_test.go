@@ -10,7 +10,7 @@ import (
 	"testing"
 
 	upvest "github.com/upvest-webhooks/upvest-webhooks/events"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/ledger"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/ledger"
 )
 
 // keptElsewhere are README "kept as" rows about what happens past ingest, so
@@ -146,7 +146,7 @@ func checkReadmeBody(t *testing.T, status int, column string, got answer) {
 // column, and the first column of each "kept as" row.
 func readmeAnswerTables(t *testing.T) (statuses map[int]string, kept []string) {
 	t.Helper()
-	readme, err := os.ReadFile("../../README.md")
+	readme, err := os.ReadFile("../../../README.md")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/upvest-webhooks/upvest-webhooks/shared/signature"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/signature"
 )
 
 // signWithExtraParams re-signs a request whose signature-input carries

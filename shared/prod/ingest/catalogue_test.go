@@ -3,7 +3,7 @@ package ingest_test
 // The bad-input catalogue: one table (catalogue_cases_test.go) of requests as
 // Upvest signs them, altered where a case is about tampering, each with the
 // HTTP answer it must get and exactly what it must leave in the ledger and on
-// the queues. It runs through the real HTTP adapter (shared/apigwhttp), the
+// the queues. It runs through the real HTTP adapter (shared/local/apigwhttp), the
 // real ingest handler and the real signature verifier, once on the in-memory
 // ledger and publisher and once on DynamoDB Local and the SQS server
 // (catalogue_local_test.go). README's "HTTP answers" tables are checked
@@ -31,16 +31,16 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	upvest "github.com/upvest-webhooks/upvest-webhooks/events"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/apigwhttp"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/fanout"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/fanout/fanouttest"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/ingest"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/ledger"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/ledger/ledgertest"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/observability"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/signature"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/state"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/state/statetest"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/local/apigwhttp"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/fanout"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/fanout/fanouttest"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/ingest"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/ledger"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/ledger/ledgertest"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/observability"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/signature"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/state"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/state/statetest"
 )
 
 // entry is one catalogue case.

@@ -26,10 +26,10 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	upvest "github.com/upvest-webhooks/upvest-webhooks/events"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/fanout"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/ledger"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/observability"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/signature"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/fanout"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/ledger"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/observability"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/signature"
 )
 
 // Authenticator verifies Upvest's HTTP message signature.
@@ -76,7 +76,7 @@ type Options struct {
 	// Concurrency bounds the ledger writes in flight for one request; zero
 	// adapts it to the package's size (ClaimsInFlight).
 	Concurrency int
-	// Tracing records a span per request and per signature check (shared/tracing);
+	// Tracing records a span per request and per signature check (shared/prod/tracing);
 	// nil records nothing.
 	Tracing trace.TracerProvider
 	// Now is the clock events' ordering times are checked against
@@ -95,7 +95,7 @@ func New(auth Authenticator, sources SourceFilter, l Ledger, p fanout.Publisher,
 	return &Service{
 		auth: auth, sources: sources, ledger: l, publisher: p, log: log, metrics: m,
 		publicPath: opts.PublicPath, parallel: opts.Concurrency,
-		tracer: opts.Tracing.Tracer("github.com/upvest-webhooks/upvest-webhooks/shared/ingest"),
+		tracer: opts.Tracing.Tracer("github.com/upvest-webhooks/upvest-webhooks/shared/prod/ingest"),
 		now:    opts.Now,
 	}
 }

@@ -17,11 +17,11 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	upvest "github.com/upvest-webhooks/upvest-webhooks/events"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/fanout"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/ledger"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/ledger/ledgertest"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/observability"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/signature"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/fanout"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/ledger"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/ledger/ledgertest"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/observability"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/signature"
 )
 
 func newFakeLedger() *ledgertest.Memory { return ledgertest.NewMemory(nil) }

@@ -23,15 +23,15 @@ import (
 
 	upvest "github.com/upvest-webhooks/upvest-webhooks/events"
 	"github.com/upvest-webhooks/upvest-webhooks/events/upvesttest"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/fanout"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/ingest"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/ledger"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/localaws/awstest"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/message"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/observability"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/schema"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/signature"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/uuid"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/local/localaws/awstest"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/fanout"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/ingest"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/ledger"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/message"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/observability"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/schema"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/signature"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/uuid"
 )
 
 // These tests run the real handler against DynamoDB Local and fauxqs, with

@@ -1,7 +1,7 @@
 package ingest
 
 // Concurrency for a serial feed, chosen from BenchmarkLatencyModelledIngest
-// (shared/perf): Upvest sends a subscription's next request only once this
+// (shared/testkit/perf): Upvest sends a subscription's next request only once this
 // one is answered, so a request's calls are the subscription's throughput.
 const (
 	// MaxClaimsInFlight is the most ledger writes one request keeps in flight:
@@ -16,7 +16,7 @@ const (
 // ClaimsInFlight is how many ledger writes one request of n events keeps in
 // flight: all of them up to MaxClaimsInFlight. Writes are conditional puts of
 // distinct keys, so their number in flight costs nothing but open
-// connections (the SDK client's pool is sized for it: shared/app).
+// connections (the SDK client's pool is sized for it: shared/prod/app).
 func ClaimsInFlight(n int) int { return min(max(n, MinClaimsInFlight), MaxClaimsInFlight) }
 
 // claimsInFlight is the configured bound, or ClaimsInFlight.

@@ -16,7 +16,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/upvest-webhooks/upvest-webhooks/shared/signature"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/signature"
 )
 
 // Upvest's endpoints and scopes.

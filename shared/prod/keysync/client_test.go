@@ -9,9 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/upvest-webhooks/upvest-webhooks/shared/keysync"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/keysync/keysynctest"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/signature"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/keysync"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/keysync/keysynctest"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/signature"
 )
 
 // apiWorld is the fake Upvest and a client of it with static credentials.

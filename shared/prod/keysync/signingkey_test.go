@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/upvest-webhooks/upvest-webhooks/shared/keysync"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/keysync"
 )
 
 const testPassphrase = "correct-horse"

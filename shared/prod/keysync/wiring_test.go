@@ -9,9 +9,9 @@ import (
 
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 
-	"github.com/upvest-webhooks/upvest-webhooks/shared/config"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/keysync"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/keysync/keysynctest"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/config"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/keysync"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/keysync/keysynctest"
 )
 
 // TestWiringFromTheEnvironment builds the Syncer as functions/keysync does:

@@ -8,7 +8,7 @@ import (
 )
 
 // AttrTraceParent and AttrTraceState carry the W3C trace context of the
-// ingest request that sent the event (shared/tracing), so that the worker's
+// ingest request that sent the event (shared/prod/tracing), so that the worker's
 // span joins the event's trace. With them a message has at most six
 // attributes, under SQS's limit of ten.
 const (

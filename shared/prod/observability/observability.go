@@ -36,7 +36,7 @@ const (
 	MetricAhead           = "EventsAhead"           // events parked because their ordering time lies too far past the clock (ingest or worker)
 	MetricConflicting     = "EventsConflicting"     // redeliveries of a recorded id with other bytes, kept aside
 	// MetricTracesNotExported counts invocations whose spans could not be
-	// exported (shared/tracing), e.g. a 403 from the OTLP endpoint.
+	// exported (shared/prod/tracing), e.g. a 403 from the OTLP endpoint.
 	MetricTracesNotExported = "TracesNotExported"
 )
 

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/upvest-webhooks/upvest-webhooks/shared/golden"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/testkit/golden"
 )
 
 func TestFlushWritesOneEMFLine(t *testing.T) {

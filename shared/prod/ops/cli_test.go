@@ -9,7 +9,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 
-	"github.com/upvest-webhooks/upvest-webhooks/shared/ops"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/ops"
 )
 
 type fakeSyncer struct {

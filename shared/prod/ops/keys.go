@@ -9,7 +9,7 @@ import (
 
 // KeySyncer fetches Upvest's verification keys (JWKS) with the customer's API
 // client and syncs them into the SSM parameter the ingest function reads.
-// shared/keysync's Syncer is meant to be one.
+// shared/prod/keysync's Syncer is meant to be one.
 type KeySyncer interface {
 	Fetch(ctx context.Context) ([]byte, error)
 	Sync(ctx context.Context) (changed bool, err error)

@@ -6,7 +6,7 @@ import (
 	"io"
 	"strings"
 
-	"github.com/upvest-webhooks/upvest-webhooks/shared/longrun"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/longrun"
 )
 
 // stringList is a repeatable flag; each use may also hold a comma-separated list.

@@ -11,17 +11,17 @@ import (
 	"time"
 
 	"github.com/upvest-webhooks/upvest-webhooks/events"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/config"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/ledger"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/localaws"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/longrun"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/rebuild"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/replay"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/local/localaws"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/config"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/ledger"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/longrun"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/rebuild"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/replay"
 )
 
 const rebuildUsage = "rebuild [-local] [-into TABLE [-verify]] [-since T] [-until T] [-entity PK]... [-entities-from FILE] [-rate WU/s] [-segments N] [-checkpoint FILE] [-fresh] [-json] DOMAIN"
 
-// rebuild recomputes a domain's state table from the ledger (see shared/rebuild).
+// rebuild recomputes a domain's state table from the ledger (see shared/prod/rebuild).
 func (c *CLI) rebuild(ctx context.Context, args []string) error {
 	fs, local := c.flags("rebuild")
 	into := fs.String("into", "", "write into this table (created with the state table's shape if missing) instead of the live one")

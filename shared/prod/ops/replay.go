@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/upvest-webhooks/upvest-webhooks/shared/replay"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/replay"
 )
 
 // ReplayLister lists what a replay can select; *ledger.Dynamo is one.

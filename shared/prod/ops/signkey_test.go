@@ -4,8 +4,8 @@ import (
 	"crypto/ecdsa"
 	"testing"
 
-	"github.com/upvest-webhooks/upvest-webhooks/shared/keysync"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/signature"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/keysync"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/signature"
 )
 
 // signatureKey is a webhook signing key: Upvest's (the fake's) or the dev key.

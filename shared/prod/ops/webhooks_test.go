@@ -10,10 +10,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/upvest-webhooks/upvest-webhooks/shared/keysync"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/keysync/keysynctest"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/ops"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/signature"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/keysync"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/keysync/keysynctest"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/ops"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/signature"
 )
 
 const (

@@ -1,6 +1,6 @@
 // Package rebuild recomputes a domain's state table from the ledger, the
 // event log: every event of the domain is applied again with the workers' own
-// state code (shared/state), in place or into another table, page by page
+// state code (shared/prod/state), in place or into another table, page by page
 // from a parallel Scan, resumable, at a bounded write rate.
 package rebuild
 
@@ -16,10 +16,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/upvest-webhooks/upvest-webhooks/events"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/ledger"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/longrun"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/replay"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/state"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/ledger"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/longrun"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/replay"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/state"
 )
 
 // FarFutureTolerance is how far past its receipt an event's ordering time

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/upvest-webhooks/upvest-webhooks/events"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/ledger"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/ledger"
 )
 
 // TimeField is which time -since and -until compare.

@@ -11,7 +11,7 @@ import (
 
 // Ledger table: one item per event id (and per authentic request that is not
 // an envelope); the event log and the dedup record. Attribute names, for
-// expressions; shared/ledger's item type is the whole record.
+// expressions; shared/prod/ledger's item type is the whole record.
 const (
 	LedgerPK = "event_id" // S, partition key
 

@@ -4,7 +4,7 @@ import "sort"
 
 // Table is the shape of a DynamoDB table: the one definition from which both
 // the CDK stack (infra/stack/tables.go) and the local provisioning
-// (shared/localaws) build their tables. Every key attribute is a string.
+// (shared/local/localaws) build their tables. Every key attribute is a string.
 type Table struct {
 	PartitionKey string
 	Indexes      []Index    // global secondary indexes, in a fixed order
@@ -67,7 +67,7 @@ var LedgerTable = Table{
 // the id as the only key an ordinary update (new object, status, ordered_at)
 // writes no index entry: measured on DynamoDB Local, an update moving
 // ordered_at cost 2 extra write units per index with ordered_at as sort key
-// (delete + put), and none without it (shared/state's TestUpdateWritesNoIndexEntry).
+// (delete + put), and none without it (shared/prod/state's TestUpdateWritesNoIndexEntry).
 var StateTable = Table{
 	PartitionKey: StatePK,
 	Indexes: []Index{
@@ -80,5 +80,5 @@ var StateTable = Table{
 
 // DefaultCapacityTargetUtilization (percent) is the share of provisioned
 // capacity auto scaling keeps in use when the stack runs with
-// capacityMode=provisioned; shared/perf prices writes at it.
+// capacityMode=provisioned; shared/testkit/perf prices writes at it.
 const DefaultCapacityTargetUtilization = 70

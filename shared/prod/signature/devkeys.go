@@ -9,7 +9,7 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/upvest-webhooks/upvest-webhooks/shared/uuid"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/uuid"
 )
 
 // GenerateDevKey makes a P-521 key pair for local runs and tests: the private

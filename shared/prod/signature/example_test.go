@@ -10,7 +10,7 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/upvest-webhooks/upvest-webhooks/shared/signature"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/signature"
 )
 
 // Sign a webhook request the way Upvest does, then verify it; a changed body

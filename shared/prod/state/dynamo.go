@@ -14,7 +14,7 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/upvest-webhooks/upvest-webhooks/events"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/schema"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/schema"
 )
 
 // DynamoAPI is the one DynamoDB call the adapter makes.
@@ -22,7 +22,7 @@ type DynamoAPI interface {
 	UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error)
 }
 
-// Dynamo is the Store on a DynamoDB state table (key and attributes per shared/schema).
+// Dynamo is the Store on a DynamoDB state table (key and attributes per shared/prod/schema).
 type Dynamo struct {
 	client DynamoAPI
 	table  string

@@ -13,7 +13,7 @@ import (
 )
 
 // Row is one entity's item in a domain's state table (attribute names as in
-// shared/schema): what the store writes, what a failed condition returns and
+// shared/prod/schema): what the store writes, what a failed condition returns and
 // what the table's stream images show. An attribute the row lacks reads as
 // the zero value; the store never writes an empty string, so "" means absent.
 type Row struct {

@@ -111,7 +111,7 @@ func JSONLines(w io.Writer) Sink {
 }
 
 // HandleStreamsAPI is Handle for records read through the DynamoDB Streams
-// API instead of delivered by Lambda (the local tail, shared/streamtail):
+// API instead of delivered by Lambda (the local tail, shared/local/streamtail):
 // the same decoding, the same in-order processing and failure report.
 func (c *Consumer) HandleStreamsAPI(ctx context.Context, streamARN string, recs []streamtypes.Record) (events.DynamoDBEventResponse, error) {
 	batch := make([]received, len(recs))

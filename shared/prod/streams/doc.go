@@ -36,7 +36,7 @@
 //
 // # Watching the stream locally
 //
-// DynamoDB Local has streams but no Lambda triggers: shared/streamtail reads
+// DynamoDB Local has streams but no Lambda triggers: shared/local/streamtail reads
 // them through the DynamoDB Streams API and hands each batch to
 // Consumer.HandleStreamsAPI, Handle's twin for Streams API records. The tail
 // lives in its own package so that the Lambda consumer links none of it.

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/upvest-webhooks/upvest-webhooks/shared/golden"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/testkit/golden"
 
 	"github.com/aws/aws-lambda-go/events"
 )

@@ -11,8 +11,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 
-	"github.com/upvest-webhooks/upvest-webhooks/shared/signature"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/subscription"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/signature"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/subscription"
 )
 
 // parameter is an SSM parameter that the key sync fills when it runs.

@@ -12,7 +12,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/upvest-webhooks/upvest-webhooks/shared/keysync"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/keysync"
 )
 
 // Lane is one subscription of the stack: Upvest delivers each subscription

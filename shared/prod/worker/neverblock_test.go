@@ -10,9 +10,9 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/upvest-webhooks/upvest-webhooks/events"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/ledger"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/message"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/state"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/ledger"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/message"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/state"
 )
 
 // Every message that can never apply is parked at once; only what a retry can

@@ -24,10 +24,10 @@ import (
 	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/upvest-webhooks/upvest-webhooks/events"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/ledger"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/message"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/observability"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/state"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/ledger"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/message"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/observability"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/state"
 )
 
 // Ledger is what a worker needs from the ledger.
@@ -70,7 +70,7 @@ const SpanMessage = "worker process"
 // trace the message carries (message.AttrTraceParent) so that one event's
 // trace holds both its ingest request and its processing.
 func (w *Worker) WithTracing(tp trace.TracerProvider) *Worker {
-	w.tracer = tp.Tracer("github.com/upvest-webhooks/upvest-webhooks/shared/worker")
+	w.tracer = tp.Tracer("github.com/upvest-webhooks/upvest-webhooks/shared/prod/worker")
 	return w
 }
 

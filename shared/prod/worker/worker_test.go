@@ -17,11 +17,11 @@ import (
 	lambdaevents "github.com/aws/aws-lambda-go/events"
 
 	"github.com/upvest-webhooks/upvest-webhooks/events"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/ledger"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/message"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/observability"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/state"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/state/statetest"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/ledger"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/message"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/observability"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/state"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/state/statetest"
 )
 
 // fakeStore answers Apply from a per-event table (default Applied) and

@@ -1,7 +1,7 @@
 // Package capacity models how the stack behaves from 100 to 50,000 events/s:
 // what each part needs, which AWS limit or stack setting binds first, and
 // what moves it. It uses the per-request and per-event costs the
-// latency-modelled benchmark measures (shared/perf BenchmarkLatencyModelledIngest),
+// latency-modelled benchmark measures (shared/testkit/perf BenchmarkLatencyModelledIngest),
 // the per-event call counts the pipeline benchmark counts, and the stack's
 // settings (infra/stack, whose tests pin Defaults to the stack's defaults).
 package capacity
@@ -12,7 +12,7 @@ import (
 	"sort"
 	"time"
 
-	"github.com/upvest-webhooks/upvest-webhooks/shared/perf"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/testkit/perf"
 )
 
 // Settings are the stack's settings and the account's quotas the model reads.

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/upvest-webhooks/upvest-webhooks/shared/perf"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/testkit/perf"
 )
 
 func TestOneSubscriptionFeedsFullPackagesAtItsMaximum(t *testing.T) {

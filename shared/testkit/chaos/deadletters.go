@@ -12,7 +12,7 @@ import (
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/upvest-webhooks/upvest-webhooks/events"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/ops"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/ops"
 )
 
 // Queues are a run's queues and their dead-letter queues, by domain.

@@ -5,11 +5,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/upvest-webhooks/upvest-webhooks/shared/chaos"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/faults"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/localaws/awstest"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/localrun"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/webhookclient"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/local/faults"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/local/localaws/awstest"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/local/localrun"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/testkit/chaos"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/testkit/webhookclient"
 )
 
 // runPipeline runs the local pipeline in this process on env's tables, with

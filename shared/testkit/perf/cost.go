@@ -1,5 +1,5 @@
 // Package perf models the cost of the pipeline from counts the benchmarks take
-// (shared/awscount), and holds the side-by-side benchmarks of `make bench` in
+// (shared/testkit/awscount), and holds the side-by-side benchmarks of `make bench` in
 // its tests: the ingest dedupe stage against a bare conditional PutItem loop,
 // the whole local pipeline against a bare SDK loop on the same emulators, the
 // ingest handler's CPU per event, and a 1 MiB request.

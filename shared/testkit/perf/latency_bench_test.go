@@ -23,12 +23,12 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	upvest "github.com/upvest-webhooks/upvest-webhooks/events"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/fanout"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/ingest"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/ledger"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/observability"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/perf"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/signature"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/fanout"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/ingest"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/ledger"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/observability"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/signature"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/testkit/perf"
 )
 
 // Targets of issue 23, modelled at the stack's ingest memory.
@@ -146,7 +146,7 @@ func TestLatencyModelledIngest(t *testing.T) {
 
 // ingestTuning is the concurrency the benchmark runs ingest with: the
 // package's defaults unless LATENCY_CLAIMS / LATENCY_SENDS override them
-// (for sweeps: `LATENCY_CLAIMS=64 go test -bench LatencyModelled ./shared/perf`).
+// (for sweeps: `LATENCY_CLAIMS=64 go test -bench LatencyModelled ./shared/testkit/perf`).
 type ingestTuning struct{ claims, sends int }
 
 func ingestTuningFromEnv(t testing.TB) ingestTuning {

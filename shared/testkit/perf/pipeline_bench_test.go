@@ -9,11 +9,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/upvest-webhooks/upvest-webhooks/shared/awscount"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/chaos"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/localaws/awstest"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/perf"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/schema"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/local/localaws/awstest"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/schema"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/testkit/awscount"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/testkit/chaos"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/testkit/perf"
 )
 
 const (

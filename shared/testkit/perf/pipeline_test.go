@@ -27,19 +27,19 @@ import (
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	upvest "github.com/upvest-webhooks/upvest-webhooks/events"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/apigwhttp"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/app/workerapp"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/awscount"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/config"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/fanout"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/ingest"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/ledger"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/localaws/awstest"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/observability"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/perf"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/schema"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/signature"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/sqspoller"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/local/apigwhttp"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/local/localaws/awstest"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/local/sqspoller"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/app/workerapp"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/config"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/fanout"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/ingest"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/ledger"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/observability"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/schema"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/signature"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/testkit/awscount"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/testkit/perf"
 )
 
 // Memory of the deployed functions (infra/stack), for GB-seconds.
@@ -266,7 +266,7 @@ const (
 	ingestCPUPerEvent  = 50 * time.Microsecond
 	workerCPUPerRecord = 100 * time.Microsecond
 	ingestConcurrency  = 16 // ingest's default INGEST_CONCURRENCY and fan-out batches in flight
-	workerConcurrency  = 8  // shared/worker
+	workerConcurrency  = 8  // shared/prod/worker
 )
 
 // usage is what ingest and the workers spent per event in a run. Lambda

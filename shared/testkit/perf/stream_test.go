@@ -19,8 +19,8 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/upvest-webhooks/upvest-webhooks/events/upvesttest"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/signature"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/uuid"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/signature"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/uuid"
 )
 
 // event is one Upvest event as delivered, with its id.

@@ -13,7 +13,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/upvest-webhooks/upvest-webhooks/shared/signature"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/signature"
 )
 
 // Client posts signed webhook requests to one URL.

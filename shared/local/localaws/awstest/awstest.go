@@ -19,8 +19,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/upvest-webhooks/upvest-webhooks/events"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/localaws"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/schema"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/local/localaws"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/schema"
 )
 
 // Test defaults: short enough that redelivery and dead-lettering happen within

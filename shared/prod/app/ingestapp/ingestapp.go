@@ -15,13 +15,13 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
-	"github.com/upvest-webhooks/upvest-webhooks/shared/app"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/config"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/fanout"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/ingest"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/ledger"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/observability"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/signature"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/app"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/config"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/fanout"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/ingest"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/ledger"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/observability"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/signature"
 )
 
 // New builds the ingest service: clients once, keys loaded (and checked) at

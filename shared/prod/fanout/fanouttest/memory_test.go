@@ -4,8 +4,8 @@ import (
 	"testing"
 
 	"github.com/upvest-webhooks/upvest-webhooks/events"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/fanout"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/fanout/fanouttest"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/fanout"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/fanout/fanouttest"
 )
 
 func TestMemoryKeepsThePublisherContract(t *testing.T) {

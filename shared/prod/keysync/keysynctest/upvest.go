@@ -23,7 +23,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/upvest-webhooks/upvest-webhooks/shared/signature"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/signature"
 )
 
 // Config describes the one API client the fake knows.

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/upvest-webhooks/upvest-webhooks/events"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/ledger"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/ledger"
 )
 
 // Memory is an in-memory ledger.Store with the DynamoDB ledger's conditions.

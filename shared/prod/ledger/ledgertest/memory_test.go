@@ -4,8 +4,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/upvest-webhooks/upvest-webhooks/shared/ledger"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/ledger/ledgertest"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/ledger"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/ledger/ledgertest"
 )
 
 func TestMemoryKeepsTheLedgerContract(t *testing.T) {

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/upvest-webhooks/upvest-webhooks/events"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/state"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/state"
 )
 
 // Subject is a store under the contract: Store applies events of every

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/upvest-webhooks/upvest-webhooks/events"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/state"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/state"
 )
 
 // Memory is an in-memory state.Store with the DynamoDB adapter's semantics

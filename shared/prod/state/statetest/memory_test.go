@@ -4,8 +4,8 @@ import (
 	"testing"
 
 	"github.com/upvest-webhooks/upvest-webhooks/events"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/state"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/state/statetest"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/state"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/state/statetest"
 )
 
 func TestMemoryKeepsTheStateContract(t *testing.T) {

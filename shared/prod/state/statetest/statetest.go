@@ -11,7 +11,7 @@ import (
 
 	"github.com/upvest-webhooks/upvest-webhooks/events"
 	"github.com/upvest-webhooks/upvest-webhooks/events/upvesttest"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/uuid"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/uuid"
 )
 
 // UUID returns a random version-4 UUID.
