@@ -12,8 +12,8 @@ import (
 	"io"
 	"os"
 
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/cost"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/testkit/capacity"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/testkit/perf"
 )
 
 func main() {
@@ -47,7 +47,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	rows := make([]capacity.Row, len(capacity.Rates))
 	for i, rate := range capacity.Rates {
-		rows[i] = capacity.Model(rate, s, capacity.Measured, capacity.NightlyMix, perf.USEast1)
+		rows[i] = capacity.Model(rate, s, capacity.Measured, capacity.NightlyMix, cost.USEast1)
 	}
 	var batches []capacity.Batch
 	for _, n := range []int{200_000, 2_000_000} {

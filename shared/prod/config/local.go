@@ -27,6 +27,10 @@ const (
 	DefaultLocalSQSPort      = 4566
 	DefaultLocalDir          = ".local"
 	LocalWebhookPath         = "/webhooks"
+	// Dev key files of the local run, inside Dir: the key its fake Upvest
+	// signs with, and the JWKS its receiver trusts.
+	LocalDevKeyFile  = "dev-key.pem"
+	LocalDevJWKSFile = "dev-jwks.json"
 )
 
 // Local is the configuration of the local tools.

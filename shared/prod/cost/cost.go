@@ -1,9 +1,9 @@
-// Package perf models the cost of the pipeline from counts the benchmarks take
-// (shared/testkit/awscount), and holds the side-by-side benchmarks of `make bench` in
-// its tests: the ingest dedupe stage against a bare conditional PutItem loop,
-// the whole local pipeline against a bare SDK loop on the same emulators, the
-// ingest handler's CPU per event, and a 1 MiB request.
-package perf
+// Package cost models what the pipeline costs on AWS: list prices, the billed
+// units one event uses (counted by the benchmarks with shared/testkit/awscount),
+// and Lambda durations modelled from AWS call latencies. The benchmarks of
+// `make bench` (shared/testkit/perf), the capacity model and the ops tool's
+// replay plan price with it.
+package cost
 
 import (
 	"fmt"

@@ -15,13 +15,13 @@ import (
 
 	"github.com/upvest-webhooks/upvest-webhooks/events"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/config"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/cost"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/fanout"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/ingest"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/ledger"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/longrun"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/observability"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/replay"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/testkit/perf"
 )
 
 // filterFlags are `replay`'s selection by filter.
@@ -172,7 +172,7 @@ func (c *CLI) bulkReplay(ctx context.Context, local, dryRun bool, ff *filterFlag
 	return nil
 }
 
-// ReplayEstimate is what a replay costs on AWS, at list prices (perf.USEast1).
+// ReplayEstimate is what a replay costs on AWS, at list prices (cost.USEast1).
 type ReplayEstimate struct {
 	ReadUnits     float64 `json:"scan_read_units"`
 	SQSRequests   float64 `json:"sqs_requests"` // sends, receives and deletes, 10 messages a request
@@ -186,7 +186,7 @@ type ReplayEstimate struct {
 // read), one SendMessageBatch per 10 events, and per 10 events a worker's
 // receive, delete and invocation; each event at least one state write.
 func EstimateReplay(s replay.BulkSummary, rate float64) ReplayEstimate {
-	p := perf.USEast1
+	p := cost.USEast1
 	batches := math.Ceil(float64(s.Sent) / 10)
 	e := ReplayEstimate{ReadUnits: s.ReadUnits, SQSRequests: 3 * batches, WriteUnits: float64(s.Sent), Invocations: batches}
 	e.USD = e.ReadUnits*p.DynamoDBRRU + e.SQSRequests*p.SQSRequest + e.WriteUnits*p.DynamoDBWRU + e.Invocations*p.LambdaRequest
@@ -222,6 +222,6 @@ func writeBulkSummary(w io.Writer, s replay.BulkSummary, e ReplayEstimate) error
 		dur = "about " + (time.Duration(e.DurationAtSec * float64(time.Second))).Round(time.Second).String() + " at -rate"
 	}
 	_, err := fmt.Fprintf(w, "cost estimate (%s, on demand): $%.4f = scan %.0f RRU + %.0f SQS requests + >= %.0f state WRU + %.0f Lambda invocations; %s\n",
-		perf.USEast1.Region, e.USD, e.ReadUnits, e.SQSRequests, e.WriteUnits, e.Invocations, dur)
+		cost.USEast1.Region, e.USD, e.ReadUnits, e.SQSRequests, e.WriteUnits, e.Invocations, dur)
 	return err
 }

@@ -26,7 +26,6 @@ import (
 	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/ledger"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/schema"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/signature"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/testkit/webhookclient"
 )
 
 // Environment of `ops golive` when deployed (besides the Upvest API's and LEDGER_TABLE).
@@ -356,7 +355,7 @@ func (c *CLI) golive(ctx context.Context, args []string) error {
 		g.WebhookURL = lc.WebhookURL
 		path := c.Getenv(config.EnvJWKSFile)
 		if path == "" {
-			path = filepath.Join(lc.Dir, webhookclient.DevJWKSFile)
+			path = filepath.Join(lc.Dir, config.LocalDevJWKSFile)
 		}
 		g.JWKSWhere = "the JWKS file " + path
 		g.JWKS = func(context.Context) ([]byte, error) { return os.ReadFile(path) }

@@ -12,6 +12,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/cost"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/testkit/perf"
 )
 
@@ -193,7 +194,7 @@ func (c Costs) WorkerBatchTime(batch, memoryMB int) time.Duration {
 }
 
 // Model computes the row for one rate.
-func Model(rate float64, s Settings, c Costs, mix Mix, prices perf.Prices) Row {
+func Model(rate float64, s Settings, c Costs, mix Mix, prices cost.Prices) Row {
 	r := Row{Rate: rate}
 	subs := max(s.Subscriptions, 1)
 	perSub := rate / float64(subs)
@@ -262,7 +263,7 @@ func Model(rate float64, s Settings, c Costs, mix Mix, prices perf.Prices) Row {
 }
 
 // costPerHour prices an hour at rate fed events/s, on demand.
-func costPerHour(fed float64, r Row, s Settings, c Costs, p perf.Prices) float64 {
+func costPerHour(fed float64, r Row, s Settings, c Costs, p cost.Prices) float64 {
 	perSecond := 0.0
 	perSecond += (fed*c.LedgerWritesPerEvent + fed*c.StateWritesPerEvent) * p.DynamoDBWRU  // every event's, applied now or later
 	sqsRequests := r.IngestInvocations*2 /* domains per request */ + 3*r.WorkerInvocations // send; receive, delete, and an empty receive

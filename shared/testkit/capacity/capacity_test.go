@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/upvest-webhooks/upvest-webhooks/shared/testkit/perf"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/cost"
 )
 
 func TestOneSubscriptionFeedsFullPackagesAtItsMaximum(t *testing.T) {
@@ -29,7 +29,7 @@ func TestOneSubscriptionFeedsFullPackagesAtItsMaximum(t *testing.T) {
 
 func TestFirstLimitToBindAndWhatMovesIt(t *testing.T) {
 	at := func(rate float64, s Settings) Limit {
-		return Model(rate, s, Measured, NightlyMix, perf.USEast1).Binding()
+		return Model(rate, s, Measured, NightlyMix, cost.USEast1).Binding()
 	}
 	s := Defaults
 	if l := at(2000, s); !strings.HasPrefix(l.Name, "worker concurrency of holdings") || l.Use < 1 {
@@ -55,7 +55,7 @@ func TestFirstLimitToBindAndWhatMovesIt(t *testing.T) {
 		t.Errorf("warm tables, 50,000/s: %+v, want the subscription at over 400 %%", l)
 	}
 	s.Subscriptions = 5
-	if r := Model(50000, s, Measured, NightlyMix, perf.USEast1); r.Limits[len(r.Limits)-1].Use <= 0 || r.SubscriptionsNeeded != 5 {
+	if r := Model(50000, s, Measured, NightlyMix, cost.USEast1); r.Limits[len(r.Limits)-1].Use <= 0 || r.SubscriptionsNeeded != 5 {
 		t.Errorf("five subscriptions at 50,000/s: %+v, %d needed", r.Limits, r.SubscriptionsNeeded)
 	}
 }
@@ -63,7 +63,7 @@ func TestFirstLimitToBindAndWhatMovesIt(t *testing.T) {
 func TestModelScalesWithTheRate(t *testing.T) {
 	var last Row
 	for i, rate := range Rates {
-		r := Model(rate, Defaults, Measured, NightlyMix, perf.USEast1)
+		r := Model(rate, Defaults, Measured, NightlyMix, cost.USEast1)
 		if r.CostPerHour <= 0 || r.IngestConcurrency <= 0 || r.IngestConcurrency > 1+1e-9 {
 			t.Errorf("rate %v: cost %v, ingest concurrency %v (one serial subscription)", rate, r.CostPerHour, r.IngestConcurrency)
 		}
@@ -73,8 +73,8 @@ func TestModelScalesWithTheRate(t *testing.T) {
 		last = r
 	}
 	// 100 events/s: 1.63 $/h, of which DynamoDB's 4.59 write units per event are $1.03.
-	r := Model(100, Defaults, Measured, NightlyMix, perf.USEast1)
-	if dynamo := 100 * 3600 * 4.59 * perf.USEast1.DynamoDBWRU; r.CostPerHour < dynamo || r.CostPerHour > 2*dynamo {
+	r := Model(100, Defaults, Measured, NightlyMix, cost.USEast1)
+	if dynamo := 100 * 3600 * 4.59 * cost.USEast1.DynamoDBWRU; r.CostPerHour < dynamo || r.CostPerHour > 2*dynamo {
 		t.Errorf("100/s: $%.2f per hour, DynamoDB alone $%.2f", r.CostPerHour, dynamo)
 	}
 }
@@ -99,7 +99,7 @@ func TestNightlyBatch(t *testing.T) {
 func TestMarkdownHasEveryRateAndBatch(t *testing.T) {
 	var rows []Row
 	for _, rate := range Rates {
-		rows = append(rows, Model(rate, Defaults, Measured, NightlyMix, perf.USEast1))
+		rows = append(rows, Model(rate, Defaults, Measured, NightlyMix, cost.USEast1))
 	}
 	md := Markdown(Defaults, rows, []Batch{NightlyBatch(200_000, false, Defaults, Measured)})
 	for _, want := range []string{"| 100 |", "| 50,000 |", "| 200,000 | one subscription |", "first limit to bind"} {

@@ -10,10 +10,10 @@ import (
 	"time"
 
 	"github.com/upvest-webhooks/upvest-webhooks/shared/local/localaws/awstest"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/cost"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/schema"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/testkit/awscount"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/testkit/chaos"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/testkit/perf"
 )
 
 const (
@@ -35,7 +35,7 @@ type mixRun struct {
 	ceilingTime, pipelineTime time.Duration
 	ratios                    []string
 	events                    int // counted by the pipeline: warm-up and rounds
-	ingest, worker            perf.Usage
+	ingest, worker            cost.Usage
 	ingestCalls, workerCalls  awscount.Snapshot
 	ceilingWrites             float64
 	p                         *pipeline
@@ -148,7 +148,7 @@ func BenchmarkPipelineVsCeiling(b *testing.B) {
 		onesIngest, onesWorker, onesIngestCalls, onesWorkerCalls, _ := singles.usage(singlesEvents, singlesEvents)
 		singles.stop()
 
-		provisioned := perf.USEast1.Provisioned(provisionedUtilization)
+		provisioned := cost.USEast1.Provisioned(provisionedUtilization)
 		fmt.Printf("pipeline: side by side with the ceiling on the same emulators, requests of 10, %d in flight, %d rounds of %d events after %d of warm-up\n",
 			pipelineInFlight, pipelineRounds, pipelineEvents, pipelineWarmUp)
 		fmt.Printf("%-44s %16s %16s %s\n", "", mixes[0].name, mixes[1].name, "target")
@@ -175,7 +175,7 @@ func BenchmarkPipelineVsCeiling(b *testing.B) {
 			return fmt.Sprintf("%.3f", (m.ingestCalls.IndexWriteUnits()+m.workerCalls.IndexWriteUnits())/float64(m.events))
 		})
 		line("$ per million events, on demand", fmt.Sprintf("≤ $%.2f all new, ≤ $%.2f day", costTargetAllNew, costTargetDay), func(m mixRun) string {
-			total := perf.USEast1.PerMillion(m.ingest.Add(m.worker)).Total()
+			total := cost.USEast1.PerMillion(m.ingest.Add(m.worker)).Total()
 			target := costTargetAllNew
 			if m.name == mixes[1].name {
 				target = costTargetDay
@@ -193,13 +193,13 @@ func BenchmarkPipelineVsCeiling(b *testing.B) {
 			suffix := "@" + strings.ReplaceAll(m.name, " ", "-")
 			b.ReportMetric(m.ratio(), "ratio"+suffix)
 			b.ReportMetric(m.writes(), "item-writes/event"+suffix)
-			b.ReportMetric(perf.USEast1.PerMillion(m.ingest.Add(m.worker)).Total(), "$/Mevents@10"+suffix)
+			b.ReportMetric(cost.USEast1.PerMillion(m.ingest.Add(m.worker)).Total(), "$/Mevents@10"+suffix)
 			b.ReportMetric(provisioned.PerMillion(m.ingest.Add(m.worker)).Total(), "$/Mevents@10-provisioned"+suffix)
 		}
 
 		fmt.Printf("pipeline: a redelivered event (applied before; sent again, a no-op at its worker): %s; $%.3f per million on demand, $%.3f provisioned\n",
-			redelivery.summary, perf.USEast1.PerMillion(redelivery.use).Total(), provisioned.PerMillion(redelivery.use).Total())
-		b.ReportMetric(perf.USEast1.PerMillion(redelivery.use).Total(), "$/Mredelivered")
+			redelivery.summary, cost.USEast1.PerMillion(redelivery.use).Total(), provisioned.PerMillion(redelivery.use).Total())
+		b.ReportMetric(cost.USEast1.PerMillion(redelivery.use).Total(), "$/Mredelivered")
 
 		// Printed rather than logged: the testing package cuts long benchmark logs.
 		allNew, dayMix := mixes[0], mixes[1]
@@ -211,21 +211,21 @@ func BenchmarkPipelineVsCeiling(b *testing.B) {
 			{"ingest new@1", onesIngest, onesIngestCalls, singlesEvents},
 			{"workers new@1", onesWorker, onesWorkerCalls, singlesEvents},
 		}))
-		onesCost := perf.USEast1.PerMillion(onesIngest.Add(onesWorker))
+		onesCost := cost.USEast1.PerMillion(onesIngest.Add(onesWorker))
 		fmt.Printf("pipeline: modelled cost per million events, %s on-demand (Lambda durations modelled with %v per DynamoDB and %v per SQS call)\n%s\n",
-			perf.USEast1.Region, perf.AWSLatency.DynamoDBCall, perf.AWSLatency.SQSCall,
-			costTable([]string{"all new @10", "day @10", "all new @1"}, perf.USEast1.PerMillion(allNew.ingest.Add(allNew.worker)), perf.USEast1.PerMillion(dayMix.ingest.Add(dayMix.worker)), onesCost))
+			cost.USEast1.Region, cost.AWSLatency.DynamoDBCall, cost.AWSLatency.SQSCall,
+			costTable([]string{"all new @10", "day @10", "all new @1"}, cost.USEast1.PerMillion(allNew.ingest.Add(allNew.worker)), cost.USEast1.PerMillion(dayMix.ingest.Add(dayMix.worker)), onesCost))
 		fmt.Printf("pipeline: the same, %s (capacityMode=provisioned; the minimum capacities' idle cost is monthly, not per event)\n%s\n",
 			provisioned.Region, costTable([]string{"all new @10", "day @10", "all new @1"}, provisioned.PerMillion(allNew.ingest.Add(allNew.worker)), provisioned.PerMillion(dayMix.ingest.Add(dayMix.worker)), provisioned.PerMillion(onesIngest.Add(onesWorker))))
 		fmt.Printf("pipeline: write units per event by table (indexes included), all new, 10 per request\n%s", tableUnits(env.Names.Prefix, allNew.events, allNew.ingestCalls, allNew.workerCalls))
 		fmt.Printf("pipeline: write units per event by table (indexes included), day of traffic, 10 per request\n%s", tableUnits(env.Names.Prefix, dayMix.events, dayMix.ingestCalls, dayMix.workerCalls))
-		b.Logf("two writes per event (ingest's put and the state write) are the floor of this design: $%.3f per million on demand", 2*perf.USEast1.DynamoDBWRU*1e6)
+		b.Logf("two writes per event (ingest's put and the state write) are the floor of this design: $%.3f per million on demand", 2*cost.USEast1.DynamoDBWRU*1e6)
 	}
 }
 
 // redelivery is what delivering applied events again cost, per event.
 type redelivery struct {
-	use     perf.Usage
+	use     cost.Usage
 	summary string
 }
 
@@ -233,13 +233,13 @@ func redeliveryUsage(p *pipeline, ingestBefore, workerBefore awscount.Snapshot, 
 	n := float64(events)
 	ingest, worker := p.ingestCalls.Snapshot(), p.workerCalls.Snapshot()
 	requests := n / 10
-	use := perf.Usage{
+	use := cost.Usage{
 		HTTPRequests:      requests / n,
 		LambdaInvocations: 2 * requests / n, // an ingest invocation per request, about one worker batch per request
 		SQSRequests:       float64(ingest.Requests("SQS")-ingestBefore.Requests("SQS")+worker.Requests("SQS")-workerBefore.Requests("SQS")) / n,
 		WriteUnits:        (ingest.WriteUnits() - ingestBefore.WriteUnits() + worker.WriteUnits() - workerBefore.WriteUnits()) / n,
 		ReadUnits:         (ingest.ReadUnits() - ingestBefore.ReadUnits() + worker.ReadUnits() - workerBefore.ReadUnits()) / n,
-		LogBytes:          float64(p.ingestLogs.n.Load()+p.workerLogs.n.Load()-logsBefore)/n + 2*requests/n*perf.LambdaPlatformLogBytes,
+		LogBytes:          float64(p.ingestLogs.n.Load()+p.workerLogs.n.Load()-logsBefore)/n + 2*requests/n*cost.LambdaPlatformLogBytes,
 	}
 	writes := (itemWrites(ingest) - itemWrites(ingestBefore) + itemWrites(worker) - itemWrites(workerBefore)) / n
 	return redelivery{use: use, summary: fmt.Sprintf("%.2f conditional item writes that change nothing, %.2f write units, %.2f SQS requests, %.0f log bytes",
@@ -286,7 +286,7 @@ func itemWrites(s awscount.Snapshot) float64 {
 
 type countsColumn struct {
 	name   string
-	use    perf.Usage
+	use    cost.Usage
 	calls  awscount.Snapshot
 	events int
 }
@@ -356,7 +356,7 @@ func tableUnits(prefix string, events int, snaps ...awscount.Snapshot) string {
 	return s.String()
 }
 
-func costTable(names []string, cols ...perf.Breakdown) string {
+func costTable(names []string, cols ...cost.Breakdown) string {
 	var s strings.Builder
 	fmt.Fprintf(&s, "%-28s", "")
 	for _, n := range names {

@@ -32,6 +32,7 @@ import (
 	"github.com/upvest-webhooks/upvest-webhooks/shared/local/sqspoller"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/app/workerapp"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/config"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/cost"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/fanout"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/ingest"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/ledger"
@@ -39,7 +40,6 @@ import (
 	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/schema"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/signature"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/testkit/awscount"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/testkit/perf"
 )
 
 // Memory of the deployed functions (infra/stack), for GB-seconds.
@@ -270,38 +270,38 @@ const (
 )
 
 // usage is what ingest and the workers spent per event in a run. Lambda
-// GB-seconds are modelled from the counted calls with perf.AWSLatency;
+// GB-seconds are modelled from the counted calls with cost.AWSLatency;
 // measured is what the local handlers took (an upper bound).
-func (p *pipeline) usage(events, requests int) (ingestUse, workerUse perf.Usage, ingestCalls, workerCalls awscount.Snapshot, measuredGBs float64) {
+func (p *pipeline) usage(events, requests int) (ingestUse, workerUse cost.Usage, ingestCalls, workerCalls awscount.Snapshot, measuredGBs float64) {
 	n := float64(events)
 	ingestCalls, workerCalls = p.ingestCalls.Snapshot(), p.workerCalls.Snapshot()
 	measuredGBs = (billedSeconds(&p.ingestRuns)*ingestMemoryGB + billedSeconds(&p.workerRuns)*workerMemoryGB) / n
 
 	perRequest := n / float64(requests)
-	ingestRun := perf.AWSLatency.Invocation(signatureCPU+time.Duration(perRequest)*ingestCPUPerEvent,
-		perf.Rounds(float64(ingestCalls.Requests("DynamoDB"))/float64(requests), ingestConcurrency),
-		perf.Rounds(float64(ingestCalls.Requests("SQS"))/float64(requests), ingestConcurrency))
+	ingestRun := cost.AWSLatency.Invocation(signatureCPU+time.Duration(perRequest)*ingestCPUPerEvent,
+		cost.Rounds(float64(ingestCalls.Requests("DynamoDB"))/float64(requests), ingestConcurrency),
+		cost.Rounds(float64(ingestCalls.Requests("SQS"))/float64(requests), ingestConcurrency))
 	batches := float64(max(len(p.workerRuns.all), 1))
 	perBatch := n / batches
-	workerRun := perf.AWSLatency.Invocation(time.Duration(perBatch)*workerCPUPerRecord,
-		perf.Rounds(perBatch, workerConcurrency)*math.Ceil(float64(workerCalls.Requests("DynamoDB"))/n), 0)
+	workerRun := cost.AWSLatency.Invocation(time.Duration(perBatch)*workerCPUPerRecord,
+		cost.Rounds(perBatch, workerConcurrency)*math.Ceil(float64(workerCalls.Requests("DynamoDB"))/n), 0)
 
-	ingestUse = perf.Usage{
+	ingestUse = cost.Usage{
 		HTTPRequests:      float64(requests) / n,
 		LambdaInvocations: float64(requests) / n,
 		LambdaGBSeconds:   billed(ingestRun) * ingestMemoryGB / perRequest,
 		SQSRequests:       float64(ingestCalls.Requests("SQS")) / n,
 		WriteUnits:        ingestCalls.WriteUnits() / n,
 		ReadUnits:         ingestCalls.ReadUnits() / n,
-		LogBytes:          float64(p.ingestLogs.n.Load())/n + float64(requests)/n*perf.LambdaPlatformLogBytes,
+		LogBytes:          float64(p.ingestLogs.n.Load())/n + float64(requests)/n*cost.LambdaPlatformLogBytes,
 	}
-	workerUse = perf.Usage{
+	workerUse = cost.Usage{
 		LambdaInvocations: batches / n,
 		LambdaGBSeconds:   billed(workerRun) * workerMemoryGB / perBatch,
 		SQSRequests:       float64(workerCalls.Requests("SQS")) / n,
 		WriteUnits:        workerCalls.WriteUnits() / n,
 		ReadUnits:         workerCalls.ReadUnits() / n,
-		LogBytes:          float64(p.workerLogs.n.Load())/n + batches/n*perf.LambdaPlatformLogBytes,
+		LogBytes:          float64(p.workerLogs.n.Load())/n + batches/n*cost.LambdaPlatformLogBytes,
 	}
 	return
 }

@@ -6,13 +6,14 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/config"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/signature"
 )
 
-// Dev key file names, inside the folder given to WriteDevKey.
+// Dev key file names, inside the folder given to WriteDevKey: the local run's.
 const (
-	DevKeyFile  = "dev-key.pem"
-	DevJWKSFile = "dev-jwks.json"
+	DevKeyFile  = config.LocalDevKeyFile
+	DevJWKSFile = config.LocalDevJWKSFile
 )
 
 // WriteDevKey generates a dev key pair into dir: dev-key.pem (0600) and
