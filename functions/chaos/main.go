@@ -45,11 +45,11 @@ import (
 	"github.com/upvest-webhooks/upvest-webhooks/shared/local/faults"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/local/localaws"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/local/localrun"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/local/webhookclient"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/config"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/ops"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/schema"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/testkit/chaos"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/testkit/webhookclient"
 )
 
 func main() {

@@ -12,8 +12,8 @@ import (
 	"github.com/upvest-webhooks/upvest-webhooks/shared/local/lambdaruntime"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/local/localaws"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/local/localaws/awstest"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/local/webhookclient"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/signature"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/testkit/webhookclient"
 )
 
 // coldStart is one execution environment's life as the benchmark sees it:

@@ -19,10 +19,10 @@ import (
 	"github.com/upvest-webhooks/upvest-webhooks/shared/local/lambdaruntime"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/local/localaws"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/local/localaws/awstest"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/local/webhookclient"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/config"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/schema"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/signature"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/testkit/webhookclient"
 )
 
 // TestDeployRehearsal follows one order lifecycle through the deployed path:

@@ -6,7 +6,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/upvest-webhooks/upvest-webhooks/shared/testkit/webhookclient"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/local/webhookclient"
 )
 
 // DevKeys are the local stand-in for Upvest's signing key, under the

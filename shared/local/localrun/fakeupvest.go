@@ -11,11 +11,11 @@ import (
 	"os"
 	"time"
 
+	"github.com/upvest-webhooks/upvest-webhooks/shared/local/webhookclient"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/keysync"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/keysync/keysynctest"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/signature"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/uuid"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/testkit/webhookclient"
 )
 
 // FakeUpvest is the stand-in for Upvest's API that `make run` offers, so that

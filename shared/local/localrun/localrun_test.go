@@ -18,13 +18,13 @@ import (
 	"github.com/upvest-webhooks/upvest-webhooks/events/upvesttest"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/local/localaws/awstest"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/local/localrun/localruntest"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/local/webhookclient"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/config"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/ledger"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/message"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/ops"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/schema"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/testkit/syncbuf"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/testkit/webhookclient"
 )
 
 // End-to-end: the send client → the local HTTP endpoint → the real handler →

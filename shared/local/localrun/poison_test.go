@@ -15,11 +15,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/upvest-webhooks/upvest-webhooks/shared/local/webhookclient"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/config"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/ledger"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/ops"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/uuid"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/testkit/webhookclient"
 )
 
 // addForeignKeys puts keys of other curves beside the dev key, as a JWKS from

@@ -24,6 +24,7 @@ import (
 	upvest "github.com/upvest-webhooks/upvest-webhooks/events"
 	"github.com/upvest-webhooks/upvest-webhooks/events/upvesttest"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/local/localaws/awstest"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/local/webhookclient"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/app"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/app/ingestapp"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/app/workerapp"
@@ -33,7 +34,6 @@ import (
 	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/signature"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/tracing"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/worker"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/testkit/webhookclient"
 )
 
 // One event, signed as Upvest signs it, goes through the assembled ingest

@@ -18,12 +18,12 @@ import (
 	"github.com/upvest-webhooks/upvest-webhooks/shared/local/localaws/awstest"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/local/localrun/localruntest"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/local/sqspoller"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/local/webhookclient"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/ledger"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/observability"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/ops"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/state"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/worker"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/testkit/webhookclient"
 )
 
 // localRun starts the local run's pipeline (as `make run` does) on env's

@@ -17,13 +17,13 @@ import (
 	"github.com/upvest-webhooks/upvest-webhooks/shared/local/localaws"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/local/localaws/awstest"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/local/localrun/localruntest"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/local/webhookclient"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/ledger"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/longrun"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/rebuild"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/schema"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/state"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/state/statetest"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/testkit/webhookclient"
 )
 
 // Against DynamoDB Local and the SQS server, with the local run's pipeline

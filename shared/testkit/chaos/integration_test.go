@@ -8,8 +8,8 @@ import (
 	"github.com/upvest-webhooks/upvest-webhooks/shared/local/faults"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/local/localaws/awstest"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/local/localrun"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/local/webhookclient"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/testkit/chaos"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/testkit/webhookclient"
 )
 
 // runPipeline runs the local pipeline in this process on env's tables, with

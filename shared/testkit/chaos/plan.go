@@ -15,9 +15,9 @@ import (
 	"time"
 
 	"github.com/upvest-webhooks/upvest-webhooks/events"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/local/webhookclient"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/ingest"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/uuid"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/testkit/webhookclient"
 )
 
 // Event is one generated event and where it must end up.

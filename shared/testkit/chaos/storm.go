@@ -7,7 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/upvest-webhooks/upvest-webhooks/shared/testkit/webhookclient"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/local/webhookclient"
 )
 
 // StormOptions shape the sending.

@@ -11,7 +11,7 @@ import (
 
 	"github.com/upvest-webhooks/upvest-webhooks/shared/local/localaws/awstest"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/local/localrun"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/testkit/webhookclient"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/local/webhookclient"
 )
 
 // Options adjust the pipeline; the zero value runs ingest only.

@@ -11,8 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/upvest-webhooks/upvest-webhooks/shared/local/webhookclient"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/keysync"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/testkit/webhookclient"
 )
 
 // Webhook is a subscription the fake keeps.
