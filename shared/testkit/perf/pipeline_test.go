@@ -383,28 +383,32 @@ func ceiling(ctx context.Context, env awstest.Environment, calls *awscount.Count
 			}
 		}
 		if err := each(c, func(e event) error {
+			route, keys, err := rowOf(e.Raw)
+			if err != nil {
+				return err
+			}
 			set := "SET #position = :position, #object = :object"
 			names := map[string]string{"#position": schema.StatePosition, "#object": schema.StateObject}
 			values := map[string]ddbtypes.AttributeValue{
-				":position": &ddbtypes.AttributeValueMemberS{Value: time.Now().UTC().Format(time.RFC3339Nano)},
+				":position": &ddbtypes.AttributeValueMemberS{Value: route.Position},
 				":object":   &ddbtypes.AttributeValueMemberS{Value: string(e.Raw)},
-			}
-			domain, entity, keys, err := rowOf(e.Raw)
-			if err != nil {
-				return err
 			}
 			for attr, v := range keys {
 				set += fmt.Sprintf(", #%s = :%s", attr, attr)
 				names["#"+attr], values[":"+attr] = attr, &ddbtypes.AttributeValueMemberS{Value: v}
 			}
 			_, err = db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-				TableName:                 aws.String(env.StateTables[domain]),
-				Key:                       map[string]ddbtypes.AttributeValue{schema.StatePK: &ddbtypes.AttributeValueMemberS{Value: "ceiling#" + entity}},
+				TableName:                 aws.String(env.StateTables[route.Domain]),
+				Key:                       map[string]ddbtypes.AttributeValue{schema.StatePK: &ddbtypes.AttributeValueMemberS{Value: "ceiling#" + route.EntityKey}},
 				UpdateExpression:          aws.String(set),
 				ConditionExpression:       aws.String("attribute_not_exists(#position) OR #position < :position"),
 				ExpressionAttributeNames:  names,
 				ExpressionAttributeValues: values,
 			})
+			var stale *ddbtypes.ConditionalCheckFailedException
+			if errors.As(err, &stale) {
+				return nil // an older event of the entity: as the pipeline's workers, change nothing
+			}
 			return err
 		}); err != nil {
 			return fmt.Errorf("ceiling update: %w", err)
@@ -413,12 +417,12 @@ func ceiling(ctx context.Context, env awstest.Environment, calls *awscount.Count
 	})
 }
 
-// rowOf is the state table, row key and index keys the pipeline writes for
-// the event (its domain; its entity's key; user_id, account_id, account_group_id).
-func rowOf(raw []byte) (upvest.Domain, string, map[string]string, error) {
+// rowOf is the event's route (domain, entity key, position) and the index
+// keys its state row carries (user_id, account_id, account_group_id).
+func rowOf(raw []byte) (upvest.Route, map[string]string, error) {
 	_, r, err := upvest.ClassifyRaw(raw)
 	if err != nil {
-		return "", "", nil, err
+		return r, nil, err
 	}
 	keys := map[string]string{}
 	for attr, v := range map[string]string{schema.StateUserID: r.UserID, schema.StateAccountID: r.AccountID, schema.StateAccountGroupID: r.AccountGroupID} {
@@ -426,7 +430,7 @@ func rowOf(raw []byte) (upvest.Domain, string, map[string]string, error) {
 			keys[attr] = v
 		}
 	}
-	return r.Domain, r.EntityKey, keys, nil
+	return r, keys, nil
 }
 
 // each runs fn for every item concurrently and returns the errors joined.
