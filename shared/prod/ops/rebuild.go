@@ -90,7 +90,7 @@ func (c *CLI) rebuild(ctx context.Context, args []string) error {
 				if rep.Note != "" {
 					fmt.Fprintln(w, "  "+rep.Note)
 				}
-				fmt.Fprintf(w, "  row held event %s, now holds %s (reset: %t, %d write(s) applied)\n", rep.Before, rep.After, rep.Reset, rep.Applied)
+				fmt.Fprintf(w, "  row held event %s, now holds %s (reset: %t, %d write(s) applied)\n", orNone(rep.Before), orNone(rep.After), rep.Reset, rep.Applied)
 			}
 		}); perr != nil {
 			return perr
@@ -149,7 +149,7 @@ func (c *CLI) rebuild(ctx context.Context, args []string) error {
 		if out.Verify != nil {
 			v := out.Verify
 			for _, diff := range out.Differences {
-				fmt.Fprintf(w, "%s %s %v live=%s rebuilt=%s\n", diff.Kind, diff.PK, diff.Fields, diff.Live, diff.Built)
+				fmt.Fprintf(w, "%s %s %v live event %s, rebuilt event %s\n", diff.Kind, diff.PK, diff.Fields, orNone(diff.Live), orNone(diff.Built))
 			}
 			fmt.Fprintf(w, "verify: %d rows compared, %d equal, %d differ, %d missing in live, %d live rows no event supports (reported, not deleted)\n",
 				v.Compared, v.Equal, v.Changed, v.Missing, v.Unsupported)
@@ -196,4 +196,13 @@ func (c *CLI) print(asJSON bool, v any, text func(io.Writer)) error {
 	}
 	text(c.Stdout)
 	return nil
+}
+
+// orNone names an absent event id in a line meant for people: a row holding
+// only its children's view has no event of its own.
+func orNone(eventID string) string {
+	if eventID == "" {
+		return "(none)"
+	}
+	return eventID
 }

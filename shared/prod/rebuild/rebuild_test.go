@@ -12,6 +12,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/upvest-webhooks/upvest-webhooks/events"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/local/localaws"
@@ -398,6 +399,52 @@ func TestRepairUnpinsAnEntityThatAFarFutureEventPinned(t *testing.T) {
 	cancelled := statetest.Event(t, "ORDER.CANCELLED", statetest.Base.Add(time.Hour), newerObj)
 	if out, err := store.Apply(ctx, cancelled, statetest.Classify(t, cancelled)); err != nil || out != state.Applied {
 		t.Fatalf("a later event after the repair: %s %v, want applied", out, err)
+	}
+}
+
+// An ORDER row that holds only its executions' view (the order's own events
+// never came) keeps nothing after a repair that no event supports: what was
+// written into it by hand or by a bug is removed, the view is re-derived.
+func TestRepairOfARowWithoutItsOwnEventsKeepsOnlyWhatEventsSupport(t *testing.T) {
+	t.Parallel()
+	env := awstest.Env(t)
+	ctx := context.Background()
+	live := env.StateTables[events.Orders]
+	l := ledger.NewDynamo(env.DynamoDB, env.LedgerTable)
+	o := statetest.NewOrder(t, nil, []string{"FILLED"})
+	exec := o.Execs[0]["FILLED"]
+	route := statetest.Classify(t, exec)
+	if _, _, err := l.Claim(ctx, ledger.Record{EventID: exec.ID, EventType: exec.Type, Domain: route.Domain, EntityKey: route.EntityKey, Raw: exec.Raw, Status: ledger.Received}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := state.NewDynamo(env.DynamoDB, live).Apply(ctx, exec, route); err != nil {
+		t.Fatal(err)
+	}
+	_, err := env.DynamoDB.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: aws.String(live), Key: map[string]types.AttributeValue{schema.StatePK: &types.AttributeValueMemberS{Value: o.PK()}},
+		UpdateExpression:         aws.String("SET #status = :s, #object = :o, #event = :e"),
+		ExpressionAttributeNames: map[string]string{"#status": schema.StateStatus, "#object": schema.StateObject, "#event": schema.StateEventID},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":s": &types.AttributeValueMemberS{Value: "BROKEN"}, ":o": &types.AttributeValueMemberS{Value: "{}"}, ":e": &types.AttributeValueMemberS{Value: "not-an-event"},
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	rep, err := rebuilder(env, live).RepairEntity(ctx, env.DynamoDB, o.PK())
+	if err != nil {
+		t.Fatal(err)
+	}
+	after, _ := row(t, env, live, o.PK())
+	if after.Status != "" || after.Object != "" || after.EventID != "" || after.Position != "" {
+		t.Fatalf("after repair the row keeps status %q, object %q, event %q, position %q: no event supports them", after.Status, after.Object, after.EventID, after.Position)
+	}
+	if got := after.Views["executions_view"][route.Parent.EntryID].EventID; got != exec.ID {
+		t.Fatalf("after repair the view holds %q, want the execution %s", got, exec.ID)
+	}
+	if !rep.Reset || rep.Applied != 1 || rep.Before != "not-an-event" || rep.After != "" {
+		t.Fatalf("report %+v", rep)
 	}
 }
 

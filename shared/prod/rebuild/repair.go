@@ -129,7 +129,7 @@ func (r *Rebuilder) RepairEntities(ctx context.Context, db RowAPI, pks []string)
 			continue
 		}
 		if exists {
-			if err := resetRow(ctx, db, r.Table, row); err != nil {
+			if err := resetRow(ctx, db, r.Table, row, len(ent.own) > 0); err != nil {
 				return reps, err
 			}
 			rep.Reset = true
@@ -182,15 +182,33 @@ func readRow(ctx context.Context, db RowAPI, table, pk string) (state.Row, bool,
 	return row, true, nil
 }
 
+// ownAttributes are what a row takes from its own newest event; the
+// category, version and update time stay.
+var ownAttributes = []string{
+	schema.StateStatus, schema.StateObject, schema.StateUserID, schema.StateAccountID, schema.StateAccountGroupID,
+	schema.StateOrderedAt, schema.StateEventID, schema.StateEventType,
+}
+
 // resetRow clears a row's position and views, if its version is still the
 // one read. It counts as a change (version +1), as every write of a row does.
-func resetRow(ctx context.Context, db RowAPI, table string, row state.Row) error {
+// When the entity has an event of its own to apply, that write sets every
+// attribute its event gives, so the row keeps its object meanwhile; when it
+// has none (an ORDER row holding only its executions' view), what an event
+// gave the row is removed too, so nothing survives that no event supports.
+func resetRow(ctx context.Context, db RowAPI, table string, row state.Row, ownEvents bool) error {
 	names := map[string]string{"#position": schema.StatePosition, "#version": schema.StateVersion, "#updated": schema.StateUpdatedAt}
 	remove := []string{"#position"}
 	for i, attr := range state.ViewAttributes {
 		ph := fmt.Sprintf("#view%d", i)
 		names[ph] = attr
 		remove = append(remove, ph)
+	}
+	if !ownEvents {
+		for i, attr := range ownAttributes {
+			ph := fmt.Sprintf("#own%d", i)
+			names[ph] = attr
+			remove = append(remove, ph)
+		}
 	}
 	_, err := db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                aws.String(table),
