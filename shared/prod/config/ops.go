@@ -58,3 +58,29 @@ func LoadOps(getenv func(string) string, need OpsNeeds) (Ops, error) {
 	}
 	return c, r.err("ops")
 }
+
+// WithOverrides returns o with each resource a set variable names instead
+// (the same variables LoadOps reads): with -local, make run's resources are
+// the defaults, and STATE_TABLE_ORDERS=orders-restored points a command at
+// another table, as it does against a deployed stack.
+func (o Ops) WithOverrides(getenv func(string) string) Ops {
+	if v := getenv(schema.EnvLedgerTable); v != "" {
+		o.LedgerTable = v
+	}
+	override := func(m map[events.Domain]string, env func(events.Domain) string) map[events.Domain]string {
+		out := make(map[events.Domain]string, len(m))
+		for d, v := range m {
+			out[d] = v
+		}
+		for _, d := range events.Domains() {
+			if v := getenv(env(d)); v != "" {
+				out[d] = v
+			}
+		}
+		return out
+	}
+	o.StateTables = override(o.StateTables, StateTableEnv)
+	o.QueueURLs = override(o.QueueURLs, schema.QueueURLEnv)
+	o.DLQURLs = override(o.DLQURLs, DLQURLEnv)
+	return o
+}

@@ -38,3 +38,22 @@ func TestLoadOpsReadsWhatASubcommandNeeds(t *testing.T) {
 		t.Errorf("error names a variable that is set: %v", err)
 	}
 }
+
+func TestWithOverridesPointsACommandAtOtherResources(t *testing.T) {
+	local := Ops{
+		LedgerTable: "upvest-ledger",
+		StateTables: map[events.Domain]string{events.Orders: "upvest-state-orders", events.Payments: "upvest-state-payments"},
+		QueueURLs:   map[events.Domain]string{events.Orders: "http://q/orders"},
+		DLQURLs:     map[events.Domain]string{events.Orders: "http://q/orders-dlq"},
+	}
+	env := map[string]string{"STATE_TABLE_ORDERS": "orders-restored", "DLQ_URL_ORDERS": "http://q/other-dlq"}
+	got := local.WithOverrides(func(k string) string { return env[k] })
+	switch {
+	case got.StateTables[events.Orders] != "orders-restored" || got.DLQURLs[events.Orders] != "http://q/other-dlq":
+		t.Errorf("overrides not applied: %+v", got)
+	case got.LedgerTable != "upvest-ledger" || got.StateTables[events.Payments] != "upvest-state-payments" || got.QueueURLs[events.Orders] != "http://q/orders":
+		t.Errorf("resources without a variable changed: %+v", got)
+	case local.StateTables[events.Orders] != "upvest-state-orders":
+		t.Errorf("the original was changed: %+v", local)
+	}
+}

@@ -129,6 +129,7 @@ func (c *CLI) connect(ctx context.Context, local bool, need config.OpsNeeds) (ta
 		if res, err = LocalResources(ctx, cfg, names); err != nil {
 			return target{}, err
 		}
+		res = res.WithOverrides(c.Getenv)
 	} else {
 		if res, err = config.LoadOps(c.Getenv, need); err != nil {
 			return target{}, err
