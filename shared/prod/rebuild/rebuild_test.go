@@ -202,6 +202,16 @@ func TestRebuildIntoANewTableEqualsThePipelinesLiveTable(t *testing.T) {
 	}
 }
 
+// recordReceived records e in the ledger as ingest does, RECEIVED, and returns its route.
+func recordReceived(t *testing.T, l *ledger.Dynamo, e events.Event) events.Route {
+	t.Helper()
+	route := statetest.Classify(t, e)
+	if _, _, err := l.Claim(context.Background(), ledger.Record{EventID: e.ID, EventType: e.Type, Domain: route.Domain, EntityKey: route.EntityKey, Raw: e.Raw, Status: ledger.Received}); err != nil {
+		t.Fatal(err)
+	}
+	return route
+}
+
 func withKey(r events.Route, pk string) events.Route {
 	r.EntityKey = pk
 	return r
@@ -363,10 +373,7 @@ func TestRepairUnpinsAnEntityThatAFarFutureEventPinned(t *testing.T) {
 	// The pipeline's order: each recorded, then applied; the pinning events first.
 	sequence := []events.Event{pinned, pinnedExec, o.Orders["FILLED"], o.Execs[0]["SETTLED"]}
 	for _, e := range sequence {
-		route := statetest.Classify(t, e)
-		if _, _, err := l.Claim(ctx, ledger.Record{EventID: e.ID, EventType: e.Type, Domain: route.Domain, EntityKey: route.EntityKey, Raw: e.Raw, Status: ledger.Received}); err != nil {
-			t.Fatal(err)
-		}
+		route := recordReceived(t, l, e)
 		if _, err := store.Apply(ctx, e, route); err != nil {
 			t.Fatal(err)
 		}
@@ -413,10 +420,7 @@ func TestRepairOfARowWithoutItsOwnEventsKeepsOnlyWhatEventsSupport(t *testing.T)
 	l := ledger.NewDynamo(env.DynamoDB, env.LedgerTable)
 	o := statetest.NewOrder(t, nil, []string{"FILLED"})
 	exec := o.Execs[0]["FILLED"]
-	route := statetest.Classify(t, exec)
-	if _, _, err := l.Claim(ctx, ledger.Record{EventID: exec.ID, EventType: exec.Type, Domain: route.Domain, EntityKey: route.EntityKey, Raw: exec.Raw, Status: ledger.Received}); err != nil {
-		t.Fatal(err)
-	}
+	route := recordReceived(t, l, exec)
 	if _, err := state.NewDynamo(env.DynamoDB, live).Apply(ctx, exec, route); err != nil {
 		t.Fatal(err)
 	}
@@ -456,10 +460,7 @@ func TestRepairRefusesARowThatChangedSinceItWasRead(t *testing.T) {
 	l := ledger.NewDynamo(env.DynamoDB, env.LedgerTable)
 	o := statetest.NewOrder(t, []string{"NEW", "FILLED"})
 	for _, e := range []events.Event{o.Orders["NEW"], o.Orders["FILLED"]} {
-		route := statetest.Classify(t, e)
-		if _, _, err := l.Claim(ctx, ledger.Record{EventID: e.ID, EventType: e.Type, Domain: route.Domain, EntityKey: route.EntityKey, Raw: e.Raw, Status: ledger.Received}); err != nil {
-			t.Fatal(err)
-		}
+		recordReceived(t, l, e)
 	}
 	store := state.NewDynamo(env.DynamoDB, live)
 	if _, err := store.Apply(ctx, o.Orders["NEW"], statetest.Classify(t, o.Orders["NEW"])); err != nil {
@@ -505,10 +506,7 @@ func TestRebuildSinceAppliesOnlyWhatCameAfter(t *testing.T) {
 	before, after := statetest.NewOrder(t, []string{"NEW"}), statetest.NewOrder(t, []string{"NEW", "FILLED"})
 	for i, e := range []events.Event{before.Orders["NEW"], after.Orders["NEW"], after.Orders["FILLED"]} {
 		now = restoredAt.Add(time.Duration(2*i-1) * time.Minute) // -1, +1, +3 minutes
-		route := statetest.Classify(t, e)
-		if _, _, err := l.Claim(ctx, ledger.Record{EventID: e.ID, EventType: e.Type, Domain: route.Domain, EntityKey: route.EntityKey, Raw: e.Raw, Status: ledger.Received}); err != nil {
-			t.Fatal(err)
-		}
+		recordReceived(t, l, e)
 	}
 	into := scratchTable(t, env, "since")
 	r := rebuilder(env, into)
