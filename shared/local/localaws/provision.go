@@ -76,44 +76,42 @@ func WithMaxReceiveCount(n int) ProvisionOption {
 // it. Existing tables and queues are kept (a queue's attributes are reset to
 // the requested ones), so running it twice is harmless.
 func Provision(ctx context.Context, cfg aws.Config, names schema.Names, opts ...ProvisionOption) (Resources, error) {
-	set, err := settingsOf(opts)
-	if err != nil {
+	// Check the options before creating anything.
+	if _, err := settingsOf(opts); err != nil {
 		return Resources{}, err
 	}
 
-	db, q := dynamodb.NewFromConfig(cfg), sqs.NewFromConfig(cfg)
+	db := dynamodb.NewFromConfig(cfg)
 	domains := events.Domains()
 	res := Resources{
 		LedgerTable:     names.LedgerTable(),
 		StateTables:     make(map[events.Domain]string, len(domains)),
 		StateStreamARNs: make(map[events.Domain]string, len(domains)),
-		QueueURLs:       make(map[events.Domain]string, len(domains)),
-		DLQURLs:         make(map[events.Domain]string, len(domains)),
 	}
 	if err := ensureLedgerTable(ctx, db, res.LedgerTable); err != nil {
 		return Resources{}, err
 	}
 
 	var mu sync.Mutex
-	err = forEach(domains, func(d events.Domain) error {
+	err := forEach(domains, func(d events.Domain) error {
 		table := names.StateTable(d)
 		streamARN, err := ensureStateTable(ctx, db, table)
-		if err != nil {
-			return err
-		}
-		dlqURL, queueURL, err := ensureQueues(ctx, q, names.DeadLetterQueue(d), names.Queue(d), set)
 		if err != nil {
 			return err
 		}
 		mu.Lock()
 		defer mu.Unlock()
 		res.StateTables[d], res.StateStreamARNs[d] = table, streamARN
-		res.QueueURLs[d], res.DLQURLs[d] = queueURL, dlqURL
 		return nil
 	})
 	if err != nil {
 		return Resources{}, err
 	}
+	queues, err := ProvisionQueues(ctx, cfg, names, opts...)
+	if err != nil {
+		return Resources{}, err
+	}
+	res.QueueURLs, res.DLQURLs = queues.QueueURLs, queues.DLQURLs
 	return res, nil
 }
 

@@ -116,14 +116,21 @@ func (d *Dynamo) applyView(ctx context.Context, e events.Event, r events.Route, 
 	p := r.Parent
 	entry := ViewEntry{Position: r.Position, EventID: e.ID, EventType: e.Type, Status: r.Status, Object: string(e.Object)}
 
-	intoMap := func() (*Row, error) {
+	// viewWrite is what both writes set besides the view: the parent's
+	// category (it may make the row), its version and its update time.
+	viewWrite := func() *update {
 		u := newUpdate()
-		u.names["#view"], u.names["#entry"], u.names["#position"] = p.Attribute, p.EntryID, schema.StatePosition
-		u.value(":position", r.Position)
-		u.expr("#view.#entry = :entry", ":entry", entry)
+		u.names["#view"] = p.Attribute
 		u.set(schema.StateCategory, p.Category)
 		u.increment(schema.StateVersion)
 		u.set(schema.StateUpdatedAt, events.SortableTime(d.now()))
+		return u
+	}
+	intoMap := func() (*Row, error) {
+		u := viewWrite()
+		u.names["#entry"], u.names["#position"] = p.EntryID, schema.StatePosition
+		u.value(":position", r.Position)
+		u.expr("#view.#entry = :entry", ":entry", entry)
 		res, err := d.write(ctx, p.EntityKey, u,
 			"attribute_exists(#view) AND (attribute_not_exists(#view.#entry) OR #view.#entry.#position < :position)")
 		if isMissingDocumentPath(err) {
@@ -134,12 +141,8 @@ func (d *Dynamo) applyView(ctx context.Context, e events.Event, r events.Route, 
 		return res.rejected, err
 	}
 	newMap := func() (*Row, error) {
-		u := newUpdate()
-		u.names["#view"] = p.Attribute
+		u := viewWrite()
 		u.expr("#view = :view", ":view", map[string]ViewEntry{p.EntryID: entry})
-		u.set(schema.StateCategory, p.Category)
-		u.increment(schema.StateVersion)
-		u.set(schema.StateUpdatedAt, events.SortableTime(d.now()))
 		res, err := d.write(ctx, p.EntityKey, u, "attribute_not_exists(#view)")
 		return res.rejected, err
 	}
