@@ -447,6 +447,13 @@ func TestHandleClaimCheck(t *testing.T) {
 }
 
 func TestHandleBoundsConcurrency(t *testing.T) {
+	t.Run("a full batch of ten in one round", func(t *testing.T) { testConcurrency(t, 10, 10) })
+	t.Run("a larger batch at most Concurrency records at once", func(t *testing.T) { testConcurrency(t, 3*Concurrency, Concurrency) })
+}
+
+// testConcurrency hands the worker a batch of n records and requires that
+// want of them are in flight at once, and never more than Concurrency.
+func testConcurrency(t *testing.T, n, want int) {
 	h := newHarness(events.Orders)
 	var mu sync.Mutex
 	inFlight, most := 0, 0
@@ -458,7 +465,7 @@ func TestHandleBoundsConcurrency(t *testing.T) {
 		mu.Lock()
 		inFlight++
 		most = max(most, inFlight)
-		if inFlight == concurrency {
+		if inFlight == want {
 			fullOnce.Do(func() { close(full) }) // only reachable if the worker really runs this many at once
 		}
 		mu.Unlock()
@@ -471,7 +478,7 @@ func TestHandleBoundsConcurrency(t *testing.T) {
 		mu.Unlock()
 	}
 	var records []lambdaevents.SQSMessage
-	for range 3 * concurrency {
+	for range n {
 		body, id := event("ORDER.NEW", order("NEW"))
 		records = append(records, msg(body, id))
 	}
@@ -481,10 +488,10 @@ func TestHandleBoundsConcurrency(t *testing.T) {
 	select {
 	case <-full:
 	default:
-		t.Fatalf("never had %d records in flight", concurrency)
+		t.Fatalf("never had %d records in flight", want)
 	}
-	if most > concurrency {
-		t.Errorf("%d records in flight at once, want at most %d", most, concurrency)
+	if most > Concurrency {
+		t.Errorf("%d records in flight at once, want at most %d", most, Concurrency)
 	}
 	if len(h.store.applied) != len(records) || len(h.ledger.outcomes) != 0 {
 		t.Errorf("%d applied for %d records, %d ledger writes (want none)", len(h.store.applied), len(records), len(h.ledger.outcomes))
