@@ -45,8 +45,7 @@ type Poller struct {
 	// BatchWindow is the mapping's MaximumBatchingWindowInSeconds: after a
 	// receive that did not fill the batch, keep receiving until the batch is
 	// full or this long has passed since its first message (0: hand each
-	// receive over at once). SQS waits in whole seconds, so a batch may
-	// close up to a second after the window. Keep it well under the queue's
+	// receive over at once). Keep it well under the queue's
 	// visibility timeout, as the mapping must: a message whose timeout runs
 	// out while its batch fills comes back, into the same batch or the DLQ.
 	BatchWindow time.Duration
@@ -132,9 +131,17 @@ func (p *Poller) fill(ctx context.Context, log *slog.Logger, batch []types.Messa
 		if left <= 0 {
 			break
 		}
+		// SQS long-polls in whole seconds. Waiting the whole seconds left keeps
+		// the batch inside its window; under a second left, wait here and take
+		// what has come with one short poll. The batch then closes at its
+		// window, as the mapping's does, not up to a second after it.
+		wait := min(left.Truncate(time.Second), maxWaitTime)
+		if wait == 0 && !sleep(ctx, left) {
+			break
+		}
 		in := p.receiveInput()
 		in.MaxNumberOfMessages = int32(size - len(batch))
-		in.WaitTimeSeconds = int32(min((left+time.Second-1)/time.Second, maxWaitTime/time.Second))
+		in.WaitTimeSeconds = int32(wait / time.Second)
 		out, err := p.Client.ReceiveMessage(ctx, in)
 		if err != nil {
 			if ctx.Err() == nil {

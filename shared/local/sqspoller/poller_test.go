@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -310,6 +311,39 @@ func TestPollerFillsABatchWithinItsWindow(t *testing.T) {
 	if len(f.inputs) < 3 || f.inputs[1].MaxNumberOfMessages != 3 || f.inputs[2].MaxNumberOfMessages != 2 ||
 		f.inputs[1].WaitTimeSeconds > 2 || f.inputs[1].WaitTimeSeconds < 1 {
 		t.Errorf("receives asked for %v", f.inputs)
+	}
+}
+
+// A long poll never waits past the window: SQS waits in whole seconds, so
+// the fill asks for the whole seconds left, and for the last fraction of a
+// second waits itself and short-polls (WaitTimeSeconds 0) once.
+func TestPollerNeverWaitsPastItsWindow(t *testing.T) {
+	empty := func() (*sqs.ReceiveMessageOutput, error) { return &sqs.ReceiveMessageOutput{}, nil }
+	longPollOfOneSecond := func() (*sqs.ReceiveMessageOutput, error) {
+		time.Sleep(time.Second) // a long poll that found nothing
+		return &sqs.ReceiveMessageOutput{}, nil
+	}
+	for _, tt := range []struct {
+		window time.Duration
+		script []func() (*sqs.ReceiveMessageOutput, error)
+		waits  []int32 // WaitTimeSeconds of the fill's receives
+	}{
+		{400 * time.Millisecond, []func() (*sqs.ReceiveMessageOutput, error){messages("a"), empty, messages("b")}, []int32{0}},
+		{1500 * time.Millisecond, []func() (*sqs.ReceiveMessageOutput, error){messages("a"), longPollOfOneSecond, empty, messages("b")}, []int32{1, 0}},
+	} {
+		f := &fakeSQS{receives: tt.script}
+		var batches []string
+		runScript(t, &Poller{Handler: recordBatches(&batches), BatchWindow: tt.window}, f)
+		if strings.Join(batches, "|") != "a|b" {
+			t.Errorf("window %v: batches %q, want a|b", tt.window, batches)
+		}
+		var waits []int32
+		for _, in := range f.inputs[1 : 1+len(tt.waits)] {
+			waits = append(waits, in.WaitTimeSeconds)
+		}
+		if !slices.Equal(waits, tt.waits) {
+			t.Errorf("window %v: the fill waited %v s, want %v", tt.window, waits, tt.waits)
+		}
 	}
 }
 
