@@ -19,7 +19,7 @@ import (
 const (
 	pipelineEvents   = 2000 // per side and round; requests of 10, 8 in flight
 	pipelineRounds   = 3    // ceiling and pipeline alternate which goes first, so that drift hits both
-	pipelineWarmUp   = 300  // events per side before the measured rounds: the JVM's JIT warms up on neither side's clock
+	pipelineWarmUp   = 2000 // events per side before the measured rounds: the JVM's JIT warms up on neither side's clock
 	pipelineInFlight = 8
 	singlesEvents    = 300 // the cost run at one event per request
 	redelivered      = 500 // events of the day's mix delivered again once applied

@@ -39,6 +39,7 @@ import (
 	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/observability"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/schema"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/signature"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/worker"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/testkit/awscount"
 )
 
@@ -266,7 +267,6 @@ const (
 	ingestCPUPerEvent  = 50 * time.Microsecond
 	workerCPUPerRecord = 100 * time.Microsecond
 	ingestConcurrency  = 16 // ingest's default INGEST_CONCURRENCY and fan-out batches in flight
-	workerConcurrency  = 8  // shared/prod/worker
 )
 
 // usage is what ingest and the workers spent per event in a run. Lambda
@@ -284,7 +284,7 @@ func (p *pipeline) usage(events, requests int) (ingestUse, workerUse cost.Usage,
 	batches := float64(max(len(p.workerRuns.all), 1))
 	perBatch := n / batches
 	workerRun := cost.AWSLatency.Invocation(time.Duration(perBatch)*workerCPUPerRecord,
-		cost.Rounds(perBatch, workerConcurrency)*math.Ceil(float64(workerCalls.Requests("DynamoDB"))/n), 0)
+		cost.Rounds(perBatch, worker.Concurrency)*math.Ceil(float64(workerCalls.Requests("DynamoDB"))/n), 0)
 
 	ingestUse = cost.Usage{
 		HTTPRequests:      float64(requests) / n,
@@ -348,18 +348,7 @@ func ceiling(ctx context.Context, env awstest.Environment, calls *awscount.Count
 	return runConcurrently(chunks(evs, 10), inFlight, func(c []event) error {
 		d := domains[int(group.Add(1))%len(domains)]
 		queue := env.DLQURLs[d]
-		if err := each(c, func(e event) error {
-			_, err := db.PutItem(ctx, &dynamodb.PutItemInput{
-				TableName: aws.String(env.LedgerTable),
-				Item: map[string]ddbtypes.AttributeValue{
-					schema.LedgerPK: &ddbtypes.AttributeValueMemberS{Value: "ceiling:" + e.ID},
-					"body":          &ddbtypes.AttributeValueMemberB{Value: e.Raw},
-				},
-				ConditionExpression:      aws.String("attribute_not_exists(#id)"),
-				ExpressionAttributeNames: map[string]string{"#id": schema.LedgerPK},
-			})
-			return err
-		}); err != nil {
+		if err := each(c, func(e event) error { return ceilingPut(ctx, db, env.LedgerTable, e) }); err != nil {
 			return fmt.Errorf("ceiling put: %w", err)
 		}
 		entries := make([]sqstypes.SendMessageBatchRequestEntry, len(c))
@@ -382,39 +371,57 @@ func ceiling(ctx context.Context, env awstest.Environment, calls *awscount.Count
 				return fmt.Errorf("ceiling delete: %w", err)
 			}
 		}
-		if err := each(c, func(e event) error {
-			route, keys, err := rowOf(e.Raw)
-			if err != nil {
-				return err
-			}
-			set := "SET #position = :position, #object = :object"
-			names := map[string]string{"#position": schema.StatePosition, "#object": schema.StateObject}
-			values := map[string]ddbtypes.AttributeValue{
-				":position": &ddbtypes.AttributeValueMemberS{Value: route.Position},
-				":object":   &ddbtypes.AttributeValueMemberS{Value: string(e.Raw)},
-			}
-			for attr, v := range keys {
-				set += fmt.Sprintf(", #%s = :%s", attr, attr)
-				names["#"+attr], values[":"+attr] = attr, &ddbtypes.AttributeValueMemberS{Value: v}
-			}
-			_, err = db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-				TableName:                 aws.String(env.StateTables[route.Domain]),
-				Key:                       map[string]ddbtypes.AttributeValue{schema.StatePK: &ddbtypes.AttributeValueMemberS{Value: "ceiling#" + route.EntityKey}},
-				UpdateExpression:          aws.String(set),
-				ConditionExpression:       aws.String("attribute_not_exists(#position) OR #position < :position"),
-				ExpressionAttributeNames:  names,
-				ExpressionAttributeValues: values,
-			})
-			var stale *ddbtypes.ConditionalCheckFailedException
-			if errors.As(err, &stale) {
-				return nil // an older event of the entity: as the pipeline's workers, change nothing
-			}
-			return err
-		}); err != nil {
+		if err := each(c, func(e event) error { return ceilingUpdate(ctx, db, env.StateTables, e) }); err != nil {
 			return fmt.Errorf("ceiling update: %w", err)
 		}
 		return nil
 	})
+}
+
+// ceilingPut is the ceiling's ledger write: one conditional put of the event's bytes.
+func ceilingPut(ctx context.Context, db *dynamodb.Client, table string, e event) error {
+	_, err := db.PutItem(ctx, &dynamodb.PutItemInput{
+		TableName: aws.String(table),
+		Item: map[string]ddbtypes.AttributeValue{
+			schema.LedgerPK: &ddbtypes.AttributeValueMemberS{Value: "ceiling:" + e.ID},
+			"body":          &ddbtypes.AttributeValueMemberB{Value: e.Raw},
+		},
+		ConditionExpression:      aws.String("attribute_not_exists(#id)"),
+		ExpressionAttributeNames: map[string]string{"#id": schema.LedgerPK},
+	})
+	return err
+}
+
+// ceilingUpdate is the ceiling's state write: one only-if-newer update of the
+// entity's row with the event's position and object and the row's index keys.
+func ceilingUpdate(ctx context.Context, db *dynamodb.Client, tables map[upvest.Domain]string, e event) error {
+	route, keys, err := rowOf(e.Raw)
+	if err != nil {
+		return err
+	}
+	set := "SET #position = :position, #object = :object"
+	names := map[string]string{"#position": schema.StatePosition, "#object": schema.StateObject}
+	values := map[string]ddbtypes.AttributeValue{
+		":position": &ddbtypes.AttributeValueMemberS{Value: route.Position},
+		":object":   &ddbtypes.AttributeValueMemberS{Value: string(e.Raw)},
+	}
+	for attr, v := range keys {
+		set += fmt.Sprintf(", #%s = :%s", attr, attr)
+		names["#"+attr], values[":"+attr] = attr, &ddbtypes.AttributeValueMemberS{Value: v}
+	}
+	_, err = db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                 aws.String(tables[route.Domain]),
+		Key:                       map[string]ddbtypes.AttributeValue{schema.StatePK: &ddbtypes.AttributeValueMemberS{Value: "ceiling#" + route.EntityKey}},
+		UpdateExpression:          aws.String(set),
+		ConditionExpression:       aws.String("attribute_not_exists(#position) OR #position < :position"),
+		ExpressionAttributeNames:  names,
+		ExpressionAttributeValues: values,
+	})
+	var stale *ddbtypes.ConditionalCheckFailedException
+	if errors.As(err, &stale) {
+		return nil // an older event of the entity: as the pipeline's workers, change nothing
+	}
+	return err
 }
 
 // rowOf is the event's route (domain, entity key, position) and the index
