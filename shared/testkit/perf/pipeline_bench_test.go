@@ -2,6 +2,7 @@ package perf_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
@@ -9,9 +10,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
+	upvest "github.com/upvest-webhooks/upvest-webhooks/events"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/local/localaws/awstest"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/cost"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/schema"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/state"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/uuid"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/testkit/awscount"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/testkit/chaos"
 )
@@ -77,13 +83,38 @@ func runMix(b *testing.B, env awstest.Environment, s signer, name string, next f
 // dayOfTraffic makes the events of a day of Upvest traffic with the chaos
 // storm's generator: ORDER lifecycles with their EXECUTIONs, ACCOUNT
 // lifecycles, POSITION and CASH_BALANCE snapshots restated up to four times,
-// and REPORTs, which append. Most events update a row that exists.
+// and REPORTs, which append. As on any day after a deployment's first, the
+// snapshots update rows that exist already: before a snapshot entity's first
+// event is handed out, yesterday writes its row as of the day before.
 type dayOfTraffic struct {
-	seed    uint64
-	pending []event
+	seed      uint64
+	pending   []event
+	yesterday func(event) error // writes the row of e's entity as of the day before e
+	existing  map[string]bool   // entity keys whose rows exist
 }
 
+// restated are the categories whose entities exist before the day starts.
+var restated = map[string]bool{"POSITION": true, "CASH_BALANCE": true}
+
 func (d *dayOfTraffic) Events(n int) []event {
+	out := d.take(n)
+	for _, e := range out {
+		_, route, err := upvest.ClassifyRaw(e.Raw)
+		if err != nil {
+			panic(err) // the generator's own events always classify
+		}
+		if !restated[route.Category] || d.existing[route.EntityKey] {
+			continue
+		}
+		if err := d.yesterday(e); err != nil {
+			panic(fmt.Sprintf("yesterday's row of %s: %v", route.EntityKey, err)) // the local servers failed under the benchmark
+		}
+		d.existing[route.EntityKey] = true
+	}
+	return out
+}
+
+func (d *dayOfTraffic) take(n int) []event {
 	for len(d.pending) < n {
 		d.seed++
 		plan, err := chaos.NewPlan(chaos.PlanOptions{Events: 1000, Seed: d.seed})
@@ -115,7 +146,7 @@ func (d *dayOfTraffic) Events(n int) []event {
 func BenchmarkPipelineVsCeiling(b *testing.B) {
 	env := awstest.Env(b, awstest.WithVisibilityTimeout(30*time.Second))
 	src := newEventSource(b)
-	day := &dayOfTraffic{}
+	day := &dayOfTraffic{yesterday: yesterdaysRow(env), existing: map[string]bool{}}
 	s := newSigner(b)
 	for b.Loop() {
 		mixes := []mixRun{
@@ -220,6 +251,42 @@ func BenchmarkPipelineVsCeiling(b *testing.B) {
 		fmt.Printf("pipeline: write units per event by table (indexes included), all new, 10 per request\n%s", tableUnits(env.Names.Prefix, allNew.events, allNew.ingestCalls, allNew.workerCalls))
 		fmt.Printf("pipeline: write units per event by table (indexes included), day of traffic, 10 per request\n%s", tableUnits(env.Names.Prefix, dayMix.events, dayMix.ingestCalls, dayMix.workerCalls))
 		b.Logf("two writes per event (ingest's put and the state write) are the floor of this design: $%.3f per million on demand", 2*cost.USEast1.DynamoDBWRU*1e6)
+	}
+}
+
+// yesterdaysRow writes the row of an event's entity as it stood a day
+// earlier, in the pipeline's state table (through the state store, as a worker
+// would have) and as the ceiling's row, through a client that nothing counts:
+// the rows are yesterday's, not the run's, and the clock is not running.
+func yesterdaysRow(env awstest.Environment) func(event) error {
+	ctx := context.Background()
+	db := dynamodb.NewFromConfig(env.Config)
+	stores := map[upvest.Domain]*state.Dynamo{}
+	for d, table := range env.StateTables {
+		stores[d] = state.NewDynamo(db, table)
+	}
+	return func(e event) error {
+		var fields map[string]any
+		if err := json.Unmarshal(e.Raw, &fields); err != nil {
+			return err
+		}
+		created, err := time.Parse(time.RFC3339Nano, fmt.Sprint(fields["created_at"]))
+		if err != nil {
+			return fmt.Errorf("created_at: %w", err)
+		}
+		fields["id"], fields["created_at"] = uuid.New(), created.Add(-24*time.Hour).Format(time.RFC3339Nano)
+		raw, err := json.Marshal(fields)
+		if err != nil {
+			return err
+		}
+		ev, route, err := upvest.ClassifyRaw(raw)
+		if err != nil {
+			return err
+		}
+		if _, err := stores[route.Domain].Apply(ctx, ev, route); err != nil {
+			return err
+		}
+		return ceilingUpdate(ctx, db, env.StateTables, event{ID: ev.ID, Raw: raw})
 	}
 }
 
