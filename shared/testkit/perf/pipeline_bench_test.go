@@ -250,6 +250,11 @@ func BenchmarkPipelineVsCeiling(b *testing.B) {
 			provisioned.Region, costTable([]string{"all new @10", "day @10", "all new @1"}, provisioned.PerMillion(allNew.ingest.Add(allNew.worker)), provisioned.PerMillion(dayMix.ingest.Add(dayMix.worker)), provisioned.PerMillion(onesIngest.Add(onesWorker))))
 		fmt.Printf("pipeline: write units per event by table (indexes included), all new, 10 per request\n%s", tableUnits(env.Names.Prefix, allNew.events, allNew.ingestCalls, allNew.workerCalls))
 		fmt.Printf("pipeline: write units per event by table (indexes included), day of traffic, 10 per request\n%s", tableUnits(env.Names.Prefix, dayMix.events, dayMix.ingestCalls, dayMix.workerCalls))
+		facts, err := rowFacts(context.Background(), env)
+		if err != nil {
+			b.Fatal(err)
+		}
+		fmt.Printf("pipeline: the state rows both mixes left, by category and last event type (sizes as DynamoDB bills them)\n%s", facts)
 		b.Logf("two writes per event (ingest's put and the state write) are the floor of this design: $%.3f per million on demand", 2*cost.USEast1.DynamoDBWRU*1e6)
 	}
 }
