@@ -12,6 +12,7 @@ import (
 
 	"github.com/upvest-webhooks/upvest-webhooks/shared/local/localaws/awstest"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/schema"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/testkit/awscount"
 )
 
 // rowFacts describes the pipeline's state rows as they stand after a run, by
@@ -40,7 +41,7 @@ func rowFacts(ctx context.Context, env awstest.Environment) (string, error) {
 					f = &facts{}
 					byKind[kind] = f
 				}
-				size := itemSize(item)
+				size := awscount.ItemSize(item)
 				f.rows++
 				f.bytes += size
 				if size > 1024 {
@@ -73,36 +74,4 @@ func stringAttr(item map[string]ddbtypes.AttributeValue, name string) string {
 		return s.Value
 	}
 	return ""
-}
-
-// itemSize is an item's size by DynamoDB's rules: each attribute's name and
-// value; a string or binary its bytes, a number about one byte per two
-// digits plus one, a map or list 3 bytes plus one per element.
-func itemSize(item map[string]ddbtypes.AttributeValue) int {
-	n := 0
-	for name, v := range item {
-		n += len(name) + valueSize(v)
-	}
-	return n
-}
-
-func valueSize(v ddbtypes.AttributeValue) int {
-	switch v := v.(type) {
-	case *ddbtypes.AttributeValueMemberS:
-		return len(v.Value)
-	case *ddbtypes.AttributeValueMemberB:
-		return len(v.Value)
-	case *ddbtypes.AttributeValueMemberN:
-		return (len(strings.TrimLeft(v.Value, "-0"))+1)/2 + 1
-	case *ddbtypes.AttributeValueMemberM:
-		return 3 + itemSize(v.Value) + len(v.Value)
-	case *ddbtypes.AttributeValueMemberL:
-		n := 3
-		for _, e := range v.Value {
-			n += valueSize(e) + 1
-		}
-		return n
-	default:
-		return 1 // BOOL, NULL
-	}
 }
