@@ -46,6 +46,22 @@ func IsUUID(s string) bool {
 
 func isHex(c byte) bool { return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F' }
 
+// CompactObject is the object as state rows store it: the same JSON without
+// insignificant whitespace (json.Compact keeps key order, numbers and escapes
+// as sent). The ledger keeps the exact bytes; a row's size, which DynamoDB
+// bills by the kilobyte, then does not depend on how Upvest formats its JSON.
+func (e Event) CompactObject() string { return CompactJSON(e.Object) }
+
+// CompactJSON is raw without the whitespace between JSON tokens; raw as it is
+// when it is not JSON (Validate refuses such an event before any row is written).
+func CompactJSON(raw []byte) string {
+	var b bytes.Buffer
+	if err := json.Compact(&b, raw); err != nil {
+		return string(raw)
+	}
+	return b.String()
+}
+
 // Category is the part of the type before the first dot ("ORDER" of "ORDER.FILLED").
 func (e Event) Category() string {
 	category, _, _ := strings.Cut(e.Type, ".")

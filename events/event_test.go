@@ -1,6 +1,7 @@
 package events
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -221,5 +222,24 @@ func TestRoutingTableListsEachCategoryOnce(t *testing.T) {
 		if c.Domain == "" || c.Domain == Unrouted || len(c.Key) == 0 || c.Model == "" {
 			t.Errorf("category %s: incomplete line %+v", c.Name, c)
 		}
+	}
+}
+
+func TestCompactObjectDropsOnlyTheWhitespaceBetweenTokens(t *testing.T) {
+	cases := []struct{ name, object, want string }{
+		{"compact stays as it is", `{"b":1,"a":[1,2]}`, `{"b":1,"a":[1,2]}`},
+		{"indented", "{\n    \"b\": 1,\n    \"a\": [\n      1,\n      2\n    ]\n  }", `{"b":1,"a":[1,2]}`},
+		{"tabs and CRLF", "{\t\"a\" :\r\n\"x\" }", `{"a":"x"}`},
+		{"spaces inside strings stay", `{ "a": "two  spaces , here" }`, `{"a":"two  spaces , here"}`},
+		{"escapes stay as sent", `{ "a": "caf\u00e9 \t \"q\"", "b": "<&>" }`, `{"a":"caf\u00e9 \t \"q\"","b":"<&>"}`},
+		{"number text stays as sent", `{ "a": 0.50, "b": 1e3, "c": -0 }`, `{"a":0.50,"b":1e3,"c":-0}`},
+		{"key order and duplicates stay", `{ "z": 1, "a": 2, "z": 3 }`, `{"z":1,"a":2,"z":3}`},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if got := (Event{Object: json.RawMessage(c.object)}).CompactObject(); got != c.want {
+				t.Errorf("CompactObject(%q) = %q, want %q", c.object, got, c.want)
+			}
+		})
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/upvest-webhooks/upvest-webhooks/events"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/schema"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/state"
 )
@@ -103,8 +104,11 @@ func Verify(ctx context.Context, db TableAPI, live, rebuilt string, fn func(Diff
 }
 
 // Compare names the attributes on which two rows differ, version and
-// updated_at aside.
+// updated_at aside. Objects compare as JSON without the whitespace between
+// tokens: rows written before the store compacted objects hold Upvest's
+// formatting, which is no difference in content.
 func Compare(a, b state.Row) []string {
+	a, b = compacted(a), compacted(b)
 	var out []string
 	add := func(name string, x, y any) {
 		if !reflect.DeepEqual(x, y) {
@@ -125,6 +129,24 @@ func Compare(a, b state.Row) []string {
 		add(attr, a.Views[attr], b.Views[attr])
 	}
 	return out
+}
+
+// compacted is r with its object and its view entries' objects compacted.
+func compacted(r state.Row) state.Row {
+	r.Object = events.CompactJSON([]byte(r.Object))
+	if r.Views == nil {
+		return r
+	}
+	views := make(map[string]map[string]state.ViewEntry, len(r.Views))
+	for attr, entries := range r.Views {
+		views[attr] = make(map[string]state.ViewEntry, len(entries))
+		for id, e := range entries {
+			e.Object = events.CompactJSON([]byte(e.Object))
+			views[attr][id] = e
+		}
+	}
+	r.Views = views
+	return r
 }
 
 func mergeKeys(a, b map[string]map[string]state.ViewEntry) map[string]bool {

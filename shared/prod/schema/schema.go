@@ -36,7 +36,7 @@ const (
 
 	StateCategory       = "category"         // S
 	StateStatus         = "status"           // S, object.status when the object has one
-	StateObject         = "object"           // S, the latest object as JSON text (exact bytes)
+	StateObject         = "object"           // S, the latest object as JSON text, compacted (the ledger keeps the exact bytes)
 	StateUserID         = "user_id"          // S
 	StateAccountID      = "account_id"       // S
 	StateAccountGroupID = "account_group_id" // S

@@ -81,7 +81,7 @@ func (d *Dynamo) applyRow(ctx context.Context, e events.Event, r events.Route) (
 	u := newUpdate()
 	u.set(schema.StateCategory, r.Category)
 	u.set(schema.StateStatus, r.Status)
-	u.set(schema.StateObject, string(e.Object))
+	u.set(schema.StateObject, e.CompactObject())
 	u.set(schema.StateUserID, r.UserID)
 	u.set(schema.StateAccountID, r.AccountID)
 	u.set(schema.StateAccountGroupID, r.AccountGroupID)
@@ -114,7 +114,7 @@ func (d *Dynamo) applyRow(ctx context.Context, e events.Event, r events.Route) (
 // wrong guess costs one more write, never a wrong row.
 func (d *Dynamo) applyView(ctx context.Context, e events.Event, r events.Route, childIsNew bool) (bool, error) {
 	p := r.Parent
-	entry := ViewEntry{Position: r.Position, EventID: e.ID, EventType: e.Type, Status: r.Status, Object: string(e.Object)}
+	entry := ViewEntry{Position: r.Position, EventID: e.ID, EventType: e.Type, Status: r.Status, Object: e.CompactObject()}
 
 	// viewWrite is what both writes set besides the view: the parent's
 	// category (it may make the row), its version and its update time.

@@ -20,7 +20,7 @@ type Row struct {
 	PK             string `dynamodbav:"pk"`
 	Category       string `dynamodbav:"category,omitempty"`
 	Status         string `dynamodbav:"status,omitempty"`
-	Object         string `dynamodbav:"object,omitempty"` // the latest object, the exact JSON bytes Upvest sent
+	Object         string `dynamodbav:"object,omitempty"` // the latest object: the JSON Upvest sent, compacted (events.CompactJSON)
 	UserID         string `dynamodbav:"user_id,omitempty"`
 	AccountID      string `dynamodbav:"account_id,omitempty"`
 	AccountGroupID string `dynamodbav:"account_group_id,omitempty"`

@@ -32,7 +32,8 @@
 //     sink idempotent (the version of a row only grows; skip a change whose
 //     NewVersion you have already seen for that key).
 //   - Filter with Change.Category, Change.Kind or Change.EventType; Object is
-//     the exact JSON Upvest sent, to decode into your own types.
+//     the JSON Upvest sent (compacted: no whitespace between tokens), to
+//     decode into your own types.
 //
 // # Watching the stream locally
 //

@@ -394,6 +394,8 @@ func ceilingPut(ctx context.Context, db *dynamodb.Client, table string, e event)
 
 // ceilingUpdate is the ceiling's state write: one only-if-newer update of the
 // entity's row with the event's position and object and the row's index keys.
+// It stores the event compacted, as the pipeline stores objects, so that the
+// two sides write rows of like size.
 func ceilingUpdate(ctx context.Context, db *dynamodb.Client, tables map[upvest.Domain]string, e event) error {
 	route, keys, err := rowOf(e.Raw)
 	if err != nil {
@@ -403,7 +405,7 @@ func ceilingUpdate(ctx context.Context, db *dynamodb.Client, tables map[upvest.D
 	names := map[string]string{"#position": schema.StatePosition, "#object": schema.StateObject}
 	values := map[string]ddbtypes.AttributeValue{
 		":position": &ddbtypes.AttributeValueMemberS{Value: route.Position},
-		":object":   &ddbtypes.AttributeValueMemberS{Value: string(e.Raw)},
+		":object":   &ddbtypes.AttributeValueMemberS{Value: upvest.CompactJSON(e.Raw)},
 	}
 	for attr, v := range keys {
 		set += fmt.Sprintf(", #%s = :%s", attr, attr)

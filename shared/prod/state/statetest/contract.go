@@ -53,6 +53,7 @@ func RunContract(t *testing.T, newSubject Factory) {
 		{"executions view keeps the newest event per execution", executionsView},
 		{"concurrent appliers end in the newest state", concurrentAppliers},
 		{"keys are bounded by events.Classify", boundedKeys},
+		{"objects are stored compacted, in the view too", compactedObjects},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -160,7 +161,7 @@ func mustRow(t testing.TB, s Subject, d events.Domain, pk string) state.Row {
 func MustHold(t testing.TB, row state.Row, e events.Event, r events.Route) {
 	t.Helper()
 	got := []string{row.PK, row.EventID, row.EventType, row.Object, row.Position, row.Category, row.OrderedAt, row.Status, row.UserID, row.AccountID, row.AccountGroupID}
-	want := []string{r.EntityKey, e.ID, e.Type, string(e.Object), r.Position, r.Category, events.SortableTime(r.OrderedAt), r.Status, r.UserID, r.AccountID, r.AccountGroupID}
+	want := []string{r.EntityKey, e.ID, e.Type, e.CompactObject(), r.Position, r.Category, events.SortableTime(r.OrderedAt), r.Status, r.UserID, r.AccountID, r.AccountGroupID}
 	names := []string{"pk", "event_id", "event_type", "object", "position", "category", "ordered_at", "status", "user_id", "account_id", "account_group_id"}
 	for i := range got {
 		if got[i] != want[i] {
@@ -174,7 +175,7 @@ func MustHaveEntry(t testing.TB, row state.Row, e events.Event) {
 	t.Helper()
 	r := Classify(t, e)
 	got, ok := row.Views[r.Parent.Attribute][r.Parent.EntryID]
-	want := state.ViewEntry{Position: r.Position, EventID: e.ID, EventType: e.Type, Status: r.Status, Object: string(e.Object)}
+	want := state.ViewEntry{Position: r.Position, EventID: e.ID, EventType: e.Type, Status: r.Status, Object: e.CompactObject()}
 	if !ok || got != want {
 		t.Fatalf("view %s of %s entry %s = %+v (present %v), want %+v", r.Parent.Attribute, row.PK, r.Parent.EntryID, got, ok, want)
 	}
@@ -269,6 +270,41 @@ func appendOnlyKeepsFirst(t *testing.T, s Subject) {
 				t.Fatalf("%s: version %d, want 1", c.Name, row.Version)
 			}
 		}
+	}
+}
+
+// compactedObjects: a row and a view entry hold the object without the
+// whitespace between tokens (Upvest's samples are indented), and with
+// everything else as sent: key order, number text, escapes, spaces in strings.
+func compactedObjects(t *testing.T, s Subject) {
+	orderID, execID := UUID(), UUID()
+	indented := func(typ, object string) events.Event {
+		raw := fmt.Sprintf("{\n  \"id\": %q,\n  \"created_at\": \"2024-05-01T10:00:00Z\",\n  \"type\": %q,\n  \"object\": %s,\n  \"webhook_id\": %q\n}", UUID(), typ, object, UUID())
+		e, err := events.ParseEvent([]byte(raw))
+		if err != nil {
+			t.Fatalf("parse %s: %v", typ, err)
+		}
+		return e
+	}
+	order := indented("ORDER.NEW", "{\n    \"id\": \""+orderID+"\",\n    \"status\": \"NEW\",\n    \"updated_at\": \"2024-05-01T10:00:00Z\",\n"+
+		"    \"quantity\": 0.50,\n    \"note\": \"two  spaces,\\ta tab \\u00e9\",\n    \"executions\": [ ]\n  }")
+	exec := indented("EXECUTION.FILLED", "{\n    \"id\": \""+execID+"\",\t\"order_id\": \""+orderID+"\",\r\n    \"status\": \"FILLED\"\n  }")
+	for _, e := range []events.Event{order, exec} {
+		if out := apply(t, s, e); out != state.Applied {
+			t.Fatalf("%s: %s", e.Type, out)
+		}
+	}
+	row := mustRow(t, s, events.Orders, "ORDER#"+orderID)
+	wantOrder := `{"id":"` + orderID + `","status":"NEW","updated_at":"2024-05-01T10:00:00Z","quantity":0.50,"note":"two  spaces,\ta tab \u00e9","executions":[]}`
+	if row.Object != wantOrder {
+		t.Errorf("order object = %s\nwant            %s", row.Object, wantOrder)
+	}
+	wantExec := `{"id":"` + execID + `","order_id":"` + orderID + `","status":"FILLED"}`
+	if got := row.Views["executions_view"][execID].Object; got != wantExec {
+		t.Errorf("view entry object = %s\nwant                 %s", got, wantExec)
+	}
+	if got := mustRow(t, s, events.Orders, "EXECUTION#"+execID).Object; got != wantExec {
+		t.Errorf("execution object = %s\nwant                %s", got, wantExec)
 	}
 }
 

@@ -46,7 +46,7 @@ func (m *Memory) Apply(_ context.Context, e events.Event, r events.Route) (state
 		}
 		return own, nil
 	}
-	row.Category, row.Status, row.Object = r.Category, r.Status, string(e.Object)
+	row.Category, row.Status, row.Object = r.Category, r.Status, e.CompactObject()
 	row.UserID, row.AccountID, row.AccountGroupID = r.UserID, r.AccountID, r.AccountGroupID
 	row.OrderedAt, row.Position = events.SortableTime(r.OrderedAt), r.Position
 	row.EventID, row.EventType = e.ID, e.Type
@@ -72,7 +72,7 @@ func (m *Memory) applyView(e events.Event, r events.Route) bool {
 		parent.Views[p.Attribute] = map[string]state.ViewEntry{}
 	}
 	parent.Views[p.Attribute][p.EntryID] = state.ViewEntry{
-		Position: r.Position, EventID: e.ID, EventType: e.Type, Status: r.Status, Object: string(e.Object),
+		Position: r.Position, EventID: e.ID, EventType: e.Type, Status: r.Status, Object: e.CompactObject(),
 	}
 	parent.Category = p.Category
 	touch(parent)
