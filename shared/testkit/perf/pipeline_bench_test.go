@@ -19,6 +19,7 @@ import (
 	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/uuid"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/testkit/awscount"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/testkit/chaos"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/testkit/perf"
 )
 
 const (
@@ -38,6 +39,7 @@ const (
 type mixRun struct {
 	name                      string
 	ceilingTime, pipelineTime time.Duration
+	ceilingIdle, pipelineIdle time.Duration // DynamoDB idle within the rounds (perf.IdleMeter)
 	ratios                    []string
 	events                    int // counted by the pipeline: warm-up and rounds
 	ingest, worker            cost.Usage
@@ -48,6 +50,12 @@ type mixRun struct {
 
 func (m mixRun) ratio() float64 { return m.ceilingTime.Seconds() / m.pipelineTime.Seconds() }
 
+// busyRatio is the ratio over the time DynamoDB had work on each side: what
+// the writes alone allow, without the waits on other parts.
+func (m mixRun) busyRatio() float64 {
+	return (m.ceilingTime - m.ceilingIdle).Seconds() / (m.pipelineTime - m.pipelineIdle).Seconds()
+}
+
 // onDemand is the mix's modelled cost per million events at 10 per request, on demand.
 func (m mixRun) onDemand() float64 { return cost.USEast1.PerMillion(m.ingest.Add(m.worker)).Total() }
 
@@ -57,7 +65,7 @@ func (m mixRun) writes() float64 {
 
 // runMix warms up, then alternates rounds of the ceiling and a pipeline of its
 // own (fresh queues on the same tables: see startPipeline) over events of one mix.
-func runMix(b *testing.B, env awstest.Environment, s signer, name string, next func(n int) []event) mixRun {
+func runMix(b *testing.B, env awstest.Environment, meter *perf.IdleMeter, s signer, name string, next func(n int) []event) mixRun {
 	b.Helper()
 	ctx := context.Background()
 	mixEnv := env
@@ -72,11 +80,25 @@ func runMix(b *testing.B, env awstest.Environment, s signer, name string, next f
 		b.Fatal(err)
 	}
 	m := mixRun{name: name, p: p, events: pipelineWarmUp + pipelineRounds*pipelineEvents}
+	// The events are made and signed before the idle time counts: only the
+	// clocked part of a side is measured.
+	idle := func(into *time.Duration, side func() (time.Duration, error)) (time.Duration, error) {
+		before := meter.Idle()
+		defer func() { *into += meter.Idle() - before }()
+		return side()
+	}
 	m.ceilingTime, m.pipelineTime, m.ratios = alternate(b, pipelineRounds, false,
 		func() (time.Duration, error) {
-			return ceiling(ctx, env, ceilingCalls, next(pipelineEvents), pipelineInFlight)
+			evs := next(pipelineEvents)
+			return idle(&m.ceilingIdle, func() (time.Duration, error) { return ceiling(ctx, env, ceilingCalls, evs, pipelineInFlight) })
 		},
-		func() (time.Duration, error) { return p.run(next(pipelineEvents), 10, pipelineInFlight) })
+		func() (time.Duration, error) {
+			requests, err := p.signAll(next(pipelineEvents), 10)
+			if err != nil {
+				return 0, err
+			}
+			return idle(&m.pipelineIdle, func() (time.Duration, error) { return p.send(requests, pipelineEvents, pipelineInFlight) })
+		})
 	m.ingest, m.worker, m.ingestCalls, m.workerCalls, _ = p.usage(m.events, m.events/10)
 	m.ceilingWrites = itemWrites(ceilingCalls.Snapshot()) / float64(m.events)
 	return m
@@ -147,13 +169,15 @@ func (d *dayOfTraffic) take(n int) []event {
 // the two sides alternate over several rounds; the rates are over all rounds.
 func BenchmarkPipelineVsCeiling(b *testing.B) {
 	env := awstest.Env(b, awstest.WithVisibilityTimeout(30*time.Second))
+	meter := perf.NewIdleMeter(env.Config.HTTPClient) // every client of the benchmark is built from env.Config
+	env.Config.HTTPClient = meter
 	src := newEventSource(b)
 	day := &dayOfTraffic{yesterday: yesterdaysRow(env), existing: map[string]bool{}}
 	s := newSigner(b)
 	for b.Loop() {
 		mixes := []mixRun{
-			runMix(b, env, s, "all new", src.Events),
-			runMix(b, env, s, "day of traffic", day.Events),
+			runMix(b, env, meter, s, "all new", src.Events),
+			runMix(b, env, meter, s, "day of traffic", day.Events),
 		}
 
 		// What a redelivery costs: events of the day, applied, delivered again.
@@ -198,6 +222,10 @@ func BenchmarkPipelineVsCeiling(b *testing.B) {
 			return fmt.Sprintf("%.2f× %s", m.ratio(), verdict(m.ratio() >= ratioTarget))
 		})
 		line("  each round", "", func(m mixRun) string { return strings.Join(m.ratios, " ") })
+		line("  DynamoDB idle, ceiling / pipeline", "", func(m mixRun) string {
+			return fmt.Sprintf("%.1fs / %.1fs", m.ceilingIdle.Seconds(), m.pipelineIdle.Seconds())
+		})
+		line("  ratio of the time DynamoDB was busy", "", func(m mixRun) string { return fmt.Sprintf("%.2f×", m.busyRatio()) })
 		line("item writes per event (ceiling 2.00)", fmt.Sprintf("≤ %.1f", writesTarget), func(m mixRun) string {
 			return fmt.Sprintf("%.3f %s", m.writes(), verdict(m.writes() <= writesTarget))
 		})

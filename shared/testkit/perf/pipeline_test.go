@@ -201,30 +201,45 @@ func (p *pipeline) postOnce(r signedRequest) (int, error) {
 // sender's signing would otherwise take CPU from the emulators, which the
 // ceiling's loop does not.
 func (p *pipeline) run(evs []event, perRequest, inFlight int) (time.Duration, error) {
+	requests, err := p.signAll(evs, perRequest)
+	if err != nil {
+		return 0, err
+	}
+	return p.send(requests, len(evs), inFlight)
+}
+
+// signAll signs the events as requests of perRequest each.
+func (p *pipeline) signAll(evs []event, perRequest int) ([]signedRequest, error) {
 	var requests []signedRequest
 	for _, c := range chunks(evs, perRequest) {
 		r, err := p.sign(envelope(c))
 		if err != nil {
-			return 0, err
+			return nil, err
 		}
 		requests = append(requests, r)
 	}
+	return requests, nil
+}
+
+// send posts signed requests holding events events in all, inFlight at a
+// time, and returns once the workers have applied them all.
+func (p *pipeline) send(requests []signedRequest, events, inFlight int) (time.Duration, error) {
 	start, before := time.Now(), p.processed.Load()
 	if _, err := runConcurrently(requests, inFlight, p.post); err != nil {
 		return 0, err
 	}
 	deadline := time.Now().Add(3 * time.Minute)
 	lastCount, lastProgress, reported := p.processed.Load(), time.Now(), false
-	for p.processed.Load()-before < int64(len(evs)) {
+	for p.processed.Load()-before < int64(events) {
 		if time.Now().After(deadline) {
-			return 0, fmt.Errorf("workers applied %d of %d events within 3 minutes", p.processed.Load()-before, len(evs))
+			return 0, fmt.Errorf("workers applied %d of %d events within 3 minutes", p.processed.Load()-before, events)
 		}
 		if n := p.processed.Load(); n != lastCount {
 			lastCount, lastProgress, reported = n, time.Now(), false
 		} else if time.Since(lastProgress) > 3*time.Second && !reported {
 			reported = true
 			fmt.Printf("pipeline: no event applied for 3 s, %d of %d to go; %d batches in a worker; queues: %s\n",
-				int64(len(evs))-(n-before), len(evs), p.handling.Load(), p.queueDepths())
+				int64(events)-(n-before), events, p.handling.Load(), p.queueDepths())
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
