@@ -118,7 +118,10 @@ chaos-soak: tools
 # Go 1.26's fuzz coordinator can race its own -fuzztime deadline and fail a
 # target with a bare "context deadline exceeded" and no failing input
 # (golang/go#75804, fixed in Go 1.27). Such a run, and only such a run, is
-# run once more; any other failure, or that one twice, fails.
+# run once more; any other failure, or that one twice, fails. Each attempt
+# writes its own exit code (set +e: under set -e a failing `go test` would end
+# the group before it, and the check would read none, or an earlier target's);
+# no exit code read counts as a failure. shared/testkit/maketest tests this.
 FUZZ_PACKAGES  ?= ./events ./shared/prod/signature
 FUZZTIME       ?= 60s
 FUZZTIME_SHORT ?= 4s
@@ -129,7 +132,9 @@ fuzz:
 		for target in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
 			for attempt in 1 2; do \
 				echo "fuzz $$pkg $$target ($(FUZZTIME))"; \
-				{ $(GO) test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 1s $$pkg 2>&1; echo $$? > $$log.rc; } | tee $$log; \
+				rm -f $$log.rc; \
+				{ set +e; $(GO) test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 1s $$pkg 2>&1; echo $$? > $$log.rc; } | tee $$log; \
+				if [ ! -s $$log.rc ]; then echo "fuzz: $$target: no exit code recorded" >&2; exit 1; fi; \
 				if [ "$$(cat $$log.rc)" = 0 ]; then break; fi; \
 				if [ $$attempt = 1 ] && ! grep -q 'Failing input written' $$log \
 					&& [ "$$(grep -A1 '^--- FAIL: ' $$log | sed -n 2p | tr -d '[:space:]')" = contextdeadlineexceeded ] \
