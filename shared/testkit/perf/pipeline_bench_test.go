@@ -107,14 +107,23 @@ func runMix(b *testing.B, env awstest.Environment, meter *perf.IdleMeter, s sign
 // dayOfTraffic makes the events of a day of Upvest traffic with the chaos
 // storm's generator: ORDER lifecycles with their EXECUTIONs, ACCOUNT
 // lifecycles, POSITION and CASH_BALANCE snapshots restated up to four times,
-// and REPORTs, which append. As on any day after a deployment's first, the
+// and REPORTs, which append. The generator has no transactions, which append
+// too: after each filled order come the CASH_TRANSACTION and the
+// SECURITY_TRANSACTION that book it (trades: Upvest's order_execution
+// samples, with fresh ids). As on any day after a deployment's first, the
 // snapshots update rows that exist already: before a snapshot entity's first
 // event is handed out, yesterday writes its row as of the day before.
 type dayOfTraffic struct {
 	seed      uint64
+	trades    *eventSource // the transactions booking one filled order, in turn
 	pending   []event
 	yesterday func(event) error // writes the row of e's entity as of the day before e
 	existing  map[string]bool   // entity keys whose rows exist
+}
+
+func newDayOfTraffic(b testing.TB, src *eventSource, yesterday func(event) error) *dayOfTraffic {
+	trades := src.only(b, "CASH_TRANSACTION.EXECUTED.order_execution", "SECURITY_TRANSACTION.EXECUTED.order_execution")
+	return &dayOfTraffic{trades: trades, yesterday: yesterday, existing: map[string]bool{}}
 }
 
 // restated are the categories whose entities exist before the day starts.
@@ -146,8 +155,12 @@ func (d *dayOfTraffic) take(n int) []event {
 			panic(err) // the generator's own events always classify
 		}
 		for _, e := range plan.Events {
-			if e.Poison == chaos.NotPoison {
-				d.pending = append(d.pending, event{ID: e.ID, Raw: e.Raw})
+			if e.Poison != chaos.NotPoison {
+				continue
+			}
+			d.pending = append(d.pending, event{ID: e.ID, Raw: e.Raw})
+			if e.Route.Category == "ORDER" && e.Route.Status == "FILLED" {
+				d.pending = append(d.pending, d.trades.Events(len(d.trades.samples))...)
 			}
 		}
 	}
@@ -172,7 +185,7 @@ func BenchmarkPipelineVsCeiling(b *testing.B) {
 	meter := perf.NewIdleMeter(env.Config.HTTPClient) // every client of the benchmark is built from env.Config
 	env.Config.HTTPClient = meter
 	src := newEventSource(b)
-	day := &dayOfTraffic{yesterday: yesterdaysRow(env), existing: map[string]bool{}}
+	day := newDayOfTraffic(b, src, yesterdaysRow(env))
 	s := newSigner(b)
 	for b.Loop() {
 		mixes := []mixRun{

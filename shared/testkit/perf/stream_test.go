@@ -9,6 +9,7 @@ import (
 	"io"
 	mrand "math/rand/v2"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -45,7 +46,7 @@ type eventSource struct {
 var uuidPattern = regexp.MustCompile(`[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}`)
 
 type sampleEvent struct {
-	raw              string
+	name, raw        string
 	eventID, objecID string
 }
 
@@ -62,9 +63,23 @@ func newEventSource(b testing.TB) *eventSource {
 		if err := json.Unmarshal(sample.Raw, &ids); err != nil || ids.ID == "" {
 			b.Fatalf("sample %s: no event id (%v)", sample.Name, err)
 		}
-		s.samples = append(s.samples, sampleEvent{raw: string(sample.Raw), eventID: ids.ID, objecID: ids.Object.ID})
+		s.samples = append(s.samples, sampleEvent{name: sample.Name, raw: string(sample.Raw), eventID: ids.ID, objecID: ids.Object.ID})
 	}
 	return &s
+}
+
+// only is a source of the named samples alone, in the order given.
+func (s *eventSource) only(b testing.TB, names ...string) *eventSource {
+	b.Helper()
+	out := &eventSource{}
+	for _, name := range names {
+		i := slices.IndexFunc(s.samples, func(e sampleEvent) bool { return e.name == name })
+		if i < 0 {
+			b.Fatalf("no Upvest sample %s", name)
+		}
+		out.samples = append(out.samples, s.samples[i])
+	}
+	return out
 }
 
 // Next returns the next sample, round robin, with fresh ids.
