@@ -134,7 +134,9 @@ func (p *Poller) fill(ctx context.Context, log *slog.Logger, batch []types.Messa
 		// SQS long-polls in whole seconds. Waiting the whole seconds left keeps
 		// the batch inside its window; under a second left, wait here and take
 		// what has come with one short poll. The batch then closes at its
-		// window, as the mapping's does, not up to a second after it.
+		// window, as the mapping's does, not up to a second after it. (The SDK
+		// sends no WaitTimeSeconds of 0, so that poll waits the queue's
+		// ReceiveMessageWaitTimeSeconds: 0, the default, on the local queues.)
 		wait := min(left.Truncate(time.Second), maxWaitTime)
 		if wait == 0 && !sleep(ctx, left) {
 			break
