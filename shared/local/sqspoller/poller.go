@@ -94,13 +94,13 @@ func (p *Poller) Run(ctx context.Context) error {
 
 	backoff := time.Duration(0)
 	for ctx.Err() == nil {
-		out, err := p.Client.ReceiveMessage(ctx, p.receiveInput())
+		out, err := p.Client.ReceiveMessage(ctx, p.receiveInput(), receiveOnce)
 		if err != nil {
 			if ctx.Err() != nil {
 				break
 			}
 			backoff = min(max(2*backoff, minBackoff), maxBackoff)
-			log.WarnContext(ctx, "receive failed; retrying", "error", err, "backoff", backoff)
+			log.WarnContext(ctx, "receive failed; retrying (what it may have taken comes back after the visibility timeout)", "error", err, "backoff", backoff)
 			if !sleep(ctx, backoff) {
 				break
 			}
@@ -144,7 +144,7 @@ func (p *Poller) fill(ctx context.Context, log *slog.Logger, batch []types.Messa
 		in := p.receiveInput()
 		in.MaxNumberOfMessages = int32(size - len(batch))
 		in.WaitTimeSeconds = int32(wait / time.Second)
-		out, err := p.Client.ReceiveMessage(ctx, in)
+		out, err := p.Client.ReceiveMessage(ctx, in, receiveOnce)
 		if err != nil {
 			if ctx.Err() == nil {
 				log.WarnContext(ctx, "receive failed while filling a batch; handing over what it has", "error", err, "messages", len(batch))
@@ -155,6 +155,13 @@ func (p *Poller) fill(ctx context.Context, log *slog.Logger, batch []types.Messa
 	}
 	return batch
 }
+
+// receiveOnce turns off the SDK's own retries of a receive. An answer that
+// breaks off (the local SQS server now and then cuts one after its first
+// 4 KB) has taken its messages in flight already: a silent retry would hide
+// that they come back only after the visibility timeout. The poller retries
+// itself, and logs it.
+func receiveOnce(o *sqs.Options) { o.RetryMaxAttempts = 1 }
 
 func (p *Poller) validate() error {
 	var problems []string

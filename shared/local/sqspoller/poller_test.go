@@ -105,14 +105,20 @@ type fakeSQS struct {
 	mu        sync.Mutex
 	receives  []func() (*sqs.ReceiveMessageOutput, error) // consumed in order; then empty long polls
 	inputs    []*sqs.ReceiveMessageInput
+	attempts  []int      // the SDK attempts each receive allows (RetryMaxAttempts after its options)
 	deleted   [][]string // receipt handles per DeleteMessageBatch call
 	arnLookup int
 	idle      chan struct{} // closed when the script is used up
 }
 
-func (f *fakeSQS) ReceiveMessage(ctx context.Context, in *sqs.ReceiveMessageInput, _ ...func(*sqs.Options)) (*sqs.ReceiveMessageOutput, error) {
+func (f *fakeSQS) ReceiveMessage(ctx context.Context, in *sqs.ReceiveMessageInput, opts ...func(*sqs.Options)) (*sqs.ReceiveMessageOutput, error) {
+	var o sqs.Options
+	for _, opt := range opts {
+		opt(&o)
+	}
 	f.mu.Lock()
 	f.inputs = append(f.inputs, in)
+	f.attempts = append(f.attempts, o.RetryMaxAttempts)
 	if len(f.receives) > 0 {
 		next := f.receives[0]
 		f.receives = f.receives[1:]
@@ -249,6 +255,22 @@ func TestPollerRetriesReceiveErrors(t *testing.T) {
 	}
 	if f.arnLookup != 1 {
 		t.Errorf("queue ARN looked up %d times, want once", f.arnLookup)
+	}
+}
+
+// Every receive, the first of a batch and those that fill it, turns the SDK's
+// retries off: the poller retries, and says so (see receiveOnce).
+func TestPollerReceivesWithoutSDKRetries(t *testing.T) {
+	f := &fakeSQS{receives: []func() (*sqs.ReceiveMessageOutput, error){messages("a"), messages("b")}}
+	var batches []string
+	runScript(t, &Poller{Handler: recordBatches(&batches), BatchSize: 5, BatchWindow: 1500 * time.Millisecond}, f)
+	if len(f.attempts) < 3 {
+		t.Fatalf("%d receives, want a first one, a fill and the idle poll", len(f.attempts))
+	}
+	for i, n := range f.attempts {
+		if n != 1 {
+			t.Errorf("receive %d allows %d SDK attempts, want 1", i, n)
+		}
 	}
 }
 

@@ -65,9 +65,10 @@ type pipeline struct {
 	processed                atomic.Int64
 	redeliveries             atomic.Int64 // requests sent again after a 5xx
 
-	queues    *sqs.Client
-	queueURLs map[upvest.Domain]string
-	handling  atomic.Int64 // batches inside a worker right now
+	queues         *sqs.Client
+	queueURLs      map[upvest.Domain]string
+	handling       atomic.Int64 // batches inside a worker right now
+	failedReceives lineCounter  // the pollers' failed receives: what they took is back only after the visibility timeout
 
 	stop func()
 }
@@ -102,6 +103,7 @@ func startPipeline(b *testing.B, env awstest.Environment, s signer) *pipeline {
 	for _, d := range upvest.Domains() {
 		w := workerapp.New(config.Worker{Domain: d, StateTable: env.StateTables[d], LedgerTable: env.LedgerTable}, workerCfg, &p.workerLogs)
 		poller := &sqspoller.Poller{Client: queues, QueueURL: env.QueueURLs[d], BatchWindow: schema.DefaultBatchWindow,
+			Logger: observability.NewLogger(&p.failedReceives, "poller-"+string(d)),
 			Handler: func(ctx context.Context, batch lambdaevents.SQSEvent) (lambdaevents.SQSEventResponse, error) {
 				start := time.Now()
 				p.handling.Add(1)
@@ -238,8 +240,8 @@ func (p *pipeline) send(requests []signedRequest, events, inFlight int) (time.Du
 			lastCount, lastProgress, reported = n, time.Now(), false
 		} else if time.Since(lastProgress) > 3*time.Second && !reported {
 			reported = true
-			fmt.Printf("pipeline: no event applied for 3 s, %d of %d to go; %d batches in a worker; queues: %s\n",
-				int64(events)-(n-before), events, p.handling.Load(), p.queueDepths())
+			fmt.Printf("pipeline: no event applied for 3 s, %d of %d to go; %d batches in a worker; %d failed receives so far; queues: %s\n",
+				int64(events)-(n-before), events, p.handling.Load(), p.failedReceives.n.Load(), p.queueDepths())
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
@@ -466,4 +468,14 @@ func each[T any](items []T, fn func(T) error) error {
 	}
 	wg.Wait()
 	return errors.Join(errs...)
+}
+
+// lineCounter counts the log records that report a failed receive.
+type lineCounter struct{ n atomic.Int64 }
+
+func (c *lineCounter) Write(p []byte) (int, error) {
+	if bytes.Contains(p, []byte("receive failed")) {
+		c.n.Add(1)
+	}
+	return len(p), nil
 }
