@@ -7,10 +7,10 @@ import (
 	"os"
 
 	"github.com/aws/aws-lambda-go/lambda"
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 
 	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/app"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/app/ingestapp"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/awssdk"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/config"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/observability"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/tracing"
@@ -23,7 +23,7 @@ func main() {
 		os.Exit(1)
 	}
 	ctx := context.Background()
-	awsCfg, err := awsconfig.LoadDefaultConfig(ctx)
+	awsCfg, err := awssdk.LoadDefault(ctx)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "aws configuration:", err)
 		os.Exit(1)

@@ -23,8 +23,7 @@ import (
 	"os/signal"
 	"syscall"
 
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
-
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/awssdk"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/config"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/keysync"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/observability"
@@ -65,7 +64,7 @@ func (keysFromEnv) syncer(ctx context.Context) (*keysync.Syncer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("key sync: %w", err)
 	}
-	awsCfg, err := awsconfig.LoadDefaultConfig(ctx)
+	awsCfg, err := awssdk.LoadDefault(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("aws configuration: %w", err)
 	}

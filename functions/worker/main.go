@@ -9,10 +9,10 @@ import (
 	"os"
 
 	"github.com/aws/aws-lambda-go/lambda"
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 
 	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/app"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/app/workerapp"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/awssdk"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/config"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/observability"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/tracing"
@@ -25,7 +25,7 @@ func main() {
 		os.Exit(1)
 	}
 	ctx := context.Background()
-	awsCfg, err := awsconfig.LoadDefaultConfig(ctx)
+	awsCfg, err := awssdk.LoadDefault(ctx)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "worker: load AWS configuration:", err)
 		os.Exit(1)

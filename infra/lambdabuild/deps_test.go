@@ -32,7 +32,7 @@ var allowed = map[string]lambdabuild.Allowed{
 		Own: []string{
 			"functions/ingest", "shared/prod/app", "shared/prod/app/ingestapp", "shared/prod/ingest", "shared/prod/signature",
 			"shared/prod/ledger", "shared/prod/fanout", "shared/prod/message", "events", "shared/prod/schema", "shared/prod/config",
-			"shared/prod/observability", "shared/prod/tracing", "shared/prod/uuid",
+			"shared/prod/observability", "shared/prod/tracing", "shared/prod/uuid", "shared/prod/awssdk",
 		},
 		ThirdParty: slices.Concat(lambdaBase, tracingLibs),
 	},
@@ -40,7 +40,7 @@ var allowed = map[string]lambdabuild.Allowed{
 		Own: []string{
 			"functions/worker", "shared/prod/app", "shared/prod/app/workerapp", "shared/prod/worker", "shared/prod/state",
 			"shared/prod/ledger", "shared/prod/message", "events", "shared/prod/schema", "shared/prod/config",
-			"shared/prod/observability", "shared/prod/tracing",
+			"shared/prod/observability", "shared/prod/tracing", "shared/prod/awssdk",
 		},
 		ThirdParty: slices.Concat(lambdaBase, tracingLibs),
 	},
@@ -51,14 +51,14 @@ var allowed = map[string]lambdabuild.Allowed{
 	"keysync": {
 		Own: []string{
 			"functions/keysync", "shared/prod/keysync", "shared/prod/signature", "events", "shared/prod/schema", "shared/prod/config",
-			"shared/prod/observability", "shared/prod/uuid",
+			"shared/prod/observability", "shared/prod/uuid", "shared/prod/awssdk",
 		},
 		ThirdParty: lambdaBase,
 	},
 	"subscription": {
 		Own: []string{
 			"functions/subscription", "shared/prod/subscription", "shared/prod/keysync", "shared/prod/signature", "events",
-			"shared/prod/schema", "shared/prod/config", "shared/prod/uuid",
+			"shared/prod/schema", "shared/prod/config", "shared/prod/uuid", "shared/prod/awssdk",
 		},
 		ThirdParty: lambdaBase,
 	},

@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/awssdk"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/config"
 )
 
@@ -65,6 +66,7 @@ func EndpointsFromEnv() (dynamoEndpoint, sqsEndpoint string, err error) {
 // dynamodb.NewFromConfig, dynamodbstreams.NewFromConfig and sqs.NewFromConfig
 // reach the local servers without client options. The config is built by hand,
 // not loaded, so that no shared config file or profile of the developer leaks in.
+// It gets the project's SDK middleware (awssdk.Apply), as the Lambdas' do.
 func Config(_ context.Context, dynamoEndpoint, sqsEndpoint string) (aws.Config, error) {
 	if dynamoEndpoint == "" || sqsEndpoint == "" {
 		return aws.Config{}, errors.New("localaws.Config: both endpoints are required")
@@ -74,7 +76,7 @@ func Config(_ context.Context, dynamoEndpoint, sqsEndpoint string) (aws.Config, 
 	if os.Getenv("AWS_ENDPOINT_URL") != "" {
 		return aws.Config{}, errors.New("localaws.Config: unset AWS_ENDPOINT_URL; it overrides the per-service local endpoints")
 	}
-	return aws.Config{
+	return awssdk.Apply(aws.Config{
 		Region:      Region,
 		Credentials: aws.NewCredentialsCache(credentials.NewStaticCredentialsProvider(AccessKeyID, SecretAccessKey, "")),
 		HTTPClient:  newLimitedClient(dynamoEndpoint, DynamoDBLocalInFlight),
@@ -83,7 +85,7 @@ func Config(_ context.Context, dynamoEndpoint, sqsEndpoint string) (aws.Config, 
 			dynamodbstreams.ServiceID: dynamoEndpoint,
 			sqs.ServiceID:             sqsEndpoint,
 		}},
-	}, nil
+	}), nil
 }
 
 // serviceEndpoints maps an SDK service id (dynamodb.ServiceID, ...) to its base

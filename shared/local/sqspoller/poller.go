@@ -156,11 +156,11 @@ func (p *Poller) fill(ctx context.Context, log *slog.Logger, batch []types.Messa
 	return batch
 }
 
-// receiveOnce turns off the SDK's own retries of a receive. An answer that
-// breaks off (the local SQS server now and then cuts one after its first
-// 4 KB) has taken its messages in flight already: a silent retry would hide
-// that they come back only after the visibility timeout. The poller retries
-// itself, and logs it.
+// receiveOnce turns off the SDK's own retries of a receive. A receive whose
+// answer breaks off has taken its messages in flight already: a silent retry
+// would hide that they come back only after the visibility timeout. The
+// poller retries itself, and logs it. (The answers that broke off here were
+// cut by the client itself; awssdk.Apply, in localaws.Config, prevents that.)
 func receiveOnce(o *sqs.Options) { o.RetryMaxAttempts = 1 }
 
 func (p *Poller) validate() error {

@@ -41,8 +41,8 @@ func TestCatalogueOnLocalServers(t *testing.T) {
 			pool <- env
 		})
 		// The case reads its queues without deleting; a message it holds comes
-		// back after the visibility timeout and is read once. The SQS server
-		// now and then loses a received batch into flight (see the README's
+		// back after the visibility timeout and is read once. A batch whose
+		// receive's answer broke off stays in flight (see the README's
 		// performance notes): it comes back the same way, not after minutes.
 		env.QueueURLs, env.DLQURLs = awstest.Queues(t, awstest.WithVisibilityTimeout(20*time.Second))
 		return localStack(t, env, k, c)

@@ -8,12 +8,12 @@ import (
 	"io"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/upvest-webhooks/upvest-webhooks/events"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/local/localaws"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/awssdk"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/config"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/fanout"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/ingest"
@@ -136,7 +136,7 @@ func (c *CLI) connect(ctx context.Context, local bool, need config.OpsNeeds) (ta
 		}
 		load := c.AWS
 		if load == nil {
-			load = func(ctx context.Context) (aws.Config, error) { return awsconfig.LoadDefaultConfig(ctx) }
+			load = func(ctx context.Context) (aws.Config, error) { return awssdk.LoadDefault(ctx) }
 		}
 		if cfg, err = load(ctx); err != nil {
 			return target{}, fmt.Errorf("aws configuration: %w", err)

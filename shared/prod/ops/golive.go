@@ -15,12 +15,12 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
 	"github.com/upvest-webhooks/upvest-webhooks/events"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/awssdk"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/config"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/keysync"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/ledger"
@@ -433,7 +433,7 @@ func (c *CLI) runGoLive(ctx context.Context, g *GoLive, asJSON bool) error {
 func (c *CLI) awsConfig(ctx context.Context) (aws.Config, error) {
 	load := c.AWS
 	if load == nil {
-		load = func(ctx context.Context) (aws.Config, error) { return awsconfig.LoadDefaultConfig(ctx) }
+		load = func(ctx context.Context) (aws.Config, error) { return awssdk.LoadDefault(ctx) }
 	}
 	cfg, err := load(ctx)
 	if err != nil {

@@ -134,8 +134,8 @@ func TestReceiveAllFailsOnAStall(t *testing.T) {
 	}
 }
 
-// A batch received by someone else and never deleted (as the SQS server now
-// and then loses one into flight) comes back after the visibility timeout, and
+// A batch received by someone else and never deleted (as one whose receive's
+// answer broke off is) comes back after the visibility timeout, and
 // ReceiveAll collects it: it gives up only when nothing new comes for its
 // patience, which outlasts the timeout. Messages it holds that come back too
 // are returned once, with their newest receipt handle.
