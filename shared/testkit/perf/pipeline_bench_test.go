@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	upvest "github.com/upvest-webhooks/upvest-webhooks/events"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/local/localaws"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/local/localaws/awstest"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/cost"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/schema"
@@ -39,7 +40,7 @@ const (
 type mixRun struct {
 	name                      string
 	ceilingTime, pipelineTime time.Duration
-	ceilingIdle, pipelineIdle time.Duration // DynamoDB idle within the rounds (perf.IdleMeter)
+	ceilingUse, pipelineUse   perf.Reading // DynamoDB's idle and in-flight time within the rounds (perf.IdleMeter)
 	ratios                    []string
 	events                    int // counted by the pipeline: warm-up and rounds
 	ingest, worker            cost.Usage
@@ -53,7 +54,7 @@ func (m mixRun) ratio() float64 { return m.ceilingTime.Seconds() / m.pipelineTim
 // busyRatio is the ratio over the time DynamoDB had work on each side: what
 // the writes alone allow, without the waits on other parts.
 func (m mixRun) busyRatio() float64 {
-	return (m.ceilingTime - m.ceilingIdle).Seconds() / (m.pipelineTime - m.pipelineIdle).Seconds()
+	return (m.ceilingTime - m.ceilingUse.Idle).Seconds() / (m.pipelineTime - m.pipelineUse.Idle).Seconds()
 }
 
 // onDemand is the mix's modelled cost per million events at 10 per request, on demand.
@@ -82,22 +83,25 @@ func runMix(b *testing.B, env awstest.Environment, meter *perf.IdleMeter, s sign
 	m := mixRun{name: name, p: p, events: pipelineWarmUp + pipelineRounds*pipelineEvents}
 	// The events are made and signed before the idle time counts: only the
 	// clocked part of a side is measured.
-	idle := func(into *time.Duration, side func() (time.Duration, error)) (time.Duration, error) {
-		before := meter.Idle()
-		defer func() { *into += meter.Idle() - before }()
+	idle := func(into *perf.Reading, side func() (time.Duration, error)) (time.Duration, error) {
+		before := meter.Read()
+		defer func() {
+			use := meter.Read().Sub(before)
+			into.Idle, into.InFlight = into.Idle+use.Idle, into.InFlight+use.InFlight
+		}()
 		return side()
 	}
 	m.ceilingTime, m.pipelineTime, m.ratios = alternate(b, pipelineRounds, false,
 		func() (time.Duration, error) {
 			evs := next(pipelineEvents)
-			return idle(&m.ceilingIdle, func() (time.Duration, error) { return ceiling(ctx, env, ceilingCalls, evs, pipelineInFlight) })
+			return idle(&m.ceilingUse, func() (time.Duration, error) { return ceiling(ctx, env, ceilingCalls, evs, pipelineInFlight) })
 		},
 		func() (time.Duration, error) {
 			requests, err := p.signAll(next(pipelineEvents), 10)
 			if err != nil {
 				return 0, err
 			}
-			return idle(&m.pipelineIdle, func() (time.Duration, error) { return p.send(requests, pipelineEvents, pipelineInFlight) })
+			return idle(&m.pipelineUse, func() (time.Duration, error) { return p.send(requests, pipelineEvents, pipelineInFlight) })
 		})
 	m.ingest, m.worker, m.ingestCalls, m.workerCalls, _ = p.usage(m.events, m.events/10)
 	m.ceilingWrites = itemWrites(ceilingCalls.Snapshot()) / float64(m.events)
@@ -182,7 +186,7 @@ func (d *dayOfTraffic) take(n int) []event {
 // the two sides alternate over several rounds; the rates are over all rounds.
 func BenchmarkPipelineVsCeiling(b *testing.B) {
 	env := awstest.Env(b, awstest.WithVisibilityTimeout(30*time.Second))
-	meter := perf.NewIdleMeter(env.Config.HTTPClient) // every client of the benchmark is built from env.Config
+	meter := perf.NewIdleMeter(env.Config.HTTPClient, localaws.DynamoDBLocalInFlight) // every client of the benchmark is built from env.Config
 	env.Config.HTTPClient = meter
 	src := newEventSource(b)
 	day := newDayOfTraffic(b, src, yesterdaysRow(env))
@@ -236,7 +240,10 @@ func BenchmarkPipelineVsCeiling(b *testing.B) {
 		})
 		line("  each round", "", func(m mixRun) string { return strings.Join(m.ratios, " ") })
 		line("  DynamoDB idle, ceiling / pipeline", "", func(m mixRun) string {
-			return fmt.Sprintf("%.1fs / %.1fs", m.ceilingIdle.Seconds(), m.pipelineIdle.Seconds())
+			return fmt.Sprintf("%.1fs / %.1fs", m.ceilingUse.Idle.Seconds(), m.pipelineUse.Idle.Seconds())
+		})
+		line(fmt.Sprintf("  requests in flight while busy, of %d", localaws.DynamoDBLocalInFlight), "", func(m mixRun) string {
+			return fmt.Sprintf("%.1f / %.1f", m.ceilingUse.MeanInFlight(m.ceilingTime), m.pipelineUse.MeanInFlight(m.pipelineTime))
 		})
 		line("  ratio of the time DynamoDB was busy", "", func(m mixRun) string { return fmt.Sprintf("%.2f×", m.busyRatio()) })
 		line("item writes per event (ceiling 2.00)", fmt.Sprintf("≤ %.1f", writesTarget), func(m mixRun) string {
