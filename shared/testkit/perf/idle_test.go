@@ -14,6 +14,22 @@ func (c blockingClient) Do(*http.Request) (*http.Response, error) {
 	return &http.Response{StatusCode: http.StatusOK}, nil
 }
 
+// waitOutstanding waits until the meter has want requests outstanding.
+func waitOutstanding(t *testing.T, m *IdleMeter, want int) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
+		m.mu.Lock()
+		n := m.outstanding
+		m.mu.Unlock()
+		if n == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("outstanding = %d, want %d", n, want)
+		}
+	}
+}
+
 // The meter counts only the time with no DynamoDB request outstanding; other
 // services' requests neither make it busy nor idle.
 func TestIdleMeterCountsTimeWithNoDynamoDBRequestOutstanding(t *testing.T) {
@@ -26,20 +42,7 @@ func TestIdleMeterCountsTimeWithNoDynamoDBRequestOutstanding(t *testing.T) {
 		r.Header.Set("X-Amz-Target", target)
 		return r
 	}
-	started := func(want int) {
-		t.Helper()
-		for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
-			m.mu.Lock()
-			n := m.outstanding
-			m.mu.Unlock()
-			if n == want {
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("outstanding = %d, want %d", n, want)
-			}
-		}
-	}
+	started := func(want int) { t.Helper(); waitOutstanding(t, m, want) }
 
 	clock = clock.Add(2 * time.Second) // idle: nothing sent yet
 	done := make(chan struct{})
@@ -80,26 +83,12 @@ func TestIdleMeterCountsInFlightUpToItsSlots(t *testing.T) {
 			_, _ = m.Do(r)
 		})
 	}
-	waitOutstanding := func(want int) {
-		t.Helper()
-		for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
-			m.mu.Lock()
-			n := m.outstanding
-			m.mu.Unlock()
-			if n == want {
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("outstanding = %d, want %d", n, want)
-			}
-		}
-	}
 	send()
-	waitOutstanding(1)
+	waitOutstanding(t, m, 1)
 	clock = clock.Add(time.Second) // one in flight
 	send()
 	send()
-	waitOutstanding(3)
+	waitOutstanding(t, m, 3)
 	clock = clock.Add(2 * time.Second) // three outstanding, two of them in flight
 	for range 3 {
 		next.release <- struct{}{}
