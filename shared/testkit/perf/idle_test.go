@@ -42,12 +42,11 @@ func TestIdleMeterCountsTimeWithNoDynamoDBRequestOutstanding(t *testing.T) {
 		r.Header.Set("X-Amz-Target", target)
 		return r
 	}
-	started := func(want int) { t.Helper(); waitOutstanding(t, m, want) }
 
 	clock = clock.Add(2 * time.Second) // idle: nothing sent yet
 	done := make(chan struct{})
 	go func() { _, _ = m.Do(request("DynamoDB_20120810.PutItem")); close(done) }()
-	started(1)
+	waitOutstanding(t, m, 1)
 	go func() { _, _ = m.Do(request("AmazonSQS.ReceiveMessage")) }() // not DynamoDB: no effect
 	clock = clock.Add(3 * time.Second)                               // busy
 	if got := m.Read(); got.Idle != 2*time.Second || got.InFlight != 3*time.Second {
@@ -56,7 +55,7 @@ func TestIdleMeterCountsTimeWithNoDynamoDBRequestOutstanding(t *testing.T) {
 	next.release <- struct{}{} // one of the two returns; which does not matter for what follows
 	next.release <- struct{}{}
 	<-done
-	started(0)
+	waitOutstanding(t, m, 0)
 	clock = clock.Add(4 * time.Second) // idle again
 	got := m.Read()
 	if got.Idle != 6*time.Second {
