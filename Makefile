@@ -147,8 +147,19 @@ fuzz:
 		done; \
 	done
 
+# Each benchmark on its own, with local servers of its own: side-by-side
+# ratios are only fair with nothing else on the machine, and DynamoDB Local
+# slows down as items pile up in it (the rebuild benchmarks write hundreds of
+# thousands), which the next benchmark would otherwise measure. A failing
+# benchmark stops the run.
+BENCH_TIMEOUT ?= 45m
 bench: tools $(EMULATORS)
-	$(WITH_TEST_EMULATORS) $(GO) test -run '^$$' -bench . -benchmem -timeout $(TEST_TIMEOUT) ./...
+	@set -e; for pkg in $$($(GO) list -f '{{.Dir}}={{.ImportPath}}' ./...); do \
+		for name in $$(grep -hos '^func Benchmark[A-Za-z0-9_]*' $${pkg%%=*}/*_test.go | sed 's/^func //'); do \
+			echo "bench: $${pkg#*=} $$name"; \
+			$(WITH_TEST_EMULATORS) $(GO) test -run '^$$' -bench "^$$name\$$" -benchmem -timeout $(BENCH_TIMEOUT) $${pkg#*=}; \
+		done; \
+	done
 
 # The capacity model of the README's Capacity section (shared/testkit/capacity), at the
 # stack's defaults; `go run ./functions/capacity -h` for other settings.
