@@ -4,6 +4,7 @@ package awssdk
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"slices"
 
@@ -53,15 +54,15 @@ func addRequestBodyMiddleware(stack *middleware.Stack) error {
 // messages then stay in flight until their visibility timeout, and a
 // conditional write that succeeded fails on its retry. Without WriteTo the
 // transport copies with Read, which reports a closed body as a plain end.
-// Seen on the local servers under load (an idle goroutine is late to run);
-// a Lambda short of CPU can be late too.
+// Seen on the local servers under load, where that goroutine is now and then
+// late to run; in a Lambda short of CPU it can be late too.
 var requestBodyMiddleware = middleware.FinalizeMiddlewareFunc(RequestBodyMiddlewareID,
 	func(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (middleware.FinalizeOutput, middleware.Metadata, error) {
 		if req, ok := in.Request.(*smithyhttp.Request); ok {
 			if body, ok := req.GetStream().(readSeekWriterTo); ok {
 				rewrapped, err := req.SetStream(readSeekerOnly{body})
 				if err != nil {
-					return middleware.FinalizeOutput{}, middleware.Metadata{}, err
+					return middleware.FinalizeOutput{}, middleware.Metadata{}, fmt.Errorf("rewrap the request body without WriteTo: %w", err)
 				}
 				in.Request = rewrapped
 			}
