@@ -47,6 +47,11 @@ func (r Reading) Sub(earlier Reading) Reading {
 	return Reading{Idle: r.Idle - earlier.Idle, InFlight: r.InFlight - earlier.InFlight}
 }
 
+// Add is the measure of two spans together.
+func (r Reading) Add(other Reading) Reading {
+	return Reading{Idle: r.Idle + other.Idle, InFlight: r.InFlight + other.InFlight}
+}
+
 // MeanInFlight is the mean number of requests in flight over the busy part of
 // total, the wall time the reading spans (0 when it was never busy).
 func (r Reading) MeanInFlight(total time.Duration) float64 {

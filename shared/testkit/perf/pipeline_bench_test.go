@@ -81,27 +81,24 @@ func runMix(b *testing.B, env awstest.Environment, meter *perf.IdleMeter, s sign
 		b.Fatal(err)
 	}
 	m := mixRun{name: name, p: p, events: pipelineWarmUp + pipelineRounds*pipelineEvents}
-	// The events are made and signed before the idle time counts: only the
+	// The events are made and signed before the meter counts: only the
 	// clocked part of a side is measured.
-	idle := func(into *perf.Reading, side func() (time.Duration, error)) (time.Duration, error) {
+	metered := func(into *perf.Reading, side func() (time.Duration, error)) (time.Duration, error) {
 		before := meter.Read()
-		defer func() {
-			use := meter.Read().Sub(before)
-			into.Idle, into.InFlight = into.Idle+use.Idle, into.InFlight+use.InFlight
-		}()
+		defer func() { *into = into.Add(meter.Read().Sub(before)) }()
 		return side()
 	}
 	m.ceilingTime, m.pipelineTime, m.ratios = alternate(b, pipelineRounds, false,
 		func() (time.Duration, error) {
 			evs := next(pipelineEvents)
-			return idle(&m.ceilingUse, func() (time.Duration, error) { return ceiling(ctx, env, ceilingCalls, evs, pipelineInFlight) })
+			return metered(&m.ceilingUse, func() (time.Duration, error) { return ceiling(ctx, env, ceilingCalls, evs, pipelineInFlight) })
 		},
 		func() (time.Duration, error) {
 			requests, err := p.signAll(next(pipelineEvents), 10)
 			if err != nil {
 				return 0, err
 			}
-			return idle(&m.pipelineUse, func() (time.Duration, error) { return p.send(requests, pipelineEvents, pipelineInFlight) })
+			return metered(&m.pipelineUse, func() (time.Duration, error) { return p.send(requests, pipelineEvents, pipelineInFlight) })
 		})
 	m.ingest, m.worker, m.ingestCalls, m.workerCalls, _ = p.usage(m.events, m.events/10)
 	m.ceilingWrites = itemWrites(ceilingCalls.Snapshot()) / float64(m.events)
