@@ -49,7 +49,8 @@ func TestAttachFindsRunningServersAndStopLeavesThemUp(t *testing.T) {
 }
 
 func TestAttachWithNothingRunning(t *testing.T) {
-	_, err := localaws.Attach(context.Background(), freePort(t), freePort(t))
+	ports := freePorts(t, 2)
+	_, err := localaws.Attach(context.Background(), ports[0], ports[1])
 	if !errors.Is(err, localaws.ErrNotRunning) {
 		t.Fatalf("attach to free ports: %v", err)
 	}
@@ -91,7 +92,8 @@ func TestDataDirKeepsTablesAcrossRestarts(t *testing.T) {
 	defer cancel()
 	start := func() (*localaws.Servers, *dynamodb.Client) {
 		t.Helper()
-		s, err := localaws.Start(ctx, localaws.Options{DynamoDBPort: freePort(t), SQSPort: freePort(t), LogDir: logDir, DataDir: dataDir})
+		ports := freePorts(t, 2)
+		s, err := localaws.Start(ctx, localaws.Options{DynamoDBPort: ports[0], SQSPort: ports[1], LogDir: logDir, DataDir: dataDir})
 		if err != nil {
 			t.Fatalf("start: %v", err)
 		}

@@ -20,7 +20,8 @@ import (
 
 func TestStartServesBothAPIsAndStopFreesThePorts(t *testing.T) {
 	awstest.RequireServers(t) // where the servers are configured, `make tools` has installed them
-	dynamoPort, sqsPort := freePort(t), freePort(t)
+	ports := freePorts(t, 2)
+	dynamoPort, sqsPort := ports[0], ports[1]
 	logDir := t.TempDir()
 	ctx := context.Background()
 	s, err := localaws.Start(ctx, localaws.Options{DynamoDBPort: dynamoPort, SQSPort: sqsPort, LogDir: logDir})
@@ -113,10 +114,22 @@ func TestStartRejectsBadOptions(t *testing.T) {
 
 func freePort(t *testing.T) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	return freePorts(t, 1)[0]
+}
+
+// freePorts returns n distinct free ports: each listener stays open until all
+// are picked, so the kernel cannot hand out one port twice (it did, now and
+// then, to two freePort calls in a row).
+func freePorts(t *testing.T, n int) []int {
+	t.Helper()
+	ports := make([]int, n)
+	for i := range ports {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		ports[i] = l.Addr().(*net.TCPAddr).Port
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return ports
 }
