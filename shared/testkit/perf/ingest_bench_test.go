@@ -19,6 +19,7 @@ import (
 	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/ledger/ledgertest"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/observability"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/signature"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/testkit/perf"
 )
 
 const cpuTarget = 50 * time.Microsecond
@@ -38,7 +39,7 @@ func BenchmarkIngestCPUPerEvent(b *testing.B) {
 	metrics := observability.NewMetrics(io.Discard, observability.ServiceIngest)
 	b.ReportAllocs()
 	i := 0
-	cpuBefore, haveCPU := processCPU()
+	cpuBefore, haveCPU := perf.ProcessCPU()
 	for b.Loop() {
 		service := ingest.New(noAuth{}, nil, ledgertest.NewMemory(time.Now), fanouttest.NewMemory(upvest.Domains()...),
 			discard, metrics, ingest.Options{PublicPath: "/webhooks"})
@@ -48,7 +49,7 @@ func BenchmarkIngestCPUPerEvent(b *testing.B) {
 		}
 		i++
 	}
-	cpuAfter, _ := processCPU()
+	cpuAfter, _ := perf.ProcessCPU()
 	events := time.Duration(b.N * perRequest)
 	b.ReportMetric(float64((b.Elapsed() / events).Nanoseconds()), "wall-ns/event")
 	if haveCPU {
