@@ -17,6 +17,7 @@ import (
 	"github.com/upvest-webhooks/upvest-webhooks/shared/local/localaws/awstest"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/cost"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/schema"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/signature"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/uuid"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/testkit/awscount"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/testkit/chaos"
@@ -40,7 +41,7 @@ const (
 type mixRun struct {
 	name                      string
 	ceilingTime, pipelineTime time.Duration
-	ceilingUse, pipelineUse   perf.Reading // DynamoDB's idle and in-flight time within the rounds (perf.IdleMeter)
+	ceilingUse, pipelineUse   sideUse // what DynamoDB Local did within each side's rounds
 	ratios                    []string
 	events                    int // counted by the pipeline: warm-up and rounds
 	ingest, worker            cost.Usage
@@ -66,43 +67,90 @@ func (m mixRun) writes() float64 {
 
 // runMix warms up, then alternates rounds of the ceiling and a pipeline of its
 // own (fresh queues on the same tables: see startPipeline) over events of one mix.
-func runMix(b *testing.B, env awstest.Environment, meter *perf.IdleMeter, s signer, name string, next func(n int) []event) mixRun {
+func runMix(b *testing.B, env awstest.Environment, probe dynamoProbe, s signer, name string, next func(n int) []event) mixRun {
 	b.Helper()
 	ctx := context.Background()
 	mixEnv := env
 	fresh := awstest.Env(b, awstest.WithVisibilityTimeout(30*time.Second))
 	mixEnv.QueueURLs, mixEnv.DLQURLs = fresh.QueueURLs, fresh.DLQURLs
 	p := startPipeline(b, mixEnv, s)
-	ceilingCalls := awscount.New()
-	if _, err := ceiling(ctx, env, ceilingCalls, next(pipelineWarmUp), pipelineInFlight); err != nil {
+	ceilingCalls, verifier := awscount.New(), signature.NewVerifier(s.keys(), signature.Options{})
+	ceilingSide := func(evs []event, into *sideUse) (time.Duration, error) {
+		requests, err := signForCeiling(s, evs)
+		if err != nil {
+			return 0, err
+		}
+		return probe.measure(into, func() (time.Duration, error) {
+			return ceiling(ctx, env, verifier, ceilingCalls, requests, pipelineInFlight)
+		})
+	}
+	if _, err := ceilingSide(next(pipelineWarmUp), new(sideUse)); err != nil {
 		b.Fatal(err)
 	}
 	if _, err := p.run(next(pipelineWarmUp), 10, pipelineInFlight); err != nil {
 		b.Fatal(err)
 	}
 	m := mixRun{name: name, p: p, events: pipelineWarmUp + pipelineRounds*pipelineEvents}
-	// The events are made and signed before the meter counts: only the
-	// clocked part of a side is measured.
-	metered := func(into *perf.Reading, side func() (time.Duration, error)) (time.Duration, error) {
-		before := meter.Read()
-		defer func() { *into = into.Add(meter.Read().Sub(before)) }()
-		return side()
-	}
 	m.ceilingTime, m.pipelineTime, m.ratios = alternate(b, pipelineRounds, false,
-		func() (time.Duration, error) {
-			evs := next(pipelineEvents)
-			return metered(&m.ceilingUse, func() (time.Duration, error) { return ceiling(ctx, env, ceilingCalls, evs, pipelineInFlight) })
-		},
+		func() (time.Duration, error) { return ceilingSide(next(pipelineEvents), &m.ceilingUse) },
 		func() (time.Duration, error) {
 			requests, err := p.signAll(next(pipelineEvents), 10)
 			if err != nil {
 				return 0, err
 			}
-			return metered(&m.pipelineUse, func() (time.Duration, error) { return p.send(requests, pipelineEvents, pipelineInFlight) })
+			return probe.measure(&m.pipelineUse, func() (time.Duration, error) { return p.send(requests, pipelineEvents, pipelineInFlight) })
 		})
 	m.ingest, m.worker, m.ingestCalls, m.workerCalls, _ = p.usage(m.events, m.events/10)
 	m.ceilingWrites = itemWrites(ceilingCalls.Snapshot()) / float64(m.events)
 	return m
+}
+
+// sideUse is what DynamoDB Local did within one side's rounds.
+type sideUse struct {
+	perf.Reading               // its idle and in-flight time (perf.IdleMeter)
+	cpu          time.Duration // its CPU time (perf.ServerCPU); 0 when not measured
+}
+
+// cpuPerEvent is DynamoDB Local's CPU per event of the side's rounds, in ms.
+func (u sideUse) cpuPerEvent() string {
+	return fmt.Sprintf("%.2f", u.cpu.Seconds()*1000/float64(pipelineRounds*pipelineEvents))
+}
+
+// share is DynamoDB Local's CPU over the busy part of total, the side's wall
+// time: 100 % is one core.
+func (u sideUse) share(total time.Duration) string {
+	return fmt.Sprintf("%.0f %%", 100*u.cpu.Seconds()/(total-u.Idle).Seconds())
+}
+
+// dynamoProbe measures DynamoDB Local during a side: every request through
+// meter, and the emulator's CPU when cpu is not nil.
+type dynamoProbe struct {
+	meter *perf.IdleMeter
+	cpu   func() (time.Duration, error)
+}
+
+// measure runs a side and adds DynamoDB Local's use within it to into. The
+// events are made and signed before: only the clocked part of a side counts.
+func (p dynamoProbe) measure(into *sideUse, side func() (time.Duration, error)) (time.Duration, error) {
+	before, cpuBefore, err := p.meter.Read(), time.Duration(0), error(nil)
+	if p.cpu != nil {
+		if cpuBefore, err = p.cpu(); err != nil {
+			return 0, err
+		}
+	}
+	took, err := side()
+	if err != nil {
+		return 0, err
+	}
+	into.Reading = into.Reading.Add(p.meter.Read().Sub(before))
+	if p.cpu != nil {
+		cpuAfter, err := p.cpu()
+		if err != nil {
+			return 0, err
+		}
+		into.cpu += cpuAfter - cpuBefore
+	}
+	return took, nil
 }
 
 // dayOfTraffic makes the events of a day of Upvest traffic with the chaos
@@ -183,15 +231,22 @@ func (d *dayOfTraffic) take(n int) []event {
 // the two sides alternate over several rounds; the rates are over all rounds.
 func BenchmarkPipelineVsCeiling(b *testing.B) {
 	env := awstest.Env(b, awstest.WithVisibilityTimeout(30*time.Second))
-	meter := perf.NewIdleMeter(env.Config.HTTPClient, localaws.DynamoDBLocalInFlight) // every client of the benchmark is built from env.Config
-	env.Config.HTTPClient = meter
+	probe := dynamoProbe{meter: perf.NewIdleMeter(env.Config.HTTPClient, localaws.DynamoDBLocalInFlight)} // every client of the benchmark is built from env.Config
+	env.Config.HTTPClient = probe.meter
+	dynamoEndpoint, _ := awstest.RequireServers(b)
+	cpuNote := ""
+	if read, err := perf.ServerCPU(dynamoEndpoint); err != nil {
+		cpuNote = fmt.Sprintf("DynamoDB Local's CPU not measured: %v", err) // a diagnostic, not a target: the run goes on
+	} else {
+		probe.cpu = read
+	}
 	src := newEventSource(b)
 	day := newDayOfTraffic(b, src, yesterdaysRow(env))
 	s := newSigner(b)
 	for b.Loop() {
 		mixes := []mixRun{
-			runMix(b, env, meter, s, "all new", src.Events),
-			runMix(b, env, meter, s, "day of traffic", day.Events),
+			runMix(b, env, probe, s, "all new", src.Events),
+			runMix(b, env, probe, s, "day of traffic", day.Events),
 		}
 
 		// What a redelivery costs: events of the day, applied, delivered again.
@@ -243,6 +298,22 @@ func BenchmarkPipelineVsCeiling(b *testing.B) {
 			return fmt.Sprintf("%.1f / %.1f", m.ceilingUse.MeanInFlight(m.ceilingTime), m.pipelineUse.MeanInFlight(m.pipelineTime))
 		})
 		line("  ratio of the time DynamoDB was busy", "", func(m mixRun) string { return fmt.Sprintf("%.2f×", m.busyRatio()) })
+		if cpuNote != "" {
+			fmt.Println("  " + cpuNote)
+		} else {
+			// DynamoDB Local's: busy ratio = CPU per event ratio × share ratio,
+			// what each event costs the emulator and how much of the cores it
+			// got meanwhile (the rest went to the benchmark's own process).
+			line("  emulator CPU per event, ceiling / pipeline", "", func(m mixRun) string {
+				return fmt.Sprintf("%s / %s ms", m.ceilingUse.cpuPerEvent(), m.pipelineUse.cpuPerEvent())
+			})
+			line("  the same as a ratio", "", func(m mixRun) string {
+				return fmt.Sprintf("%.2f×", m.ceilingUse.cpu.Seconds()/m.pipelineUse.cpu.Seconds())
+			})
+			line("  emulator's share of the cores while busy", "", func(m mixRun) string {
+				return fmt.Sprintf("%s / %s", m.ceilingUse.share(m.ceilingTime), m.pipelineUse.share(m.pipelineTime))
+			})
+		}
 		line("item writes per event (ceiling 2.00)", fmt.Sprintf("≤ %.1f", writesTarget), func(m mixRun) string {
 			return fmt.Sprintf("%.3f %s", m.writes(), verdict(m.writes() <= writesTarget))
 		})
