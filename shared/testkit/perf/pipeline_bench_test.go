@@ -132,8 +132,10 @@ type dynamoProbe struct {
 // measure runs a side and adds DynamoDB Local's use within it to into. The
 // events are made and signed before: only the clocked part of a side counts.
 func (p dynamoProbe) measure(into *sideUse, side func() (time.Duration, error)) (time.Duration, error) {
-	before, cpuBefore, err := p.meter.Read(), time.Duration(0), error(nil)
+	before := p.meter.Read()
+	var cpuBefore time.Duration
 	if p.cpu != nil {
+		var err error
 		if cpuBefore, err = p.cpu(); err != nil {
 			return 0, err
 		}
