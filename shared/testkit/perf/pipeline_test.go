@@ -168,7 +168,7 @@ func (p *pipeline) sign(body []byte) (signedRequest, error) { return p.signer.si
 // sign signs a body as Upvest does, now.
 func (s signer) sign(body []byte) (signedRequest, error) {
 	header := http.Header{"Content-Type": {"application/json"}}
-	signed, err := signature.Sign(s.request(signedRequest{body: body, header: header}), s.key, s.kid, time.Now(), "")
+	signed, err := signature.Sign(signatureRequest(signedRequest{body: body, header: header}), s.key, s.kid, time.Now(), "")
 	if err != nil {
 		return signedRequest{}, err
 	}
@@ -178,8 +178,8 @@ func (s signer) sign(body []byte) (signedRequest, error) {
 	return signedRequest{body: body, header: header}, nil
 }
 
-// request is the request ingest's verifier sees for r.
-func (signer) request(r signedRequest) signature.Request {
+// signatureRequest is r as the signature package (and so ingest's verifier) sees it.
+func signatureRequest(r signedRequest) signature.Request {
 	return signature.Request{Method: http.MethodPost, Path: "/webhooks", Header: r.header, Body: r.body}
 }
 
@@ -376,7 +376,7 @@ func ceiling(ctx context.Context, env awstest.Environment, verifier *signature.V
 	domains := upvest.Domains()
 	var group atomic.Int64
 	return runConcurrently(requests, inFlight, func(r ceilingRequest) error {
-		if err := verifier.Verify(ctx, signer{}.request(r.signed)); err != nil {
+		if err := verifier.Verify(ctx, signatureRequest(r.signed)); err != nil {
 			return fmt.Errorf("ceiling signature check: %w", err)
 		}
 		c := r.events
