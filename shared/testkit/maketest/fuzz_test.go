@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -123,5 +124,24 @@ func repoRoot(t *testing.T) string {
 			t.Fatal("no directory with go.mod and a Makefile above the test")
 		}
 		dir = parent
+	}
+}
+
+// make test fuzzes each target for a count of inputs, not a time: a count sets
+// no deadline, so Go 1.26's fuzztime deadline race (golang/go#75804) cannot
+// fail the gate by chance.
+func TestMakeTestFuzzesACountNotATime(t *testing.T) {
+	cmd := exec.Command("make", "-s", "-C", repoRoot(t), "--eval=print-fuzztime-short: ; @echo $(FUZZTIME_SHORT)", "print-fuzztime-short")
+	for _, kv := range outsideMake(os.Environ()) {
+		if !strings.HasPrefix(kv, "FUZZTIME_SHORT=") { // the Makefile's own value, not a caller's
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("make: %v\n%s", err, out)
+	}
+	if got := strings.TrimSpace(string(out)); !regexp.MustCompile(`^[1-9][0-9]*x$`).MatchString(got) {
+		t.Fatalf("FUZZTIME_SHORT = %q; want a count such as 50000x (a duration can hit Go's fuzztime deadline race)", got)
 	}
 }
