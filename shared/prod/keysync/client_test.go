@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -19,6 +20,25 @@ type apiWorld struct {
 	upvest *keysynctest.Upvest
 	client *keysync.Client
 	sleeps []time.Duration
+	clock  *testClock // the fake's and the client's: time moves only when a test moves it
+}
+
+// testClock is a clock that stands still until advanced.
+type testClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *testClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *testClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
 }
 
 func newAPIWorld(t *testing.T) *apiWorld {
@@ -33,10 +53,10 @@ func newAPIWorld(t *testing.T) *apiWorld {
 		t.Fatal(err)
 	}
 	hookKey, _ := keysync.LoadSigningKey(hookPEM, "")
-	w := &apiWorld{}
+	w := &apiWorld{clock: &testClock{now: time.Now()}}
 	w.upvest = keysynctest.Start(t, keysynctest.Config{
 		ClientID: clientID, ClientSecret: clientSecret, KeyID: kid, PublicKey: known[kid], JWKS: hookJWKS,
-		WebhookKey: hookKey, WebhookKeyID: hookKid, AllowHTTPLoopback: true,
+		WebhookKey: hookKey, WebhookKeyID: hookKid, AllowHTTPLoopback: true, Now: w.clock.Now,
 	})
 	w.client = &keysync.Client{
 		BaseURL:     w.upvest.URL,
@@ -45,6 +65,7 @@ func newAPIWorld(t *testing.T) *apiWorld {
 			w.sleeps = append(w.sleeps, d)
 			return nil
 		},
+		Now: w.clock.Now,
 	}
 	return w
 }
@@ -85,7 +106,7 @@ func TestTokenIsKeptUntilShortlyBeforeItExpires(t *testing.T) {
 	if n := len(w.upvest.TokenScopes()); n != 1 {
 		t.Fatalf("%d token requests for 3 calls in one warm container, want 1", n)
 	}
-	time.Sleep(2800 * time.Millisecond)
+	w.clock.Advance(2800 * time.Millisecond)
 	if _, err := w.client.FetchJWKS(ctx); err != nil || len(w.upvest.TokenScopes()) != 2 {
 		t.Fatalf("after its time: %v, %d token requests, want 2", err, len(w.upvest.TokenScopes()))
 	}

@@ -41,6 +41,9 @@ type Config struct {
 	AllowHTTPLoopback bool
 	// Logf, when set, is told what the fake does (make run prints it).
 	Logf func(format string, args ...any)
+	// Now is the fake's clock for tokens and signatures (default time.Now):
+	// a test that shares it with the client moves time on itself.
+	Now func() time.Time
 }
 
 // Upvest fakes Upvest's Investment API for one API client. Like Upvest, it
@@ -96,9 +99,12 @@ func Start(t testing.TB, cfg Config) *Upvest {
 
 // New makes a fake to serve with any server; set URL to where it listens.
 func New(cfg Config) *Upvest {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
 	u := &Upvest{
 		cfg:       cfg,
-		verifier:  signature.NewVerifier(signature.StaticKeys{cfg.KeyID: cfg.PublicKey}, signature.Options{}),
+		verifier:  signature.NewVerifier(signature.StaticKeys{cfg.KeyID: cfg.PublicKey}, signature.Options{Now: cfg.Now}),
 		jwks:      cfg.JWKS,
 		tokens:    map[string]issuedToken{},
 		granted:   []string{"webhooks:read", "webhooks:admin"},
@@ -411,7 +417,7 @@ func (u *Upvest) token(w http.ResponseWriter, r *http.Request, body []byte) {
 	token := hex.EncodeToString(b)
 	if !unknown {
 		u.mu.Lock()
-		u.tokens[token] = issuedToken{scopes: scopes, expires: time.Now().Add(life)}
+		u.tokens[token] = issuedToken{scopes: scopes, expires: u.cfg.Now().Add(life)}
 		u.mu.Unlock()
 	}
 	writeJSON(w, http.StatusOK, map[string]any{
@@ -431,7 +437,7 @@ func (u *Upvest) bearer(r *http.Request) ([]string, string) {
 	switch {
 	case !known:
 		return nil, "no valid bearer token"
-	case !time.Now().Before(t.expires):
+	case !u.cfg.Now().Before(t.expires):
 		return nil, "bearer token expired"
 	}
 	return t.scopes, ""
