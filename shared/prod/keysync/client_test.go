@@ -6,13 +6,13 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/keysync"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/keysync/keysynctest"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/signature"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/testkit/testclock"
 )
 
 // apiWorld is the fake Upvest and a client of it with static credentials.
@@ -20,25 +20,7 @@ type apiWorld struct {
 	upvest *keysynctest.Upvest
 	client *keysync.Client
 	sleeps []time.Duration
-	clock  *testClock // the fake's and the client's: time moves only when a test moves it
-}
-
-// testClock is a clock that stands still until advanced.
-type testClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *testClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
+	clock  *testclock.Clock // the fake's and the client's: time moves only when a test moves it
 }
 
 func newAPIWorld(t *testing.T) *apiWorld {
@@ -53,7 +35,7 @@ func newAPIWorld(t *testing.T) *apiWorld {
 		t.Fatal(err)
 	}
 	hookKey, _ := keysync.LoadSigningKey(hookPEM, "")
-	w := &apiWorld{clock: &testClock{now: time.Now()}}
+	w := &apiWorld{clock: testclock.New(time.Now())}
 	w.upvest = keysynctest.Start(t, keysynctest.Config{
 		ClientID: clientID, ClientSecret: clientSecret, KeyID: kid, PublicKey: known[kid], JWKS: hookJWKS,
 		WebhookKey: hookKey, WebhookKeyID: hookKid, AllowHTTPLoopback: true, Now: w.clock.Now,

@@ -13,27 +13,11 @@ import (
 	"github.com/upvest-webhooks/upvest-webhooks/events"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/ledger"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/uuid"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/testkit/testclock"
 )
 
 // Clock is a settable clock for the contract's lease cases.
-type Clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-// Now returns the clock's time.
-func (c *Clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-// Advance moves the clock on.
-func (c *Clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
+type Clock = testclock.Clock
 
 // Factory returns a fresh, empty ledger reading the given clock.
 type Factory func(t *testing.T, now func() time.Time) ledger.Store
@@ -63,7 +47,7 @@ func RunContract(t *testing.T, newStore Factory) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
-			clock := &Clock{now: time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)}
+			clock := testclock.New(time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC))
 			c.run(t, newStore(t, clock.Now), clock)
 		})
 	}
