@@ -108,29 +108,3 @@ func (l *Limiter) Units() float64 {
 func (l *Limiter) span(n float64) time.Duration {
 	return time.Duration(n / l.rate * float64(time.Second))
 }
-
-// FakeClock is a clock that moves only when slept on: a rate is then checked
-// exactly, without waiting and without a busy machine's noise.
-type FakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-// NewFakeClock starts a fake clock at t.
-func NewFakeClock(t time.Time) *FakeClock { return &FakeClock{now: t} }
-
-func (c *FakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-// SleepUntil moves the clock to until (never back) and returns at once.
-func (c *FakeClock) SleepUntil(ctx context.Context, until time.Time) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if until.After(c.now) {
-		c.now = until
-	}
-	return ctx.Err()
-}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/ledger"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/longrun"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/testkit/testclock"
 )
 
 var epoch = time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -32,7 +33,7 @@ func TestLimiterHoldsItsRateAcrossGoroutines(t *testing.T) {
 		{"estimates high, settled low", 50, 4, 200, 3, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			clock := longrun.NewFakeClock(epoch)
+			clock := testclock.New(epoch)
 			l := longrun.NewLimiter(tc.rate, clock)
 			var wg sync.WaitGroup
 			for range tc.workers {
@@ -62,7 +63,7 @@ func TestLimiterHoldsItsRateAcrossGoroutines(t *testing.T) {
 
 func TestLimiterWithoutRateAndCancelled(t *testing.T) {
 	t.Parallel()
-	clock := longrun.NewFakeClock(epoch)
+	clock := testclock.New(epoch)
 	if err := longrun.NewLimiter(0, clock).Wait(context.Background(), 1e9); err != nil || !clock.Now().Equal(epoch) {
 		t.Fatalf("no limit: %v, clock moved to %v", err, clock.Now())
 	}
@@ -104,7 +105,7 @@ func TestCheckpointResumesOnlyItsOwnJob(t *testing.T) {
 
 func TestProgressPrintsRateAndETA(t *testing.T) {
 	t.Parallel()
-	clock := longrun.NewFakeClock(epoch)
+	clock := testclock.New(epoch)
 	var out bytes.Buffer
 	p := &longrun.Progress{W: &out, Clock: clock, Every: time.Second, Label: "rebuild orders"}
 	p.Start(1000, 0)

@@ -25,6 +25,7 @@ import (
 	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/schema"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/state"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/state/statetest"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/testkit/testclock"
 )
 
 // Against DynamoDB Local and the SQS server, with the local run's pipeline
@@ -327,7 +328,7 @@ func TestRebuildHoldsItsWriteRate(t *testing.T) {
 	// A fake clock that moves only when the limiter waits: the rate is the
 	// limiter's accounting of DynamoDB's consumed capacity, not the machine's speed.
 	const rate = 40.0
-	clock := longrun.NewFakeClock(time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC))
+	clock := testclock.New(time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC))
 	r := rebuilder(env, scratchTable(t, env, "rated"))
 	r.Limiter = longrun.NewLimiter(rate, clock)
 	start := clock.Now()

@@ -14,6 +14,7 @@ import (
 	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/ledger/ledgertest"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/replay"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/uuid"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/testkit/testclock"
 )
 
 type flakyPublisher struct {
@@ -60,7 +61,7 @@ func TestReplayThatFailsHalfWayStaysReplayable(t *testing.T) {
 // delivery will ever send again.
 func TestReplayTakesAbandonedReceivedEvents(t *testing.T) {
 	ctx := context.Background()
-	clock := &ledgertest.Clock{}
+	clock := &testclock.Clock{}
 	l := ledgertest.NewMemory(clock.Now)
 	id := uuid.New()
 	raw := rawEvent(id, "ORDER.NEW", `{"id":"o-1","status":"NEW"}`)

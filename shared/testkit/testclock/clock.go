@@ -3,6 +3,7 @@
 package testclock
 
 import (
+	"context"
 	"sync"
 	"time"
 )
@@ -29,4 +30,15 @@ func (c *Clock) Advance(d time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.now = c.now.Add(d)
+}
+
+// SleepUntil moves the clock to until (never back) and returns at once, so
+// that a rate limiter (longrun.Clock) is checked exactly, without waiting.
+func (c *Clock) SleepUntil(ctx context.Context, until time.Time) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if until.After(c.now) {
+		c.now = until
+	}
+	return ctx.Err()
 }

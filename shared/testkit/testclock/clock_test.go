@@ -1,9 +1,13 @@
 package testclock
 
 import (
+	"context"
+	"errors"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/longrun"
 )
 
 func TestClockMovesOnlyWhenAdvanced(t *testing.T) {
@@ -36,5 +40,27 @@ func TestClockIsSafeForConcurrentUse(t *testing.T) {
 	wg.Wait()
 	if got := c.Now().Sub(time.Time{}); got != 800*time.Second {
 		t.Fatalf("after 800 advances of 1s: %v", got)
+	}
+}
+
+// A Clock is a longrun.Clock: a rate limiter's sleeps move it, never back.
+var _ longrun.Clock = (*Clock)(nil)
+
+func TestSleepUntilMovesTheClockOnNeverBack(t *testing.T) {
+	start := time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)
+	c := New(start)
+	if err := c.SleepUntil(context.Background(), start.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.SleepUntil(context.Background(), start); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := c.Now(), start.Add(time.Minute); !got.Equal(want) {
+		t.Fatalf("Now = %v, want %v: a sleep until the past moved the clock back", got, want)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := c.SleepUntil(ctx, start.Add(time.Hour)); !errors.Is(err, context.Canceled) {
+		t.Fatalf("SleepUntil with a cancelled context = %v, want context.Canceled", err)
 	}
 }

@@ -16,9 +16,6 @@ import (
 	"github.com/upvest-webhooks/upvest-webhooks/shared/testkit/testclock"
 )
 
-// Clock is a settable clock for the contract's lease cases.
-type Clock = testclock.Clock
-
 // Factory returns a fresh, empty ledger reading the given clock.
 type Factory func(t *testing.T, now func() time.Time) ledger.Store
 
@@ -27,7 +24,7 @@ type Factory func(t *testing.T, now func() time.Time) ledger.Store
 func RunContract(t *testing.T, newStore Factory) {
 	cases := []struct {
 		name string
-		run  func(t *testing.T, l ledger.Store, clock *Clock)
+		run  func(t *testing.T, l ledger.Store, clock *testclock.Clock)
 	}{
 		{"claim records once and keeps exact bytes", claimKeepsBytes},
 		{"a RECEIVED record is fanned out again, applied or not, until parked", pendingUntilParked},
@@ -94,7 +91,7 @@ func mustParked(t *testing.T, l ledger.Store, partition string, want ...string) 
 	}
 }
 
-func claimKeepsBytes(t *testing.T, l ledger.Store, clock *Clock) {
+func claimKeepsBytes(t *testing.T, l ledger.Store, clock *testclock.Clock) {
 	// Bytes no SQS message and no JSON re-encoding would keep.
 	raw := "{\"id\":\"x\",\"s\":\"\xff\xfe \uFFFE\uFFFF \U0001F680 \\u0000\"}"
 	rec := eventRecord(events.Orders, raw)
@@ -118,7 +115,7 @@ func claimKeepsBytes(t *testing.T, l ledger.Store, clock *Clock) {
 // RECEIVED (or ENQUEUED) after its event was applied; a redelivery sends it
 // again, which the worker's conditional write makes a no-op. Only PARKED
 // settles it.
-func pendingUntilParked(t *testing.T, l ledger.Store, clock *Clock) {
+func pendingUntilParked(t *testing.T, l ledger.Store, clock *testclock.Clock) {
 	rec := eventRecord(events.Orders, `{"id":"a2"}`)
 	mustClaim(t, l, rec, ledger.ClaimNew)
 	clock.Advance(ledger.Lease + time.Hour) // long after its worker applied it
@@ -137,7 +134,7 @@ func pendingUntilParked(t *testing.T, l ledger.Store, clock *Clock) {
 
 // pendingUntilOutcome: records whose outcome a worker of an earlier version
 // wrote (APPLIED, SKIPPED_STALE, DUPLICATE) stay settled after an upgrade.
-func pendingUntilOutcome(t *testing.T, l ledger.Store, _ *Clock) {
+func pendingUntilOutcome(t *testing.T, l ledger.Store, _ *testclock.Clock) {
 	rec := eventRecord(events.Orders, `{"id":"a"}`)
 	mustClaim(t, l, rec, ledger.ClaimNew)
 	mustClaim(t, l, rec, ledger.ClaimPending)
@@ -150,7 +147,7 @@ func pendingUntilOutcome(t *testing.T, l ledger.Store, _ *Clock) {
 	}
 }
 
-func firstOutcomeSticks(t *testing.T, l ledger.Store, _ *Clock) {
+func firstOutcomeSticks(t *testing.T, l ledger.Store, _ *testclock.Clock) {
 	parked := eventRecord(events.Orders, `{"id":"b2"}`)
 	mustClaim(t, l, parked, ledger.ClaimNew)
 	if err := l.RecordOutcome(ctx, parked.EventID, ledger.Parked, "first"); err != nil {
@@ -179,7 +176,7 @@ func firstOutcomeSticks(t *testing.T, l ledger.Store, _ *Clock) {
 	}
 }
 
-func parkedListing(t *testing.T, l ledger.Store, _ *Clock) {
+func parkedListing(t *testing.T, l ledger.Store, _ *testclock.Clock) {
 	atIngest := eventRecord(events.Orders, `{"id":"c"}`)
 	atIngest.Status, atIngest.Reason = ledger.Parked, "missing id"
 	noDomain := eventRecord("", `[]`)
@@ -199,7 +196,7 @@ func parkedListing(t *testing.T, l ledger.Store, _ *Clock) {
 	}
 }
 
-func reopenKeepsFindable(t *testing.T, l ledger.Store, _ *Clock) {
+func reopenKeepsFindable(t *testing.T, l ledger.Store, _ *testclock.Clock) {
 	parked := eventRecord(events.Orders, `{"id":"e"}`)
 	parked.Status, parked.Reason = ledger.Parked, "missing id"
 	mustClaim(t, l, parked, ledger.ClaimNew)
@@ -243,7 +240,7 @@ func reopenKeepsFindable(t *testing.T, l ledger.Store, _ *Clock) {
 	}
 }
 
-func reopenRefuses(t *testing.T, l ledger.Store, clock *Clock) {
+func reopenRefuses(t *testing.T, l ledger.Store, clock *testclock.Clock) {
 	inFlight := eventRecord(events.Orders, `{"id":"g"}`)
 	done := eventRecord(events.Orders, `{"id":"h"}`)
 	mustClaim(t, l, inFlight, ledger.ClaimNew)
@@ -272,7 +269,7 @@ func reopenRefuses(t *testing.T, l ledger.Store, clock *Clock) {
 	}
 }
 
-func requestRecords(t *testing.T, l ledger.Store, _ *Clock) {
+func requestRecords(t *testing.T, l ledger.Store, _ *testclock.Clock) {
 	body := "\xef\xbb\xbf{\"payload\":[]}"
 	rec := ledger.Record{EventID: "request:" + uuid.New(), Kind: ledger.KindRequest, Raw: []byte(body), Status: ledger.Parked, Reason: "byte-order mark"}
 	mustClaim(t, l, rec, ledger.ClaimNew)
@@ -296,7 +293,7 @@ func requestRecords(t *testing.T, l ledger.Store, _ *Clock) {
 	}
 }
 
-func largeBodies(t *testing.T, l ledger.Store, _ *Clock) {
+func largeBodies(t *testing.T, l ledger.Store, _ *testclock.Clock) {
 	random := make([]byte, 5<<20) // incompressible: stored in parts
 	if _, err := rand.Read(random); err != nil {
 		t.Fatal(err)
@@ -317,7 +314,7 @@ func largeBodies(t *testing.T, l ledger.Store, _ *Clock) {
 	}
 }
 
-func boundedLabels(t *testing.T, l ledger.Store, _ *Clock) {
+func boundedLabels(t *testing.T, l ledger.Store, _ *testclock.Clock) {
 	rec := eventRecord(events.Orders, `{"type":"`+strings.Repeat("T", 10_000)+`"}`)
 	rec.EventType, rec.Status, rec.Reason = strings.Repeat("T", 10_000), ledger.Parked, strings.Repeat("r\xff", 50_000)
 	mustClaim(t, l, rec, ledger.ClaimNew)
@@ -330,7 +327,7 @@ func boundedLabels(t *testing.T, l ledger.Store, _ *Clock) {
 	}
 }
 
-func concurrentClaims(t *testing.T, l ledger.Store, _ *Clock) {
+func concurrentClaims(t *testing.T, l ledger.Store, _ *testclock.Clock) {
 	rec := eventRecord(events.Orders, `{"id":"i"}`)
 	const calls = 12
 	var (
@@ -356,7 +353,7 @@ func concurrentClaims(t *testing.T, l ledger.Store, _ *Clock) {
 	}
 }
 
-func enqueuedMark(t *testing.T, l ledger.Store, _ *Clock) {
+func enqueuedMark(t *testing.T, l ledger.Store, _ *testclock.Clock) {
 	rec := eventRecord(events.Orders, `{"id":"j"}`)
 	mustClaim(t, l, rec, ledger.ClaimNew)
 	if err := l.MarkEnqueued(ctx, rec.EventID); err != nil {
@@ -374,7 +371,7 @@ func enqueuedMark(t *testing.T, l ledger.Store, _ *Clock) {
 	}
 }
 
-func conflictingClaims(t *testing.T, l ledger.Store, _ *Clock) {
+func conflictingClaims(t *testing.T, l ledger.Store, _ *testclock.Clock) {
 	random := make([]byte, 5<<20) // stored in parts: compared without its inline body
 	if _, err := rand.Read(random); err != nil {
 		t.Fatal(err)
@@ -405,7 +402,7 @@ func conflictingClaims(t *testing.T, l ledger.Store, _ *Clock) {
 	}
 }
 
-func releaseAfterReplay(t *testing.T, l ledger.Store, clock *Clock) {
+func releaseAfterReplay(t *testing.T, l ledger.Store, clock *testclock.Clock) {
 	replayed := eventRecord(events.Orders, `{"id":"r1"}`)
 	replayed.Status, replayed.Reason = ledger.Parked, "a bug since fixed"
 	mustClaim(t, l, replayed, ledger.ClaimNew)
