@@ -14,6 +14,8 @@ import (
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
+
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/permissions"
 )
 
 // retentionDays maps the day counts CloudWatch Logs accepts to CDK's enum.
@@ -120,6 +122,15 @@ func NewGoFunction(scope constructs.Construct, id string, p GoFunctionProps) *Go
 }
 
 // allow adds one exact statement to a function's role.
+// grant allows what the function's code does (shared/prod/permissions), each
+// resource at the ARNs given (a resource left out fails the synth: a policy
+// statement needs a resource).
+func (f *GoFunction) grant(perms []permissions.Permission, arns map[permissions.Resource][]*string) {
+	for _, p := range perms {
+		f.allow(p.Actions, arns[p.Resource]...)
+	}
+}
+
 func (f *GoFunction) allow(actions []string, resources ...*string) {
 	f.Role.AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 		Effect:    awsiam.Effect_ALLOW,

@@ -18,6 +18,7 @@ import (
 	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
 
 	fnconfig "github.com/upvest-webhooks/upvest-webhooks/shared/prod/config"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/permissions"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/schema"
 )
 
@@ -68,23 +69,22 @@ func NewIngest(scope constructs.Construct, id string, cfg Config, ledger awsdyna
 		// Workers scale with their queues; they must never leave Upvest's deliveries without a slot.
 		ReservedConcurrency: cfg.IngestReservedConcurrency,
 	})
-	// The conditional put that dedupes and the status updates; a prior record
-	// comes back with the failed condition, so no read is needed.
-	in.Function.allow([]string{"dynamodb:PutItem", "dynamodb:UpdateItem"}, ledger.TableArn())
 	queues := make([]*string, len(pipelines))
 	for i, p := range pipelines {
 		queues[i] = p.Queue.QueueArn()
 	}
-	in.Function.allow([]string{"sqs:SendMessage"}, queues...) // SendMessageBatch is authorised by sqs:SendMessage
-	grantTraceExport(in.Function, cfg)
 	// The parameter is referenced by name, not created: its value is Upvest's
 	// JWKS, which the operator loads (and rotates) outside the deployment.
-	in.Function.allow([]string{"ssm:GetParameter"}, awscdk.Stack_Of(s).FormatArn(&awscdk.ArnComponents{
+	jwks := awscdk.Stack_Of(s).FormatArn(&awscdk.ArnComponents{
 		Service:      jsii.String("ssm"),
 		Resource:     jsii.String("parameter"),
 		ResourceName: jsii.String(strings.TrimPrefix(cfg.JWKSParameter, "/")),
 		ArnFormat:    awscdk.ArnFormat_SLASH_RESOURCE_NAME,
-	}))
+	})
+	in.Function.grant(permissions.Ingest, map[permissions.Resource][]*string{
+		permissions.Ledger: {ledger.TableArn()}, permissions.DomainQueues: queues, permissions.JWKSParameter: {jwks},
+	})
+	grantTraceExport(in.Function, cfg)
 
 	var domain awsapigatewayv2.DomainName
 	if cfg.DomainName != "" {

@@ -11,6 +11,7 @@ import (
 	"github.com/aws/jsii-runtime-go"
 
 	"github.com/upvest-webhooks/upvest-webhooks/events"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/permissions"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/schema"
 )
 
@@ -67,12 +68,9 @@ func NewPipeline(scope constructs.Construct, id string, cfg Config, d events.Dom
 			EnvLogLevel:           cfg.LogLevel,
 		},
 	})
-	// Every state write, the parent views included, is a conditional UpdateItem.
-	p.Worker.allow([]string{"dynamodb:UpdateItem"}, p.StateTable.TableArn())
-	// Parks and releases are updates (the worker writes no settled outcome, but
-	// both exceptions remain); a claim-checked event is read back from the
-	// ledger. Neither permission became unused, so none is dropped.
-	p.Worker.allow([]string{"dynamodb:GetItem", "dynamodb:UpdateItem"}, ledger.TableArn())
+	p.Worker.grant(permissions.Worker, map[permissions.Resource][]*string{
+		permissions.StateTable: {p.StateTable.TableArn()}, permissions.Ledger: {ledger.TableArn()},
+	})
 	grantTraceExport(p.Worker, cfg)
 	// The event source grants the consume actions on this queue only.
 	p.Worker.Function.AddEventSource(awslambdaeventsources.NewSqsEventSource(p.Queue, &awslambdaeventsources.SqsEventSourceProps{

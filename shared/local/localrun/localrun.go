@@ -29,6 +29,7 @@ import (
 	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/app/workerapp"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/config"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/observability"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/permissions"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/schema"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/streams"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/tracing"
@@ -109,7 +110,9 @@ func Run(ctx context.Context, opts Options) error {
 		defer cancel()
 		_ = traces.Shutdown(flushCtx) // best effort: the run is over
 	}()
-	service, err := ingestapp.New(ctx, ingestCfg, opts.AWS, opts.Logs, app.WithTracing(traces))
+	// Each function's clients may do what the stack grants it, and no more.
+	ingestAWS := localaws.PolicyFor(permissions.Ingest, res, "").Enforce(opts.AWS)
+	service, err := ingestapp.New(ctx, ingestCfg, ingestAWS, opts.Logs, app.WithTracing(traces))
 	if err != nil {
 		return err
 	}
@@ -153,7 +156,8 @@ func Run(ctx context.Context, opts Options) error {
 	if opts.Workers {
 		queues := sqs.NewFromConfig(opts.AWS)
 		for _, d := range events.Domains() {
-			w := workerapp.New(workerCfgs[d], opts.AWS, opts.Logs, app.WithTracing(traces))
+			workerAWS := localaws.PolicyFor(permissions.Worker, res, d).Enforce(opts.AWS)
+			w := workerapp.New(workerCfgs[d], workerAWS, opts.Logs, app.WithTracing(traces))
 			poller := &sqspoller.Poller{Client: queues, QueueURL: res.QueueURLs[d], Handler: w.Handle,
 				Logger: observability.NewLogger(opts.Logs, "poller-"+string(d))}
 			background("worker "+string(d), func() error { return poller.Run(ctx) })

@@ -14,10 +14,12 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	upvest "github.com/upvest-webhooks/upvest-webhooks/events"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/local/localaws"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/local/localaws/awstest"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/fanout"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/ledger"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/message"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/permissions"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/schema"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/state"
 )
@@ -96,8 +98,10 @@ func scanKeys(t *testing.T, env awstest.Environment, table, pkName string) []str
 }
 
 func localStack(t *testing.T, env awstest.Environment, k keys, c entry) stack {
-	db := &failingDynamo{DynamoAPI: env.DynamoDB, fail: c.fault == ledgerDown}
-	queue := &failingSQS{SQSAPI: env.SQS, fail: c.fault == queuesDown}
+	// Ingest may do only what the stack grants it.
+	granted := localaws.PolicyFor(permissions.Ingest, env.Resources, "")
+	db := &failingDynamo{DynamoAPI: granted.DynamoDB(env.DynamoDB), fail: c.fault == ledgerDown}
+	queue := &failingSQS{SQSAPI: granted.SQS(env.SQS), fail: c.fault == queuesDown}
 	l := ledger.NewDynamo(db, env.LedgerTable, ledger.WithRetention(24*time.Hour))
 	reader := ledger.NewDynamo(env.DynamoDB, env.LedgerTable)
 	return stack{
