@@ -27,6 +27,9 @@ type ScanQuery struct {
 	Statuses      []Status // none: any status
 	WithBody      bool     // read each record's exact bytes (Stored.Raw)
 	PageSize      int32    // items evaluated per Scan call; 0: DynamoDB's 1 MB pages
+	// ConsistentRead sees every write that completed before the Scan read its
+	// page, at twice the read units.
+	ConsistentRead bool
 }
 
 // Cursor is where one Scan segment stands: after the record with that key, or
@@ -165,6 +168,9 @@ func (l *Dynamo) scanInput(q ScanQuery) *dynamodb.ScanInput {
 	}
 	if q.PageSize > 0 {
 		in.Limit = aws.Int32(q.PageSize)
+	}
+	if q.ConsistentRead {
+		in.ConsistentRead = aws.Bool(true)
 	}
 	if !q.WithBody {
 		// The labels only: a plan or a count moves a tenth of the bytes.

@@ -22,7 +22,7 @@ import (
 	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/state"
 )
 
-// FarFutureTolerance is how far past its receipt an event's ordering time
+// FarFutureTolerance is how far past its acceptance an event's ordering time
 // (object.updated_at, else created_at) may lie before a rebuild or a repair
 // treats it as implausible and leaves it out: such an event would pin its
 // entity until that date (issue 18). It is the pipeline's own tolerance,
@@ -30,16 +30,22 @@ import (
 // written before that check existed can be this far ahead.
 var FarFutureTolerance = events.MaxAhead
 
-// Implausible reports whether an event ordered at orderedAt, received at
-// receivedAt (the ledger's sortable time), lies too far in the future to be
-// applied by a rebuild. A record without a readable receipt time is judged
-// plausible: the rule needs both times.
-func Implausible(orderedAt time.Time, receivedAt string) bool {
-	rec, err := time.Parse(time.RFC3339Nano, receivedAt)
+// Implausible reports whether a recorded event ordered at orderedAt lies too
+// far in the future to be applied by a rebuild. It is judged as the pipeline
+// judged it: against the record's last status change when that is later than
+// its receipt, because an event parked as ahead at receipt is applied once
+// `ops replay` reopens it after its time has come, and the reopening is that
+// change. A record without a readable receipt time is judged plausible: the
+// rule needs both times.
+func Implausible(orderedAt time.Time, s ledger.Stored) bool {
+	accepted, err := time.Parse(time.RFC3339Nano, s.ReceivedAt)
 	if err != nil {
 		return false
 	}
-	return orderedAt.Sub(rec) > FarFutureTolerance
+	if changed, err := time.Parse(time.RFC3339Nano, s.UpdatedAt); err == nil && changed.After(accepted) {
+		accepted = changed
+	}
+	return orderedAt.Sub(accepted) > FarFutureTolerance
 }
 
 // Scanner reads the ledger; *ledger.Dynamo is one.
@@ -213,7 +219,7 @@ func (r *Rebuilder) classify(s ledger.Stored) (e events.Event, route events.Rout
 		return e, route, false, cUnusable
 	case route.Domain != r.Domain:
 		return e, route, false, cMoved
-	case Implausible(route.OrderedAt, s.ReceivedAt):
+	case Implausible(route.OrderedAt, s):
 		return e, route, false, cFarFuture
 	}
 	return e, route, true, ""

@@ -526,3 +526,114 @@ func TestRebuildSinceAppliesOnlyWhatCameAfter(t *testing.T) {
 		t.Fatalf("row after -since holds %s, want ORDER.FILLED", got.EventID)
 	}
 }
+
+// afterScan applies a live event once the repair's ledger Scan is done: the
+// pipeline does not stop for a repair, and a Scan of a large ledger takes minutes.
+type afterScan struct {
+	rebuild.Scanner
+	t    *testing.T
+	live func()
+}
+
+func (a afterScan) ScanEvents(ctx context.Context, q ledger.ScanQuery, from []ledger.Cursor, fn func(context.Context, ledger.ScanPage) error) error {
+	if !q.ConsistentRead {
+		a.t.Error("the repair's Scan is eventually consistent: it may miss the event the row holds")
+	}
+	err := a.Scanner.ScanEvents(ctx, q, from, fn)
+	a.live()
+	return err
+}
+
+// An event recorded and applied while the repair scans is in no list the
+// repair holds: clearing the row would move it back past that event.
+func TestRepairRefusesARowThatALiveEventMovedDuringItsScan(t *testing.T) {
+	t.Parallel()
+	env := awstest.Env(t)
+	ctx := context.Background()
+	live := env.StateTables[events.Orders]
+	l := ledger.NewDynamo(env.DynamoDB, env.LedgerTable)
+	store := state.NewDynamo(env.DynamoDB, live)
+	o := statetest.NewOrder(t, []string{"NEW", "PROCESSING", "FILLED"})
+	for _, status := range []string{"NEW", "PROCESSING"} {
+		e := o.Orders[status]
+		if _, err := store.Apply(ctx, e, recordReceived(t, l, e)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	filled := o.Orders["FILLED"]
+	r := rebuilder(env, live)
+	r.Ledger = afterScan{Scanner: l, t: t, live: func() {
+		if out, err := store.Apply(ctx, filled, recordReceived(t, l, filled)); err != nil || out != state.Applied {
+			t.Errorf("the live event: %s %v, want applied", out, err)
+		}
+	}}
+	_, err := r.RepairEntity(ctx, env.DynamoDB, o.PK())
+	if !errors.Is(err, rebuild.ErrRowChanged) {
+		t.Fatalf("repair of a row a live event moved during the Scan: %v, want ErrRowChanged", err)
+	}
+	if after, _ := row(t, env, live, o.PK()); after.EventID != filled.ID || after.Position == "" {
+		t.Fatalf("the row holds %s (position %q), want the live ORDER.FILLED", after.EventType, after.Position)
+	}
+}
+
+// An event parked as ahead of the clock at receipt and replayed once its time
+// came was applied by the pipeline: a rebuild keeps it, and a repair does not
+// move its row back past it.
+func TestRebuildKeepsAnAheadEventReplayedOnceItsTimeCame(t *testing.T) {
+	t.Parallel()
+	env := awstest.Env(t)
+	ctx := context.Background()
+	live := env.StateTables[events.Orders]
+	clock := testclock.New(time.Now().UTC().Add(-20 * time.Minute))
+	l := ledger.NewDynamo(env.DynamoDB, env.LedgerTable, ledger.WithClock(clock.Now))
+	store := state.NewDynamo(env.DynamoDB, live)
+
+	order, _ := events.Lookup("ORDER")
+	ids := statetest.IDs()
+	receivedAt := clock.Now()
+	created := statetest.Event(t, "ORDER.NEW", receivedAt.Add(-time.Minute), statetest.Object(order, ids, "NEW", receivedAt.Add(-time.Minute)))
+	if _, err := store.Apply(ctx, created, recordReceived(t, l, created)); err != nil {
+		t.Fatal(err)
+	}
+	// Upvest's clock ran ten minutes ahead: ingest parks the FILLED at receipt.
+	fillAt := receivedAt.Add(10 * time.Minute)
+	filled := statetest.Event(t, "ORDER.FILLED", fillAt, statetest.Object(order, ids, "FILLED", fillAt))
+	_, route, aheadErr := events.ClassifyAt(filled.Raw, receivedAt)
+	if aheadErr == nil {
+		t.Fatal("setup: the FILLED is not ahead at its receipt")
+	}
+	if _, _, err := l.Claim(ctx, ledger.Record{EventID: filled.ID, EventType: filled.Type, Domain: route.Domain,
+		EntityKey: route.EntityKey, Raw: filled.Raw, Status: ledger.Parked, Reason: aheadErr.Error()}); err != nil {
+		t.Fatal(err)
+	}
+	// Twenty minutes on, `ops replay` reopens it and the worker applies it.
+	clock.Advance(20 * time.Minute)
+	if err := l.Reopen(ctx, filled.ID, route.Domain, route.EntityKey); err != nil {
+		t.Fatal(err)
+	}
+	_, route, err := events.ClassifyAt(filled.Raw, clock.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, err := store.Apply(ctx, filled, route); err != nil || out != state.Applied {
+		t.Fatalf("the worker: %s %v, want applied", out, err)
+	}
+
+	into := scratchTable(t, env, "ahead-replayed")
+	r := rebuilder(env, into)
+	sum, err := r.Run(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if built, _ := row(t, env, into, route.EntityKey); built.EventID != filled.ID || sum.FarFuture != 0 {
+		t.Fatalf("rebuilt row holds %s, %d left out as far-future; want the replayed ORDER.FILLED kept", built.EventType, sum.FarFuture)
+	}
+	r.Table = live
+	rep, err := r.RepairEntity(ctx, env.DynamoDB, route.EntityKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after, _ := row(t, env, live, route.EntityKey); after.EventID != filled.ID || len(rep.FarFuture) != 0 {
+		t.Fatalf("after repair the row holds %s (far-future %v), want the replayed ORDER.FILLED", after.EventType, rep.FarFuture)
+	}
+}

@@ -45,15 +45,19 @@ var ErrRowChanged = errors.New("the row changed while it was being repaired; run
 // ledger, leaving out events whose ordering time is implausibly far in the
 // future (Implausible), and overwrites a row such an event pinned:
 //
-//  1. Scan the domain's events; keep the entity's own and those that write a
-//     view entry on it (an ORDER's executions).
-//  2. Read the row; clear its position and views, conditional on its version
-//     being the one read (nothing else wrote it meanwhile).
-//  3. Apply the kept events with the workers' state code, newest first, so the
+//  1. Read the row.
+//  2. Scan the domain's events, strongly consistent; keep the entity's own and
+//     those that write a view entry on it (an ORDER's executions). Every event
+//     the row held at 1 was in the ledger before it was applied, so the Scan
+//     sees it.
+//  3. Clear the row's position and views, conditional on its version being
+//     the one read at 1: an event applied at any time since, during the Scan
+//     included, may be one the Scan missed, and clearing would lose it.
+//  4. Apply the kept events with the workers' state code, newest first, so the
 //     newest plausible event is written once and the others are stale.
 //
-// Between 2 and 3 the row keeps its object without a position; a live event
-// landing then is applied, and 3 is only-if-newer, so the row ends newest.
+// Between 3 and 4 the row keeps its object without a position; a live event
+// landing then is applied, and 4 is only-if-newer, so the row ends newest.
 func (r *Rebuilder) RepairEntity(ctx context.Context, db RowAPI, pk string) (Repair, error) {
 	reps, err := r.RepairEntities(ctx, db, []string{pk})
 	if len(reps) == 0 {
@@ -78,8 +82,20 @@ func (r *Rebuilder) RepairEntities(ctx context.Context, db RowAPI, pks []string)
 	for _, pk := range pks {
 		byPK[pk] = &entity{rep: Repair{PK: pk}}
 	}
+	type read struct {
+		row    state.Row
+		exists bool
+	}
+	before := map[string]read{}
+	for _, pk := range pks {
+		row, exists, err := readRow(ctx, db, r.Table, pk)
+		if err != nil {
+			return nil, err
+		}
+		before[pk] = read{row, exists}
+	}
 	var mu sync.Mutex
-	q := ledger.ScanQuery{Segments: max(r.Segments, 1), WithBody: true, PageSize: r.PageSize, TypePrefixes: domainPrefixes(r.Domain)}
+	q := ledger.ScanQuery{Segments: max(r.Segments, 1), WithBody: true, PageSize: r.PageSize, TypePrefixes: domainPrefixes(r.Domain), ConsistentRead: true}
 	err := r.Ledger.ScanEvents(ctx, q, nil, func(ctx context.Context, p ledger.ScanPage) error {
 		for _, s := range p.Records {
 			if replay.RoutedDomain(s.EventType) != r.Domain || s.Status == ledger.Parked {
@@ -97,7 +113,7 @@ func (r *Rebuilder) RepairEntities(ctx context.Context, db RowAPI, pks []string)
 				mu.Lock()
 				ent.rep.Events++
 				switch {
-				case Implausible(route.OrderedAt, s.ReceivedAt):
+				case Implausible(route.OrderedAt, s):
 					ent.rep.FarFuture = append(ent.rep.FarFuture, s.EventID)
 				case pk == route.EntityKey:
 					ent.own = append(ent.own, found{e, route})
@@ -117,10 +133,7 @@ func (r *Rebuilder) RepairEntities(ctx context.Context, db RowAPI, pks []string)
 		ent := byPK[pk]
 		rep := &ent.rep
 		slices.Sort(rep.FarFuture)
-		row, exists, err := readRow(ctx, db, r.Table, pk)
-		if err != nil {
-			return reps, err
-		}
+		row, exists := before[pk].row, before[pk].exists
 		rep.Before = row.EventID
 		if len(ent.own)+len(ent.child) == 0 {
 			rep.After = row.EventID
