@@ -290,12 +290,16 @@ func (s *Service) process(ctx context.Context, log *slog.Logger, env upvest.Enve
 		group.Go(func() error {
 			claim, status, err := s.ledger.Claim(gctx, item.record)
 			item.claim, item.status = claim, status
-			if err != nil || claim != ledger.ClaimConflict {
-				return err
+			if err == nil && claim == ledger.ClaimConflict {
+				// Other bytes under a recorded id: keep them aside under their own key.
+				item.record = conflictRecord(item.record)
+				item.claim, _, err = s.ledger.Claim(gctx, item.record)
 			}
-			// Other bytes under a recorded id: keep them aside under their own key.
-			item.record = conflictRecord(item.record)
-			item.claim, _, err = s.ledger.Claim(gctx, item.record)
+			if err == nil && item.claim == ledger.ClaimNew {
+				// Now, not after the other claims: if one of them fails, the
+				// redelivery finds this record settled and would say nothing.
+				s.reportKeptAside(log, item)
+			}
 			return err
 		})
 	}
@@ -339,19 +343,8 @@ func (s *Service) process(ctx context.Context, log *slog.Logger, env upvest.Enve
 		case item.claim == ledger.ClaimSettled:
 			summary.Duplicates++
 			continue
-		case item.claim == ledger.ClaimNew && rec.Kind == ledger.KindConflict:
-			summary.Parked++
-			s.metrics.Add(observability.MetricConflicting, 1)
-			log.Error("event id recorded before with other bytes; the recorded bytes stay the event, these are kept aside",
-				"key", rec.EventID, "event_type", upvest.Truncate(rec.EventType, 100))
-			continue
-		case item.claim == ledger.ClaimNew && rec.Status == ledger.Parked:
-			summary.Parked++
-			if item.ahead {
-				s.metrics.Add(observability.MetricAhead, 1)
-			}
-			log.Error("event can never be processed as it is; parked", "event_id", rec.EventID,
-				"event_type", upvest.Truncate(rec.EventType, 100), "reason", upvest.Truncate(rec.Reason, 300))
+		case item.claim == ledger.ClaimNew && (rec.Kind == ledger.KindConflict || rec.Status == ledger.Parked):
+			summary.Parked++ // reported when its claim succeeded
 			continue
 		case item.claim == ledger.ClaimConflict:
 			// Cannot happen: a conflict record is keyed by its own bytes.
@@ -371,7 +364,6 @@ func (s *Service) process(ctx context.Context, log *slog.Logger, env upvest.Enve
 	s.metrics.Add(observability.MetricReceived, summary.Received)
 	s.metrics.Add(observability.MetricDuplicate, summary.Duplicates)
 	s.metrics.Add(observability.MetricRefanned, summary.Refanned)
-	s.metrics.Add(observability.MetricParked, summary.Parked)
 	if len(outgoing) == 0 {
 		return summary, nil
 	}
@@ -386,6 +378,27 @@ func (s *Service) process(ctx context.Context, log *slog.Logger, env upvest.Enve
 	summary.Enqueued = len(outgoing)
 	s.metrics.Add(observability.MetricEnqueued, len(outgoing))
 	return summary, nil
+}
+
+// reportKeptAside logs and counts a record newly kept aside: bytes under a
+// recorded id that differ (conflict) or an event that can never be processed
+// as it is (parked). The alarm on these metrics is what tells an operator.
+func (s *Service) reportKeptAside(log *slog.Logger, item *pending) {
+	rec := item.record
+	switch {
+	case rec.Kind == ledger.KindConflict:
+		s.metrics.Add(observability.MetricParked, 1)
+		s.metrics.Add(observability.MetricConflicting, 1)
+		log.Error("event id recorded before with other bytes; the recorded bytes stay the event, these are kept aside",
+			"key", rec.EventID, "event_type", upvest.Truncate(rec.EventType, 100))
+	case rec.Status == ledger.Parked:
+		s.metrics.Add(observability.MetricParked, 1)
+		if item.ahead {
+			s.metrics.Add(observability.MetricAhead, 1)
+		}
+		log.Error("event can never be processed as it is; parked", "event_id", rec.EventID,
+			"event_type", upvest.Truncate(rec.EventType, 100), "reason", upvest.Truncate(rec.Reason, 300))
+	}
 }
 
 // sentDespite returns the messages that reached their queues despite err.

@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -394,5 +395,45 @@ func TestEventsThatCanNeverSucceedAreParkedAlone(t *testing.T) {
 		if !kept[raw] {
 			t.Errorf("%s event not kept with its exact bytes", name)
 		}
+	}
+}
+
+// failOnce fails the first claim of one key, as a throttled write would.
+type failOnce struct {
+	Ledger
+	key    string
+	failed atomic.Bool
+}
+
+func (f *failOnce) Claim(ctx context.Context, rec ledger.Record) (ledger.ClaimResult, ledger.Status, error) {
+	if rec.EventID == f.key && !f.failed.Swap(true) {
+		return 0, "", errors.New("injected: ProvisionedThroughputExceededException")
+	}
+	return f.Ledger.Claim(ctx, rec)
+}
+
+// A parked event is reported (error line and the metrics the alarm watches)
+// when its record is written, even if the request then fails on another
+// event: the redelivery finds the record settled and says nothing more.
+func TestAParkedEventIsReportedOnceEvenWhenItsRequestFails(t *testing.T) {
+	mem := newFakeLedger()
+	var metrics, logs bytes.Buffer
+	s := New(fakeAuth{}, nil, &failOnce{Ledger: mem, key: orderID2}, &fakePublisher{}, slog.New(slog.NewJSONHandler(&logs, nil)),
+		observability.NewMetrics(&metrics, "ingest"), Options{Concurrency: 1})
+	body := `{"payload":[` + event(badObj, "ORDER.NEW", `{"status":"NEW"}`) + `,` + // no object.id: parked
+		event(orderID2, "ORDER.NEW", `{"id":"o-2","status":"NEW"}`) + `]}`
+	for delivery, want := range []int{http.StatusInternalServerError, http.StatusOK} {
+		if resp, _ := s.Handle(context.Background(), request(body)); resp.StatusCode != want {
+			t.Fatalf("delivery %d: %d %s, want %d", delivery+1, resp.StatusCode, resp.Body, want)
+		}
+	}
+	if got := read(t, mem, badObj).Status; got != ledger.Parked {
+		t.Fatalf("the event without an id is %s, want PARKED", got)
+	}
+	if n := strings.Count(metrics.String(), `"EventsParked":1`); n != 1 {
+		t.Errorf("EventsParked counted in %d flushes, want 1:\n%s", n, metrics.String())
+	}
+	if n := strings.Count(logs.String(), "can never be processed"); n != 1 {
+		t.Errorf("the parked event logged %d times, want once:\n%s", n, logs.String())
 	}
 }
