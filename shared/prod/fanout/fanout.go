@@ -55,7 +55,7 @@ var _ Publisher = (*SQS)(nil)
 // SQS limits: ten entries and 256 KiB of payload per SendMessageBatch call.
 const (
 	maxBatchEntries = 10
-	maxBatchBytes   = 256 * 1024
+	MaxBatchBytes   = 256 * 1024
 )
 
 // Option tunes an SQS publisher.
@@ -76,7 +76,7 @@ func NewSQS(client SQSAPI, queueURLs map[events.Domain]string, opts ...Option) *
 	p := &SQS{
 		client:        client,
 		queueURLs:     queueURLs,
-		maxBatchBytes: maxBatchBytes,
+		maxBatchBytes: MaxBatchBytes,
 		maxAttempts:   4,
 		backoff:       func(attempt int) time.Duration { return time.Duration(attempt*attempt) * 50 * time.Millisecond },
 		inFlight:      DefaultInFlight,
@@ -241,15 +241,21 @@ func toEntry(m Message) entry {
 	if m.Replay {
 		attrs[message.AttrReplay] = stringAttr(message.Replayed)
 	}
-	size := len(body)
-	for name, v := range attrs {
-		size += len(name) + len(aws.ToString(v.DataType)) + len(aws.ToString(v.StringValue))
-	}
 	return entry{
 		msg:   m,
 		input: types.SendMessageBatchRequestEntry{MessageBody: aws.String(body), MessageAttributes: attrs},
-		size:  size,
+		size:  PayloadSize(body, attrs),
 	}
+}
+
+// PayloadSize is what SQS counts of a message against MaxBatchBytes: its body
+// and each attribute's name, type and value.
+func PayloadSize(body string, attrs map[string]types.MessageAttributeValue) int {
+	size := len(body)
+	for name, v := range attrs {
+		size += len(name) + len(aws.ToString(v.DataType)) + len(aws.ToString(v.StringValue)) + len(v.BinaryValue)
+	}
+	return size
 }
 
 // withAttributes adds string attributes to an entry (the trace context,

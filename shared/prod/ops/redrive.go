@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/fanout"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/message"
 )
 
@@ -62,13 +63,36 @@ func Redrive(ctx context.Context, q QueueAPI, dlqURL, queueURL string, max int) 
 		if len(batch) == 0 {
 			return res, nil
 		}
-		moved, err := move(ctx, q, dlqURL, queueURL, batch, sent)
-		res.Moved = append(res.Moved, moved...)
-		if err != nil {
-			return res, err
+		for _, part := range bySize(batch) {
+			moved, err := move(ctx, q, dlqURL, queueURL, part, sent)
+			res.Moved = append(res.Moved, moved...)
+			if err != nil {
+				return res, err // the rest stay in the DLQ and reappear after the hold
+			}
 		}
 	}
 	return res, nil
+}
+
+// bySize cuts messages into batches SendMessageBatch takes: ten messages of
+// up to 200 KiB each can be far over its 256 KiB.
+func bySize(msgs []types.Message) [][]types.Message {
+	var out [][]types.Message
+	var cur []types.Message
+	bytes := 0
+	for _, m := range msgs {
+		size := fanout.PayloadSize(aws.ToString(m.Body), m.MessageAttributes)
+		if len(cur) > 0 && bytes+size > fanout.MaxBatchBytes {
+			out = append(out, cur)
+			cur, bytes = nil, 0
+		}
+		cur = append(cur, m)
+		bytes += size
+	}
+	if len(cur) > 0 {
+		out = append(out, cur)
+	}
+	return out
 }
 
 // move sends a batch to the queue and deletes from the dead-letter queue what
