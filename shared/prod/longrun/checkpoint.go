@@ -55,7 +55,7 @@ func (f *CheckpointFile) Load(job string, segments int) (cp Checkpoint, resumed 
 		return Checkpoint{}, false, fmt.Errorf("checkpoint %s is damaged (delete it to start over): %w", f.Path, err)
 	}
 	if saved.Job != job || len(saved.Cursors) != segments {
-		return Checkpoint{}, false, fmt.Errorf("%w: %s is for %q with %d segments; this run is %q with %d (use another -checkpoint file, or delete it to start over)",
+		return Checkpoint{}, false, fmt.Errorf("%w: %s is for %q with %d segments; this run is %q with %d (use another -checkpoint file, or -fresh to start over)",
 			ErrOtherJob, f.Path, saved.Job, len(saved.Cursors), job, segments)
 	}
 	if saved.Counters == nil {

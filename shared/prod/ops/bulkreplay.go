@@ -138,14 +138,15 @@ func (c *CLI) bulkReplay(ctx context.Context, local, dryRun bool, ff *filterFlag
 	b := &replay.Bulk{
 		Ledger: l, Publisher: publisher, Plan: plan, Segments: ff.run.segments,
 		Replayer: &replay.Replayer{Ledger: l, Publisher: publisher, Requests: requests, DryRun: plan},
-		Progress: progressTo(c.Stderr, "replay"),
+		Progress: progressTo(c.Stderr, "replay"), Source: ledgerSource(local, t.res.LedgerTable),
 	}
 	if total, err := l.ApproxItemCount(ctx, t.db.DescribeTable); err == nil {
 		b.Total = total
 	}
 	if !plan {
 		b.Limiter = longrun.NewLimiter(ff.run.rate, nil)
-		sum := sha256.Sum256([]byte(f.Describe()))
+		// Named after the whole identity, so that different runs get different files.
+		sum := sha256.Sum256([]byte(f.Describe() + " from " + b.Source))
 		if b.Checkpoint, err = ff.run.checkpointFile("replay-" + hex.EncodeToString(sum[:4])); err != nil {
 			return err
 		}

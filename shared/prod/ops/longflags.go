@@ -63,6 +63,15 @@ func (rf *runFlags) checkpointFile(name string) (*longrun.CheckpointFile, error)
 	return f, nil
 }
 
+// ledgerSource names the ledger a long run reads, for its checkpoint's identity:
+// a run on the local ledger must not resume one on the deployed, or on another table.
+func ledgerSource(local bool, table string) string {
+	if local {
+		return "local ledger " + table
+	}
+	return "deployed ledger " + table
+}
+
 func progressTo(w io.Writer, label string) *longrun.Progress {
 	return &longrun.Progress{W: w, Terminal: longrun.IsTerminal(w), Label: label}
 }

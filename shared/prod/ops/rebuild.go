@@ -80,7 +80,8 @@ func (c *CLI) rebuild(ctx context.Context, args []string) error {
 	}
 	live := t.res.StateTables[d]
 	l := ledger.NewDynamo(t.db, t.res.LedgerTable)
-	r := &rebuild.Rebuilder{Ledger: l, DB: t.db, Table: live, Domain: d, Segments: rf.segments, Since: window[0], Until: window[1]}
+	r := &rebuild.Rebuilder{Ledger: l, DB: t.db, Table: live, Domain: d, Segments: rf.segments, Since: window[0], Until: window[1],
+		Source: ledgerSource(*local, t.res.LedgerTable)}
 
 	if repair {
 		reps, err := r.RepairEntities(ctx, t.db, entities)

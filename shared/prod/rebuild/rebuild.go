@@ -71,6 +71,9 @@ type Rebuilder struct {
 	// (inclusive, exclusive); zero: unbounded. For applying what came after
 	// a point-in-time restore, or re-making one day's changes.
 	Since, Until time.Time
+	// Source names the ledger read (its table, local or deployed). It is part
+	// of the run's identity, so a checkpoint of a run on another ledger is refused.
+	Source string
 }
 
 // Summary is what a rebuild did; counts include the runs before a resume.
@@ -109,6 +112,9 @@ func (r *Rebuilder) Run(ctx context.Context) (Summary, error) {
 	job := fmt.Sprintf("rebuild %s into %s", r.Domain, r.Table)
 	if !r.Since.IsZero() || !r.Until.IsZero() {
 		job += fmt.Sprintf(" received %s to %s", r.Since.Format(time.RFC3339Nano), r.Until.Format(time.RFC3339Nano))
+	}
+	if r.Source != "" {
+		job += " from " + r.Source
 	}
 	cp, resumed, err := cpf.Load(job, segments)
 	if err != nil {

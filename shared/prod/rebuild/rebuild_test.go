@@ -292,6 +292,7 @@ func TestRebuildInterruptedAndResumedEqualsAnUninterruptedOne(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	r := rebuilder(env, resumed)
 	r.Checkpoint = cp
+	r.Source = "local ledger " + env.LedgerTable
 	r.Ledger = &interrupting{Scanner: r.Ledger, after: 4, cancel: cancel}
 	first, err := r.Run(ctx)
 	if !errors.Is(err, context.Canceled) {
@@ -300,8 +301,20 @@ func TestRebuildInterruptedAndResumedEqualsAnUninterruptedOne(t *testing.T) {
 	if first.Events == 0 || first.Events >= 50 {
 		t.Fatalf("interrupted run read %d events: want it stopped half-way", first.Events)
 	}
+	// Another run with the same checkpoint file is refused: into the live
+	// table, or from another ledger.
+	other := rebuilder(env, env.StateTables[events.Orders])
+	other.Checkpoint, other.Source = cp, r.Source
+	if _, err := other.Run(context.Background()); !errors.Is(err, longrun.ErrOtherJob) {
+		t.Fatalf("in place, with the checkpoint of a run into another table: %v, want it refused", err)
+	}
+	other = rebuilder(env, resumed)
+	other.Checkpoint, other.Source = cp, "deployed ledger "+env.LedgerTable
+	if _, err := other.Run(context.Background()); !errors.Is(err, longrun.ErrOtherJob) {
+		t.Fatalf("from another ledger: %v, want it refused", err)
+	}
 	r = rebuilder(env, resumed)
-	r.Checkpoint = cp
+	r.Checkpoint, r.Source = cp, "local ledger "+env.LedgerTable
 	second, err := r.Run(context.Background())
 	if err != nil {
 		t.Fatal(err)

@@ -2,8 +2,11 @@ package replay
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"strconv"
@@ -42,6 +45,9 @@ type Bulk struct {
 	Checkpoint *longrun.CheckpointFile // nil: not resumable
 	Progress   *longrun.Progress       // nil: silent
 	Total      int64                   // approximate ledger items, for the ETA
+	// Source names the ledger read (its table, local or deployed). It is part
+	// of the run's identity, so a checkpoint of a run on another ledger is refused.
+	Source string
 }
 
 // Key is a group of selected records: where it goes, its type, its status
@@ -94,6 +100,9 @@ func (b *Bulk) Run(ctx context.Context, f Filter) (BulkSummary, error) {
 		cpf = &longrun.CheckpointFile{}
 	}
 	job := "replay " + f.Describe()
+	if b.Source != "" {
+		job += " from " + b.Source
+	}
 	if f.IDs != nil {
 		segments = 1
 	}
@@ -253,7 +262,18 @@ func (f Filter) Describe() string {
 	}
 	add("by", string(f.By))
 	if f.IDs != nil {
-		add("ids", strconv.Itoa(len(f.IDs)))
+		add("ids", idsDigest(f.IDs))
 	}
 	return strings.Join(parts, " ")
+}
+
+// idsDigest names a set of ids by its size and content: two files of as many
+// different ids are different runs, and must not resume each other.
+func idsDigest(ids map[string]bool) string {
+	h := sha256.New()
+	for _, id := range slices.Sorted(maps.Keys(ids)) {
+		h.Write([]byte(id))
+		h.Write([]byte{'\n'})
+	}
+	return strconv.Itoa(len(ids)) + " sha256:" + hex.EncodeToString(h.Sum(nil)[:8])
 }
