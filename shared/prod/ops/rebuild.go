@@ -103,6 +103,9 @@ func (c *CLI) rebuild(ctx context.Context, args []string) error {
 		if *into == live {
 			return fmt.Errorf("%w: -into names the live table; leave -into out to rebuild in place", ErrUsage)
 		}
+		if err := notAPipelineTable(*into, t.res.WithOverrides(c.Getenv)); err != nil {
+			return err
+		}
 		r.Table = *into
 		if err := localaws.EnsureStateTable(ctx, t.db, *into); err != nil {
 			return err
@@ -163,6 +166,20 @@ func (c *CLI) rebuild(ctx context.Context, args []string) error {
 	}
 	if out.Verify != nil && out.Verify.Equal != out.Verify.Compared {
 		return ErrDifferences
+	}
+	return nil
+}
+
+// notAPipelineTable refuses as -into the ledger or another domain's live
+// state table: a rebuild would write this domain's rows into it.
+func notAPipelineTable(into string, res config.Ops) error {
+	if into == res.LedgerTable {
+		return fmt.Errorf("%w: -into %s is the ledger table; -into takes a new or scratch table", ErrUsage, into)
+	}
+	for d, table := range res.StateTables {
+		if into == table {
+			return fmt.Errorf("%w: -into %s is the live state table of %s; -into takes a new or scratch table", ErrUsage, into, d)
+		}
 	}
 	return nil
 }

@@ -105,6 +105,19 @@ func TestReplayPlanAndRebuildFromTheCommandLine(t *testing.T) {
 	t.Logf("rebuild -entity:\n%s", out)
 }
 
+// -into writes this domain's rows: never into the ledger or another domain's
+// live table, which the tool refuses before it writes anything.
+func TestRebuildIntoRefusesThePipelinesTables(t *testing.T) {
+	t.Parallel()
+	env := awstest.Env(t)
+	for _, into := range []string{env.StateTables[events.Accounts], env.StateTables[events.Orders], env.LedgerTable} {
+		out, err := cli(t, env, "rebuild", "-local", "-into", into, "-checkpoint", filepath.Join(t.TempDir(), "cp.json"), "orders")
+		if !errors.Is(err, ops.ErrUsage) {
+			t.Errorf("rebuild -into %s orders: %v, want a usage error\n%s", into, err, out)
+		}
+	}
+}
+
 func TestLongRunsRefuseBadCommandLines(t *testing.T) {
 	t.Parallel()
 	for _, args := range [][]string{
