@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"slices"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -31,7 +32,7 @@ const Usage = `usage: go run ./functions/ops <subcommand> [-local] ...
         the ledger record, the state row it led to, and whether its message is in its queue or DLQ
   parked  [-local] [DOMAIN | requests]
         list parked records (all partitions when none is named)
-  replay  [-local] [-dry-run] (-parked DOMAIN | -parked requests | -unrouted | <id>...)
+  replay  [-local] [-dry-run] [-json] (-parked DOMAIN | -parked requests | -unrouted | <id>...)
         send kept-aside records through the pipeline again
   replay  [-local] [-plan] [-domain D]... [-type CATEGORY[.ACTION]]... [-since T] [-until T] [-by received|created]
           [-status RECEIVED|ENQUEUED|PARKED]... [-ids-from FILE] [-rate N] [-segments N] [-checkpoint FILE] [-fresh] [-json]
@@ -227,6 +228,9 @@ func (c *CLI) replay(ctx context.Context, args []string) error {
 	if err := sel.Check(); err != nil {
 		return err
 	}
+	if set := setFlags(fs, "rate", "segments", "checkpoint", "fresh"); len(set) > 0 {
+		return fmt.Errorf("%w: %v: only replay by filter is a long run; -parked, -unrouted and ids take -local, -dry-run and -json", ErrUsage, set)
+	}
 	t, err := c.connect(ctx, *local, config.OpsNeeds{Ledger: true, Domains: events.Domains(), Queues: true})
 	if err != nil {
 		return err
@@ -237,7 +241,18 @@ func (c *CLI) replay(ctx context.Context, args []string) error {
 	requests := ingest.New(nil, nil, l, publisher, observability.NewLogger(c.Stderr, "ops-replay"),
 		observability.NewMetrics(io.Discard, "ops-replay"), ingest.Options{})
 	r := &replay.Replayer{Ledger: l, Publisher: publisher, Requests: requests, DryRun: *dryRun}
-	return Replay(ctx, r, l, sel, c.Stdout)
+	return Replay(ctx, r, l, sel, c.Stdout, filters.run.json)
+}
+
+// setFlags returns those of names the command line set, as -name.
+func setFlags(fs *flag.FlagSet, names ...string) []string {
+	var set []string
+	fs.Visit(func(fl *flag.Flag) {
+		if slices.Contains(names, fl.Name) {
+			set = append(set, "-"+fl.Name)
+		}
+	})
+	return set
 }
 
 func (c *CLI) redrive(ctx context.Context, args []string) error {

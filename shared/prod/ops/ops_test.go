@@ -3,6 +3,7 @@ package ops_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -20,6 +21,7 @@ import (
 	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/ledger"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/message"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/ops"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/replay"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/state/statetest"
 )
 
@@ -171,6 +173,15 @@ func TestReplayRequeuesAParkedEvent(t *testing.T) {
 	}
 	if s, _ := l.Read(context.Background(), e.ID); s.Status != ledger.Parked {
 		t.Errorf("a dry run changed the status to %s", s.Status)
+	}
+	out, err = cli(t, env, "replay", "-local", "-dry-run", "-json", "-parked", "orders")
+	var replayed struct {
+		Records []ops.ReplayedRecord `json:"records"`
+		Looked  int                  `json:"looked_at"`
+	}
+	if err != nil || json.Unmarshal([]byte(out), &replayed) != nil || replayed.Looked != 1 ||
+		replayed.Records[0] != (ops.ReplayedRecord{EventID: e.ID, Outcome: replay.WouldRequeue, Domain: "orders"}) {
+		t.Fatalf("dry run -json: %v\n%s", err, out)
 	}
 	out, err = cli(t, env, "replay", "-local", "-parked", "orders")
 	if err != nil || !strings.Contains(out, e.ID+" requeued orders") || !strings.Contains(out, "1 record(s) looked at") {

@@ -134,6 +134,10 @@ func TestLongRunsRefuseBadCommandLines(t *testing.T) {
 		{"replay", "-by", "updated", "-since", "2025-01-01"},
 		{"replay", "-domain", "orders", "-parked", "orders"},
 		{"replay", "-plan", "some-id"},
+		{"replay", "-rate", "5", "-parked", "orders"},
+		{"replay", "-checkpoint", "cp.json", "-unrouted"},
+		{"replay", "-fresh", "some-id"},
+		{"replay", "-segments", "2", "some-id"},
 		{"rebuild", "-entity", "ORDER#x", "-since", "2025-01-01", "orders"},
 		{"rebuild", "-since", "2025-02-01", "-until", "2025-01-01", "orders"},
 	} {

@@ -2,6 +2,7 @@ package ops
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 
@@ -51,14 +52,38 @@ func (s ReplaySelection) Resolve(ctx context.Context, l ReplayLister) ([]string,
 	return s.Keys, nil
 }
 
+// ReplayedRecord is one record of a replay by selection, as -json prints it.
+type ReplayedRecord struct {
+	EventID string         `json:"event_id"`
+	Outcome replay.Outcome `json:"outcome"`
+	Domain  string         `json:"domain,omitempty"`
+	Reason  string         `json:"reason,omitempty"`
+}
+
 // Replay replays the selected records and prints one line per record: key,
-// outcome, domain, reason.
-func Replay(ctx context.Context, r *replay.Replayer, l ReplayLister, sel ReplaySelection, w io.Writer) error {
+// outcome, domain, reason; or with asJSON, {"records": [...], "looked_at": N}.
+// Stopped by an error, it prints the records done so far, then returns it.
+func Replay(ctx context.Context, r *replay.Replayer, l ReplayLister, sel ReplaySelection, w io.Writer, asJSON bool) error {
 	keys, err := sel.Resolve(ctx, l)
 	if err != nil {
 		return err
 	}
 	results, err := r.Replay(ctx, keys)
+	if asJSON {
+		out := struct {
+			Records  []ReplayedRecord `json:"records"`
+			LookedAt int              `json:"looked_at"`
+		}{Records: []ReplayedRecord{}, LookedAt: len(results)}
+		for _, res := range results {
+			out.Records = append(out.Records, ReplayedRecord{res.EventID, res.Outcome, string(res.Domain), res.Reason})
+		}
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		if jerr := enc.Encode(out); jerr != nil {
+			return jerr
+		}
+		return err
+	}
 	for _, res := range results {
 		fmt.Fprintf(w, "%s %s %s %s\n", res.EventID, res.Outcome, res.Domain, res.Reason)
 	}
