@@ -8,6 +8,9 @@
 //	go run ./functions/ops replay [-local] [-plan] [-domain D] [-type T] [-since T] [-until T] [-status S] [-ids-from FILE]
 //	go run ./functions/ops rebuild [-local] [-into TABLE [-verify]] [-entity PK] DOMAIN
 //	go run ./functions/ops keys fetch|sync
+//	go run ./functions/ops webhooks list|show|create|update|enable|disable|delete|test ...
+//	go run ./functions/ops golive [-local] [-json]
+//	go run ./functions/ops [<subcommand>] -h
 //
 // Deployed: the stack outputs as LEDGER_TABLE, STATE_TABLE_<DOMAIN>,
 // QUEUE_URL_<DOMAIN> and DLQ_URL_<DOMAIN>, with the operator's AWS
@@ -45,7 +48,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "ops: interrupted:", err)
 		os.Exit(130)
 	case errors.Is(err, ops.ErrUsage):
-		fmt.Fprintf(os.Stderr, "ops: %v\n\n%s", err, ops.Usage)
+		fmt.Fprintf(os.Stderr, "ops: %v\n\n%s", err, ops.HelpFor(os.Args[1:]))
 		os.Exit(2)
 	default:
 		fmt.Fprintln(os.Stderr, "ops:", err)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -45,6 +46,12 @@ const Usage = `usage: go run ./functions/ops <subcommand> [-local] ...
         move the domain's dead-letter messages back to its queue
   keys    fetch | sync
         fetch Upvest's JWKS, or sync it into the SSM parameter
+  webhooks list | show | create | update | enable | disable | delete | test [-local] [-json] ...
+        Upvest's webhook subscriptions (ops webhooks -h for each action's flags)
+  golive  [-local] [-json] [-webhook-id ID] [-wait D]
+        the go-live check: endpoint, keys, subscription and a test delivery
+
+Each subcommand's -h prints its flags.
 
 -local works on the tables and queues of ` + "`make run`" + ` (LOCAL_DYNAMODB_PORT, LOCAL_SQS_PORT).
 Long runs show progress on stderr, stop cleanly on Ctrl-C and resume from their checkpoint file.
@@ -55,6 +62,38 @@ LEDGER_TABLE, STATE_TABLE_<DOMAIN>, QUEUE_URL_<DOMAIN>, DLQ_URL_<DOMAIN> (see RE
 
 // ErrUsage marks a command line the tool does not understand.
 var ErrUsage = errors.New("usage")
+
+// errHelp stops a subcommand whose -h printed its help; Run returns nil for it.
+var errHelp = errors.New("help printed")
+
+// HelpFor is the help to print after a bad command line: the subcommand's
+// lines of Usage (all of webhooks' help), or all of Usage for no or an unknown subcommand.
+func HelpFor(args []string) string {
+	if len(args) == 0 {
+		return Usage
+	}
+	if args[0] == "webhooks" {
+		return WebhooksUsage
+	}
+	var lines []string
+	in := false
+	for _, line := range strings.Split(Usage, "\n") {
+		switch {
+		case strings.HasPrefix(line, "  "+args[0]+" "):
+			in = true
+		case strings.HasPrefix(line, "        ") && in:
+		default:
+			in = false
+		}
+		if in {
+			lines = append(lines, line)
+		}
+	}
+	if len(lines) == 0 {
+		return Usage
+	}
+	return "usage: go run ./functions/ops\n\n" + strings.Join(lines, "\n") + "\n\nSee go run ./functions/ops -h for -local, exit codes and the deployed variables.\n"
+}
 
 // CLI is the ops tool's command line; functions/ops fills it in.
 type CLI struct {
@@ -73,6 +112,13 @@ type CLI struct {
 
 // Run runs one subcommand. An error wrapping ErrUsage is a bad command line.
 func (c *CLI) Run(ctx context.Context, args []string) error {
+	if err := c.run(ctx, args); !errors.Is(err, errHelp) {
+		return err
+	}
+	return nil
+}
+
+func (c *CLI) run(ctx context.Context, args []string) error {
 	if len(args) == 0 {
 		return fmt.Errorf("%w: no subcommand", ErrUsage)
 	}
@@ -88,7 +134,11 @@ func (c *CLI) Run(ctx context.Context, args []string) error {
 	case "rebuild":
 		return c.rebuild(ctx, rest)
 	case "keys":
-		if len(rest) != 1 {
+		if len(rest) == 1 && isHelp(rest[0]) {
+			_, err := io.WriteString(c.Stdout, HelpFor(args))
+			return err
+		}
+		if len(rest) != 1 || rest[0] != "fetch" && rest[0] != "sync" {
 			return fmt.Errorf("%w: keys fetch|sync", ErrUsage)
 		}
 		return Keys(ctx, c.Keys, rest[0], c.Stdout)
@@ -96,7 +146,10 @@ func (c *CLI) Run(ctx context.Context, args []string) error {
 		return c.webhooks(ctx, rest)
 	case "golive":
 		return c.golive(ctx, rest)
-	case "help", "-h", "-help", "--help":
+	case "help":
+		_, err := io.WriteString(c.Stdout, HelpFor(rest))
+		return err
+	case "-h", "-help", "--help":
 		_, err := io.WriteString(c.Stdout, Usage)
 		return err
 	default:
@@ -146,23 +199,40 @@ func (c *CLI) connect(ctx context.Context, local bool, need config.OpsNeeds) (ta
 	return target{res: res, db: dynamodb.NewFromConfig(cfg), sqs: sqs.NewFromConfig(cfg)}, nil
 }
 
+// flags is a subcommand's flag set. It prints nothing itself: parse returns
+// the errors, and -h prints the subcommand's help.
 func (c *CLI) flags(name string) (*flag.FlagSet, *bool) {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(c.Stderr)
-	return fs, fs.Bool("local", false, "use the tables and queues of `make run`")
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	// No backquotes in a flag's text: the flag package would take the quoted word as the value's name.
+	return fs, fs.Bool("local", false, "work on the local run (make run): its tables, queues and fake Upvest")
 }
 
-func parse(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
+// parse parses a subcommand's flags. On -h it prints the subcommand's help
+// and flags to stdout and returns errHelp, which Run turns into success.
+func (c *CLI) parse(fs *flag.FlagSet, args []string) error {
+	err := fs.Parse(args)
+	if errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintf(c.Stdout, "%s\nflags of %s:\n", HelpFor(strings.Fields(fs.Name())), fs.Name())
+		fs.SetOutput(c.Stdout)
+		fs.PrintDefaults()
+		return errHelp
+	}
+	if err != nil {
 		return fmt.Errorf("%w: %s: %v", ErrUsage, fs.Name(), err)
 	}
 	return nil
 }
 
+func isHelp(arg string) bool {
+	return arg == "-h" || arg == "-help" || arg == "--help" || arg == "help"
+}
+
 func (c *CLI) inspect(ctx context.Context, args []string) error {
 	fs, local := c.flags("inspect")
 	limit := fs.Int("peek", DefaultPeekLimit, "look at up to this many messages per queue")
-	if err := parse(fs, args); err != nil {
+	if err := c.parse(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() != 1 {
@@ -182,7 +252,7 @@ func (c *CLI) inspect(ctx context.Context, args []string) error {
 
 func (c *CLI) parked(ctx context.Context, args []string) error {
 	fs, local := c.flags("parked")
-	if err := parse(fs, args); err != nil {
+	if err := c.parse(fs, args); err != nil {
 		return err
 	}
 	partitions := ParkedPartitions()
@@ -215,7 +285,7 @@ func (c *CLI) replay(ctx context.Context, args []string) error {
 	fs.StringVar(&sel.Parked, "parked", "", "replay every record parked in this domain, or \"requests\" for kept request bodies")
 	fs.BoolVar(&sel.Unrouted, "unrouted", false, "replay every event of the unrouted domain")
 	filters := addFilterFlags(fs)
-	if err := parse(fs, args); err != nil {
+	if err := c.parse(fs, args); err != nil {
 		return err
 	}
 	if filters.used(fs) {
@@ -258,7 +328,7 @@ func setFlags(fs *flag.FlagSet, names ...string) []string {
 func (c *CLI) redrive(ctx context.Context, args []string) error {
 	fs, local := c.flags("redrive")
 	max := fs.Int("max", 0, "move at most this many messages (0: all)")
-	if err := parse(fs, args); err != nil {
+	if err := c.parse(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() != 1 || *max < 0 {

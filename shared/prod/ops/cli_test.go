@@ -64,6 +64,7 @@ func TestBadCommandLinesAreUsageErrors(t *testing.T) {
 	for _, args := range [][]string{
 		{}, {"frobnicate"}, {"inspect"}, {"inspect", "a", "b"}, {"inspect", "-nope", "a"},
 		{"parked", "a", "b"}, {"redrive"}, {"redrive", "nowhere"}, {"redrive", "-max", "-1", "orders"}, {"keys"},
+		{"keys", "bogus"}, {"keys", "fetch", "sync"},
 	} {
 		if _, err := run(nil, noEnv, args...); !errors.Is(err, ops.ErrUsage) {
 			t.Errorf("%q: %v, want a usage error", args, err)
@@ -98,5 +99,51 @@ func TestDeployedModeNamesMissingVariables(t *testing.T) {
 	}
 	if _, err := run(nil, noEnv, "redrive", "orders"); err != nil && strings.Contains(err.Error(), "LEDGER_TABLE") {
 		t.Errorf("redrive needs no ledger: %v", err)
+	}
+}
+
+var subcommands = []string{"inspect", "parked", "replay", "rebuild", "redrive", "keys", "webhooks", "golive"}
+
+// -h is a request, not a mistake: it prints help to stdout and succeeds
+// (exit 0), for the tool and for each subcommand.
+func TestHelpListsEverySubcommandAndEachHelpSucceeds(t *testing.T) {
+	out, err := run(nil, noEnv, "-h")
+	if err != nil {
+		t.Fatalf("-h: %v", err)
+	}
+	for _, sub := range subcommands {
+		if !strings.Contains(out, "\n  "+sub+" ") {
+			t.Errorf("-h does not list %s:\n%s", sub, out)
+		}
+		for _, args := range [][]string{{sub, "-h"}, {"help", sub}} {
+			help, err := run(nil, noEnv, args...)
+			if err != nil || !strings.Contains(help, sub) {
+				t.Errorf("%v: %v, want its help\n%s", args, err, help)
+			}
+			if strings.Contains(help, "make run` ") || strings.Contains(help, "-local make run") || strings.Contains(help, "help requested") {
+				t.Errorf("%v: flag help garbled:\n%s", args, help)
+			}
+		}
+	}
+	if help, err := run(nil, noEnv, "inspect", "-h"); err != nil || !strings.Contains(help, "-peek") || !strings.Contains(help, "-local\n") {
+		t.Errorf("inspect -h: %v, want its flags\n%s", err, help)
+	}
+	if help, err := run(nil, noEnv, "webhooks", "update", "-h"); err != nil || !strings.Contains(help, "-title") {
+		t.Errorf("webhooks update -h: %v, want its flags\n%s", err, help)
+	}
+}
+
+// After a bad command line the tool prints the help of the subcommand at fault.
+func TestHelpForABadCommandLineIsTheSubcommands(t *testing.T) {
+	for _, sub := range subcommands {
+		if help := ops.HelpFor([]string{sub, "-nope"}); !strings.Contains(help, "  "+sub) && !strings.Contains(help, "ops "+sub) {
+			t.Errorf("HelpFor(%s -nope) does not name it:\n%s", sub, help)
+		}
+	}
+	if help := ops.HelpFor([]string{"webhooks", "update", "x"}); !strings.Contains(help, "update  <id>") {
+		t.Errorf("HelpFor(webhooks update) is not webhooks' help:\n%s", help)
+	}
+	if ops.HelpFor([]string{"frobnicate"}) != ops.Usage || ops.HelpFor(nil) != ops.Usage {
+		t.Error("no or an unknown subcommand: want the whole help")
 	}
 }

@@ -333,7 +333,7 @@ func (c *CLI) golive(ctx context.Context, args []string) error {
 	g := &GoLive{}
 	fs.StringVar(&g.WebhookID, "webhook-id", "", "the subscription to check (default: the one on the endpoint's URL)")
 	fs.DurationVar(&g.Wait, "wait", 2*time.Minute, "how long to wait for the test delivery")
-	if err := parse(fs, args); err != nil {
+	if err := c.parse(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() != 0 {

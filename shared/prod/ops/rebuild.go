@@ -33,7 +33,7 @@ func (c *CLI) rebuild(ctx context.Context, args []string) error {
 	until := fs.String("until", "", "only events received before this time (RFC 3339 or a date)")
 	var rf runFlags
 	addRunFlags(fs, &rf, "write units")
-	if err := parse(fs, args); err != nil {
+	if err := c.parse(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() != 1 {

@@ -92,16 +92,15 @@ func (l *listFlag) Set(s string) error {
 // webhooks runs `ops webhooks <action>`. Every flag and id is checked before
 // any call to Upvest.
 func (c *CLI) webhooks(ctx context.Context, args []string) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "help" {
-		if len(args) == 0 {
-			return fmt.Errorf("%w: webhooks needs an action\n\n%s", ErrUsage, WebhooksUsage)
-		}
+	if len(args) == 0 {
+		return fmt.Errorf("%w: webhooks needs an action", ErrUsage)
+	}
+	if isHelp(args[0]) {
 		_, err := io.WriteString(c.Stdout, WebhooksUsage)
 		return err
 	}
 	action, args := args[0], args[1:]
 	fs, local := c.flags("webhooks " + action)
-	fs.Usage = func() { fmt.Fprint(c.Stderr, WebhooksUsage) }
 	asJSON := fs.Bool("json", false, "print Upvest's JSON")
 	var list keysync.ListOptions
 	var change keysync.WebhookChange
@@ -131,14 +130,14 @@ func (c *CLI) webhooks(ctx context.Context, args []string) error {
 		}
 	case "show", "enable", "disable", "delete", "test":
 	default:
-		return fmt.Errorf("%w: unknown webhooks action %q\n\n%s", ErrUsage, action, WebhooksUsage)
+		return fmt.Errorf("%w: unknown webhooks action %q", ErrUsage, action)
 	}
 	// The id may come before the flags (update <id> -title x) or after them.
 	var id string
 	if needID && len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		id, args = args[0], args[1:]
 	}
-	if err := parse(fs, args); err != nil {
+	if err := c.parse(fs, args); err != nil {
 		return err
 	}
 	rest := fs.Args()
