@@ -3,8 +3,10 @@
 //
 //	go run ./functions/send [flags] <file-or-folder>...
 //	go run ./functions/send [flags] -generate 10
-//	go run ./functions/send keygen -dir .local
+//	go run ./functions/send keygen [-dir DIR]
 //
+// The dev key and JWKS are read from (and keygen writes them to) LOCAL_DIR
+// (default .local), where `make run` keeps them.
 // It prints one line per request and exits non-zero unless every request was
 // answered 200.
 package main
@@ -12,6 +14,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -24,8 +27,6 @@ import (
 	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/config"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/signature"
 )
-
-const defaultDir = config.DefaultLocalDir
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
@@ -41,7 +42,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("send", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: send [flags] <file-or-folder>... | send [flags] -generate N | send keygen [-dir .local]")
+		fmt.Fprintln(stderr, "usage: send [flags] <file-or-folder>... | send [flags] -generate N | send keygen [-dir DIR]")
+		fmt.Fprintln(stderr, "exit codes: 0 every request answered 200, 1 not, or a failure, 2 bad command line")
 		fs.PrintDefaults()
 	}
 	local, err := config.LoadLocal(os.Getenv)
@@ -50,16 +52,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	url := fs.String("url", local.WebhookURL, "receiver URL (env "+config.EnvSendURL+", else the local endpoint at "+config.EnvLocalAddr+")")
-	keyPath := fs.String("key", filepath.Join(defaultDir, webhookclient.DevKeyFile), "private key PEM (P-521)")
+	keyPath := fs.String("key", filepath.Join(local.Dir, webhookclient.DevKeyFile), "private key PEM (P-521)")
 	kid := fs.String("kid", "", "key id (default: the only kid in -jwks)")
-	jwksPath := fs.String("jwks", filepath.Join(defaultDir, webhookclient.DevJWKSFile), "JWKS to read the kid from when -kid is not given")
+	jwksPath := fs.String("jwks", filepath.Join(local.Dir, webhookclient.DevJWKSFile), "JWKS to read the kid from when -kid is not given")
 	batch := fs.Int("batch", 10, "events per request")
 	freshIDs := fs.Bool("fresh-ids", false, "give every event a new id (samples repeat ids)")
 	tamper := fs.Bool("tamper", false, "flip a body byte after signing (the receiver must answer 401)")
 	generate := fs.Int("generate", 0, "also send N synthetic ORDER lifecycles (4 events each)")
 	draftFlag := fs.String("draft", "06", "signature draft: 06 (digest) or 15 (content-digest), as Upvest's signers make them")
 	if err := fs.Parse(args); err != nil {
-		return 2
+		return parseFailure(err)
 	}
 	if fs.NArg() == 0 && *generate <= 0 {
 		fs.Usage()
@@ -133,9 +135,14 @@ func collectEvents(paths []string, generate int, freshIDs bool) ([]json.RawMessa
 func keygen(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("keygen", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	dir := fs.String("dir", defaultDir, "folder for "+webhookclient.DevKeyFile+" and "+webhookclient.DevJWKSFile)
-	if err := fs.Parse(args); err != nil {
+	local, err := config.LoadLocal(os.Getenv)
+	if err != nil {
+		fmt.Fprintln(stderr, "keygen:", err)
 		return 2
+	}
+	dir := fs.String("dir", local.Dir, "folder for "+webhookclient.DevKeyFile+" and "+webhookclient.DevJWKSFile+" (env "+config.EnvLocalDir+")")
+	if err := fs.Parse(args); err != nil {
+		return parseFailure(err)
 	}
 	kid, err := webhookclient.WriteDevKey(*dir)
 	if err != nil {
@@ -144,4 +151,13 @@ func keygen(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintln(stdout, kid)
 	return 0
+}
+
+// parseFailure is the exit code after a failed flag parse, which printed the
+// usage: 0 when it was asked for with -h, 2 for a bad command line.
+func parseFailure(err error) int {
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	return 2
 }

@@ -100,3 +100,29 @@ func TestUsageErrors(t *testing.T) {
 		t.Errorf("missing key: exit %d, want 1", code)
 	}
 }
+
+func TestHelpSucceeds(t *testing.T) {
+	for _, args := range [][]string{{"-h"}, {"keygen", "-h"}} {
+		var out, errs bytes.Buffer
+		if code := run(context.Background(), args, &out, &errs); code != 0 || !strings.Contains(errs.String(), "-") {
+			t.Errorf("run(%q) exit %d, want 0 and the flags; stderr %s", args, code, errs.String())
+		}
+	}
+}
+
+// Like every local tool, send keeps its dev key in LOCAL_DIR: keygen writes it
+// there and send signs with it, with no -dir, -key or -jwks.
+func TestKeysLiveInLocalDir(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("LOCAL_DIR", dir)
+	t.Chdir(t.TempDir()) // not next to any .local
+	var out, errs bytes.Buffer
+	if code := run(context.Background(), []string{"keygen"}, &out, &errs); code != 0 {
+		t.Fatalf("keygen exit %d: %s", code, errs.String())
+	}
+	srv := verifyingServer(t, filepath.Join(dir, "dev-jwks.json"))
+	out.Reset()
+	if code := run(context.Background(), []string{"-url", srv.URL + "/webhooks", "-generate", "1"}, &out, &errs); code != 0 || !strings.Contains(out.String(), "200 events=4 ok") {
+		t.Fatalf("send with LOCAL_DIR's key: exit %d; stdout %s stderr %s", code, out.String(), errs.String())
+	}
+}
