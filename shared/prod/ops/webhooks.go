@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -132,18 +133,18 @@ func (c *CLI) webhooks(ctx context.Context, args []string) error {
 	default:
 		return fmt.Errorf("%w: unknown webhooks action %q", ErrUsage, action)
 	}
-	// The id may come before the flags (update <id> -title x) or after them.
+	// The id may come before, between or after the flags (update -local <id> -title x).
+	var rest []string
+	for {
+		if err := c.parse(fs, args); err != nil {
+			return err
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		rest, args = append(rest, fs.Arg(0)), fs.Args()[1:]
+	}
 	var id string
-	if needID && len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		id, args = args[0], args[1:]
-	}
-	if err := c.parse(fs, args); err != nil {
-		return err
-	}
-	rest := fs.Args()
-	if id != "" {
-		rest = append([]string{id}, rest...)
-	}
 	switch {
 	case needID && len(rest) != 1:
 		return fmt.Errorf("%w: webhooks %s takes one webhook id", ErrUsage, action)
@@ -185,7 +186,8 @@ func (c *CLI) webhooks(ctx context.Context, args []string) error {
 		if err := change.Validate(action == "create", *local); err != nil {
 			return fmt.Errorf("%w: %v", ErrUsage, err)
 		}
-		if action == "update" && len(set) == 0 {
+		changes := []string{"title", "url", "type", "exclude-type", "delay", "max-package-size"}
+		if action == "update" && !slices.ContainsFunc(changes, func(name string) bool { return set[name] }) {
 			return fmt.Errorf("%w: webhooks update: say what to change (-title, -url, -type, ...)", ErrUsage)
 		}
 	}

@@ -119,6 +119,14 @@ func TestWebhooksEverySubcommandAgainstTheFake(t *testing.T) {
 	if err != nil || json.Unmarshal([]byte(out), &updated) != nil || updated.Title != "orders" || updated.Config.Delay != "1s" || updated.Config.MaxPackageSize != 20480 {
 		t.Fatalf("update: %v\n%s", err, out)
 	}
+	// The id between the flags, as in update -local <id> -title x.
+	out, err = w.ops(t, nil, "webhooks", "update", "-json", h.ID, "-title", "orders 2")
+	if err != nil || json.Unmarshal([]byte(out), &updated) != nil || updated.Title != "orders 2" {
+		t.Fatalf("update with the id between the flags: %v\n%s", err, out)
+	}
+	if _, err = w.ops(t, nil, "webhooks", "update", "-json", h.ID, "-title", "orders"); err != nil {
+		t.Fatal(err)
+	}
 	for _, step := range []struct {
 		action string
 		want   bool
@@ -179,6 +187,8 @@ func TestWebhooksRefusesBadFlagsBeforeAnyCall(t *testing.T) {
 		{[]string{"webhooks", "create", "-title", "t", "-url", hookURL, "-max-package-size", "2000000"}, "between 100"},
 		{[]string{"webhooks", "create", "-title", "t", "-url", hookURL, "extra"}, "takes no arguments"},
 		{[]string{"webhooks", "update", id}, "say what to change"},
+		{[]string{"webhooks", "update", id, "-local", "-json"}, "say what to change"},
+		{[]string{"webhooks", "update", "-json", id, id, "-title", "x"}, "one webhook id"},
 		{[]string{"webhooks", "update", "not-a-uuid", "-title", "x"}, "not a UUID"},
 		{[]string{"webhooks", "show"}, "one webhook id"},
 		{[]string{"webhooks", "delete", "123"}, "not a UUID"},
