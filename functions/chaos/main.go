@@ -69,49 +69,29 @@ type settings struct {
 	startTimeout                           time.Duration
 }
 
-func run() (int, error) {
+func run() (code int, err error) {
 	local, err := config.LoadLocal(os.Getenv)
 	if err != nil {
 		return 2, err
 	}
-	var s settings
 	seed := uint64(time.Now().UnixNano())
 	if v := os.Getenv(envSeed); v != "" {
 		if seed, err = strconv.ParseUint(v, 10, 64); err != nil {
 			return 2, fmt.Errorf("%s=%q: not a decimal seed", envSeed, v)
 		}
 	}
-	flag.IntVar(&s.events, "events", 10000, "events in the storm (poison included)")
-	flag.IntVar(&s.kills, "kills", 2, "times the pipeline is killed with SIGKILL mid-storm")
-	flag.IntVar(&s.crashAfter, "crash-after", 0, "calls before a crash point fires (default: events/50, at least 10)")
-	flag.IntVar(&s.concurrency, "concurrency", 8, "requests in flight")
-	flag.Uint64Var(&s.seed, "seed", seed, "seed of every random choice: plan, storm and fault draws ("+envSeed+"; default: the clock)")
-	flag.StringVar(&s.pipeline, "pipeline", "", "the built functions/local binary (required)")
-	flag.StringVar(&s.addr, "addr", local.Addr, "the pipeline's listen address ("+config.EnvLocalAddr+"); port 0 picks a free one")
-	flag.StringVar(&s.rates, "faults", defaultFaults, "SDK faults ("+faults.EnvFaults+" syntax, without crash)")
-	flag.StringVar(&s.dir, "dir", filepath.Join(local.Dir, "chaos"), "logs of this run")
-	flag.DurationVar(&s.backoffUnit, "backoff-unit", 50*time.Millisecond, "one unit of Upvest's retry schedule (1, 2, 3, 5, 8, ... units)")
-	flag.DurationVar(&s.maxBackoff, "max-backoff", 2*time.Second, "longest wait between retries")
-	flag.DurationVar(&s.visibility, "visibility", 3*time.Second, "the queues' visibility timeout in the run")
-	flag.DurationVar(&s.stormTimeout, "storm-timeout", 15*time.Minute, "give up sending after this long")
-	flag.DurationVar(&s.startTimeout, "start-timeout", 5*time.Minute, "wait this long for the servers this run starts to answer (a JVM starts slowly on a loaded machine)")
-	flag.DurationVar(&s.settleTimeout, "settle-timeout", 3*time.Minute, "wait this long for acknowledged events to be processed")
-	flag.Parse()
-	if s.pipeline == "" {
-		return 2, errors.New("-pipeline is required (go build -o .local/bin/local ./functions/local)")
+	s, rates, err := parseSettings(os.Args[1:], local, seed)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0, nil
 	}
-	rates, err := faults.Parse(s.rates)
-	if err != nil || rates.CrashPoint != "" {
-		return 2, fmt.Errorf("-faults %q: rates only (%v)", s.rates, err)
-	}
-	if s.crashAfter == 0 {
-		s.crashAfter = max(10, s.events/50)
+	if err != nil {
+		return 2, err
 	}
 	if s.addr, err = resolveAddr(s.addr); err != nil {
 		return 2, err
 	}
 	if err := os.MkdirAll(s.dir, 0o755); err != nil {
-		return 2, err
+		return 1, err
 	}
 	plan, err := chaos.NewPlan(chaos.PlanOptions{Events: s.events, Seed: s.seed})
 	if err != nil {
@@ -119,6 +99,12 @@ func run() (int, error) {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// Ctrl-C makes every later step fail with "context canceled"; say what happened instead.
+	defer func() {
+		if ctx.Err() != nil && code != 0 {
+			code, err = 130, errors.New("interrupted: no verdict (the pipeline and the servers this run started are stopped)")
+		}
+	}()
 
 	servers, err := localaws.Attach(ctx, local.DynamoDBPort, local.SQSPort)
 	switch {
@@ -164,6 +150,11 @@ func run() (int, error) {
 		sup.run(ctx)
 		cancelStorm() // a pipeline that cannot be run ends the storm
 	}()
+	defer func() {
+		if ctx.Err() != nil {
+			<-supDone // the pipeline is killed before the servers stop and the process exits
+		}
+	}()
 
 	thresholds := map[int]bool{}
 	for i := 1; i <= s.kills; i++ {
@@ -182,6 +173,9 @@ func run() (int, error) {
 			}
 		},
 	})
+	if ctx.Err() != nil {
+		return 130, nil // the deferred check says it was interrupted
+	}
 	fmt.Printf("chaos: storm over after %s; waiting for the workers\n", time.Since(started).Round(time.Second))
 
 	select {
@@ -234,6 +228,64 @@ func run() (int, error) {
 		return 1, nil
 	}
 	return 0, nil
+}
+
+// parseSettings reads and checks the command line before anything starts.
+func parseSettings(args []string, local config.Local, seed uint64) (settings, faults.Config, error) {
+	var s settings
+	fs := flag.NewFlagSet("chaos", flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "usage: chaos -pipeline BINARY [flags]")
+		fmt.Fprintln(fs.Output(), "exit codes: 0 nothing lost, wrong or applied twice and every fault happened; 1 otherwise or a failure; 2 bad command line; 130 interrupted")
+		fs.PrintDefaults()
+	}
+	fs.IntVar(&s.events, "events", 10000, "events in the storm (poison included)")
+	fs.IntVar(&s.kills, "kills", 2, "times the pipeline is killed with SIGKILL mid-storm")
+	fs.IntVar(&s.crashAfter, "crash-after", 0, "calls before a crash point fires (default: events/50, at least 10)")
+	fs.IntVar(&s.concurrency, "concurrency", 8, "requests in flight")
+	fs.Uint64Var(&s.seed, "seed", seed, "seed of every random choice: plan, storm and fault draws ("+envSeed+"; default: the clock)")
+	fs.StringVar(&s.pipeline, "pipeline", "", "the built functions/local binary (required)")
+	fs.StringVar(&s.addr, "addr", local.Addr, "the pipeline's listen address ("+config.EnvLocalAddr+"); port 0 picks a free one")
+	fs.StringVar(&s.rates, "faults", defaultFaults, "SDK faults ("+faults.EnvFaults+" syntax, without crash)")
+	fs.StringVar(&s.dir, "dir", filepath.Join(local.Dir, "chaos"), "logs of this run")
+	fs.DurationVar(&s.backoffUnit, "backoff-unit", 50*time.Millisecond, "one unit of Upvest's retry schedule (1, 2, 3, 5, 8, ... units)")
+	fs.DurationVar(&s.maxBackoff, "max-backoff", 2*time.Second, "longest wait between retries")
+	fs.DurationVar(&s.visibility, "visibility", 3*time.Second, "the queues' visibility timeout in the run (whole seconds, as SQS takes it)")
+	fs.DurationVar(&s.stormTimeout, "storm-timeout", 15*time.Minute, "give up sending after this long")
+	fs.DurationVar(&s.startTimeout, "start-timeout", 5*time.Minute, "wait this long for the servers this run starts to answer (a JVM starts slowly on a loaded machine)")
+	fs.DurationVar(&s.settleTimeout, "settle-timeout", 3*time.Minute, "wait this long for acknowledged events to be processed")
+	if err := fs.Parse(args); err != nil {
+		return s, faults.Config{}, err
+	}
+	var problems []string
+	check := func(bad bool, problem string) {
+		if bad {
+			problems = append(problems, problem)
+		}
+	}
+	check(fs.NArg() > 0, fmt.Sprintf("no arguments expected, got %q", fs.Args()))
+	check(s.pipeline == "", "-pipeline is required (go build -o .local/bin/local ./functions/local)")
+	check(s.events < 1, "-events must be at least 1")
+	check(s.kills < 0, "-kills must be 0 or more")
+	check(s.crashAfter < 0, "-crash-after must be 0 (the default) or more")
+	check(s.concurrency < 1, "-concurrency must be at least 1")
+	// SQS takes the visibility timeout in whole seconds; the pipeline would refuse any other at each start.
+	check(s.visibility < time.Second || s.visibility > 12*time.Hour || s.visibility%time.Second != 0, "-visibility must be whole seconds from 1s to 12h")
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"-backoff-unit", s.backoffUnit}, {"-max-backoff", s.maxBackoff}, {"-storm-timeout", s.stormTimeout}, {"-start-timeout", s.startTimeout}, {"-settle-timeout", s.settleTimeout}} {
+		check(d.v <= 0, d.name+" must be positive")
+	}
+	rates, err := faults.Parse(s.rates)
+	check(err != nil || rates.CrashPoint != "", fmt.Sprintf("-faults %q: rates only (%v)", s.rates, err))
+	if len(problems) > 0 {
+		return s, rates, errors.New(strings.Join(problems, "; "))
+	}
+	if s.crashAfter == 0 {
+		s.crashAfter = max(10, s.events/50)
+	}
+	return s, rates, nil
 }
 
 // report prints the summary and says whether a fault that should have
