@@ -35,6 +35,14 @@ func run() int {
 	logDir := flag.String("log-dir", filepath.Join(local.Dir, "logs"), "server logs (default under env "+config.EnvLocalDir+")")
 	toolsDir := flag.String("tools-dir", "", "npm-installed servers (default <repo>/infra/node_modules)")
 	dataDir := flag.String("data-dir", "", "keep DynamoDB's tables on disk here across restarts (default: in memory); SQS queues are never kept")
+	flag.Usage = func() {
+		out := flag.CommandLine.Output()
+		fmt.Fprintln(out, "usage: emulators [flags]                  provision the local tables and queues, then serve until Ctrl-C")
+		fmt.Fprintln(out, "       emulators [flags] -- COMMAND [ARG]... run COMMAND with AWS_ENDPOINT_URL_DYNAMODB and")
+		fmt.Fprintln(out, "                                          AWS_ENDPOINT_URL_SQS pointing at them, then stop them")
+		fmt.Fprintln(out, "exit codes: with a command, the command's; else 0 stopped, 1 failed, 2 bad command line")
+		flag.PrintDefaults()
+	}
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

@@ -35,26 +35,49 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp): // -h printed the help
+	case errors.Is(err, errUsage):
+		fmt.Fprintln(os.Stderr, "tail:", err)
+		os.Exit(2)
+	default:
 		fmt.Fprintln(os.Stderr, "tail:", err)
 		os.Exit(1)
 	}
 }
 
+// errUsage marks a bad command line (exit 2).
+var errUsage = errors.New("usage")
+
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	flags := flag.NewFlagSet("tail", flag.ContinueOnError)
 	flags.SetOutput(stderr)
+	flags.Usage = func() {
+		fmt.Fprintln(stderr, "usage: tail [-domain D] [-from-start] [-poll D]; Ctrl-C stops it (exit 0)")
+		fmt.Fprintln(stderr, "exit codes: 0 stopped, 1 failed, 2 bad command line")
+		flags.PrintDefaults()
+	}
 	domain := flags.String("domain", "", "follow only this domain's state table (default: all)")
 	fromStart := flags.Bool("from-start", false, "print the changes already in the streams (up to 24 h) before the new ones")
 	poll := flags.Duration("poll", time.Second, "pause between reads of an idle shard")
 	if err := flags.Parse(args); err != nil {
-		return err
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if flags.NArg() > 0 {
+		return fmt.Errorf("%w: no arguments expected, got %q", errUsage, flags.Args())
+	}
+	if *poll <= 0 {
+		return fmt.Errorf("%w: -poll must be positive", errUsage)
 	}
 	domains := upvest.Domains()
 	if *domain != "" {
 		d, ok := upvest.ParseDomain(*domain)
 		if !ok {
-			return fmt.Errorf("unknown domain %q (one of %v)", *domain, upvest.Domains())
+			return fmt.Errorf("%w: unknown domain %q (one of %v)", errUsage, *domain, upvest.Domains())
 		}
 		domains = []upvest.Domain{d}
 	}
