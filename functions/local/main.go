@@ -18,9 +18,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -40,18 +42,75 @@ const envVisibilityTimeout = "LOCAL_VISIBILITY_TIMEOUT"
 // envFakeUpvestAddr is where the fake Upvest API listens (default: any free port on 127.0.0.1).
 const envFakeUpvestAddr = "LOCAL_UPVEST_ADDR"
 
+// help is what -h prints: local takes no arguments, only environment variables.
+const help = `usage: local (make run)
+
+Runs the whole pipeline on this machine: DynamoDB Local and the SQS server (or
+attaches to those of make emulators), the tables and queues, the ingest
+endpoint, a worker per domain and a fake Upvest API; prints the state changes
+as they happen. Ctrl-C stops it all.
+
+It takes no arguments; settings are environment variables:
+  LOCAL_ADDR, LOCAL_DYNAMODB_PORT, LOCAL_SQS_PORT, LOCAL_DIR   where it listens and keeps its files
+  UPVEST_JWKS_FILE                                           your own keys instead of the dev key (no fake Upvest)
+  LOCAL_UPVEST_ADDR                                          the fake Upvest API's address (default: a free port)
+  LOCAL_VISIBILITY_TIMEOUT                                   the queues' visibility timeout, whole seconds
+  UPVEST_FAULTS, UPVEST_FAULTS_LOG, UPVEST_FAULTS_SEED        faults injected at the SDK boundary (make chaos)
+Every setting is checked before anything starts. Exit codes: 0 stopped, 1 failed, 2 bad command line.
+`
+
 func main() {
+	if len(os.Args) > 1 {
+		if a := os.Args[1]; len(os.Args) == 2 && (a == "-h" || a == "-help" || a == "--help" || a == "help") {
+			fmt.Print(help)
+			return
+		}
+		fmt.Fprintf(os.Stderr, "local: no arguments expected, got %q (settings are environment variables)\n\n%s", os.Args[1:], help)
+		os.Exit(2)
+	}
 	if err := run(); err != nil {
 		fmt.Fprintln(os.Stderr, "local:", err)
 		os.Exit(1)
 	}
 }
 
+// settings are the environment's settings, checked before anything starts.
+type settings struct {
+	local      config.Local
+	visibility time.Duration
+}
+
+func loadSettings(getenv func(string) string) (settings, error) {
+	cfg, err := config.LoadLocal(getenv)
+	if err != nil {
+		return settings{}, err
+	}
+	if _, _, err := net.SplitHostPort(cfg.Addr); err != nil {
+		return settings{}, fmt.Errorf("%s=%q: want host:port (%v)", config.EnvLocalAddr, cfg.Addr, err)
+	}
+	visibility := localaws.DefaultVisibilityTimeout
+	if v := getenv(envVisibilityTimeout); v != "" {
+		if visibility, err = time.ParseDuration(v); err != nil || visibility < time.Second || visibility%time.Second != 0 {
+			return settings{}, fmt.Errorf("%s=%q: want whole seconds, at least 1s", envVisibilityTimeout, v)
+		}
+	}
+	if _, err := faults.Parse(getenv(faults.EnvFaults)); err != nil {
+		return settings{}, err
+	}
+	if v := getenv(faults.EnvFaultsSeed); v != "" {
+		if _, err := strconv.ParseUint(v, 10, 64); err != nil {
+			return settings{}, fmt.Errorf("%s=%q: not a decimal seed", faults.EnvFaultsSeed, v)
+		}
+	}
+	return settings{local: cfg, visibility: visibility}, nil
+}
+
 func run() error {
-	cfg, err := config.LoadLocal(os.Getenv)
+	set, err := loadSettings(os.Getenv)
 	if err != nil {
 		return err
 	}
+	cfg := set.local
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
@@ -112,12 +171,7 @@ func run() error {
 		adjustAWS = injector.Install
 		fmt.Printf("Injecting faults at the SDK boundary: %s (%s=%d replays the draws)\n", os.Getenv(faults.EnvFaults), faults.EnvFaultsSeed, injector.Seed())
 	}
-	visibility := localaws.DefaultVisibilityTimeout
-	if v := os.Getenv(envVisibilityTimeout); v != "" {
-		if visibility, err = time.ParseDuration(v); err != nil || visibility < time.Second || visibility%time.Second != 0 {
-			return fmt.Errorf("%s=%q: want whole seconds, at least 1s", envVisibilityTimeout, v)
-		}
-	}
+	visibility := set.visibility
 	// Info and metric lines go to the log file; the terminal keeps state
 	// changes, warnings and errors.
 	if err := os.MkdirAll(logDir, 0o755); err != nil {
