@@ -365,8 +365,24 @@ func (c *CLI) golive(ctx context.Context, args []string) error {
 		if param == "" {
 			param = c.Getenv(config.EnvKeySyncSSMParameter)
 		}
-		if g.WebhookURL == "" || param == "" {
-			return fmt.Errorf("golive needs %s (the WebhookUrl output) and %s (the JWKS parameter's name)", EnvWebhookURL, config.EnvJWKSParameter)
+		// Every missing variable at once, not one group per attempt.
+		var problems []string
+		if g.WebhookURL == "" {
+			problems = append(problems, EnvWebhookURL+" is required (the WebhookUrl output)")
+		}
+		if param == "" {
+			problems = append(problems, config.EnvJWKSParameter+" is required (the JWKS parameter's name)")
+		}
+		if _, err := config.LoadOps(c.Getenv, config.OpsNeeds{Ledger: true}); err != nil {
+			problems = append(problems, err.Error())
+		}
+		if c.UpvestAPI == nil {
+			if _, err := config.LoadUpvestAPI(c.Getenv); err != nil {
+				problems = append(problems, err.Error())
+			}
+		}
+		if len(problems) > 0 {
+			return fmt.Errorf("golive needs: %s", strings.Join(problems, "; "))
 		}
 		cfg, err := c.awsConfig(ctx)
 		if err != nil {

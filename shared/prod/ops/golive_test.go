@@ -173,4 +173,11 @@ func TestGoLiveRefusesBadFlags(t *testing.T) {
 	}, "golive"); err == nil || !strings.Contains(err.Error(), "WEBHOOK_URL") {
 		t.Errorf("deployed without WEBHOOK_URL: %v", err)
 	}
+	// Deployed with nothing set: every missing variable in one answer.
+	_, err := run(nil, noEnv, "golive")
+	for _, want := range []string{"WEBHOOK_URL", "UPVEST_JWKS_SSM_PARAMETER", "LEDGER_TABLE", "UPVEST_API_BASE_URL", "UPVEST_API_SECRET_ID"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("deployed with nothing set: %v, want it to name %s", err, want)
+		}
+	}
 }
