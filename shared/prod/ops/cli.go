@@ -238,6 +238,9 @@ func (c *CLI) inspect(ctx context.Context, args []string) error {
 	if fs.NArg() != 1 {
 		return fmt.Errorf("%w: inspect [-local] <event id>", ErrUsage)
 	}
+	if err := checkRecordKey(fs.Arg(0)); err != nil {
+		return err
+	}
 	t, err := c.connect(ctx, *local, config.OpsNeeds{Ledger: true, Domains: events.Domains(), StateTables: true, Queues: true, DLQs: true})
 	if err != nil {
 		return err
@@ -298,6 +301,11 @@ func (c *CLI) replay(ctx context.Context, args []string) error {
 	if err := sel.Check(); err != nil {
 		return err
 	}
+	for _, key := range sel.Keys {
+		if err := checkRecordKey(key); err != nil {
+			return err
+		}
+	}
 	if set := setFlags(fs, "rate", "segments", "checkpoint", "fresh"); len(set) > 0 {
 		return fmt.Errorf("%w: %v: only replay by filter is a long run; -parked, -unrouted and ids take -local, -dry-run and -json", ErrUsage, set)
 	}
@@ -312,6 +320,24 @@ func (c *CLI) replay(ctx context.Context, args []string) error {
 		observability.NewMetrics(io.Discard, "ops-replay"), ingest.Options{})
 	r := &replay.Replayer{Ledger: l, Publisher: publisher, Requests: requests, DryRun: *dryRun}
 	return Replay(ctx, r, l, sel, c.Stdout, filters.run.json)
+}
+
+// maxRecordKeyBytes is well within DynamoDB's 2048-byte partition key; event
+// ids are UUIDs and request keys "request:" and 64 hex digits.
+const maxRecordKeyBytes = 1024
+
+// checkRecordKey refuses a key the ledger cannot hold, as a bad command line
+// rather than DynamoDB's ValidationException.
+func checkRecordKey(key string) error {
+	switch {
+	case strings.TrimSpace(key) == "":
+		return fmt.Errorf("%w: the event id is empty: give an event id or request:<sha256>", ErrUsage)
+	case strings.TrimSpace(key) != key:
+		return fmt.Errorf("%w: the event id %q has spaces around it", ErrUsage, key)
+	case len(key) > maxRecordKeyBytes:
+		return fmt.Errorf("%w: the event id is %d bytes long, more than any record's (%d)", ErrUsage, len(key), maxRecordKeyBytes)
+	}
+	return nil
 }
 
 // setFlags returns those of names the command line set, as -name.

@@ -65,6 +65,8 @@ func TestBadCommandLinesAreUsageErrors(t *testing.T) {
 		{}, {"frobnicate"}, {"inspect"}, {"inspect", "a", "b"}, {"inspect", "-nope", "a"},
 		{"parked", "a", "b"}, {"redrive"}, {"redrive", "nowhere"}, {"redrive", "-max", "-1", "orders"}, {"keys"},
 		{"keys", "bogus"}, {"keys", "fetch", "sync"},
+		{"inspect", ""}, {"inspect", "  "}, {"inspect", " some-id"}, {"inspect", strings.Repeat("a", 2000)},
+		{"replay", ""}, {"replay", "some-id", " "},
 	} {
 		if _, err := run(nil, noEnv, args...); !errors.Is(err, ops.ErrUsage) {
 			t.Errorf("%q: %v, want a usage error", args, err)
