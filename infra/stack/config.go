@@ -226,7 +226,8 @@ func Load(get func(key string) any) (Config, error) {
 }
 
 var (
-	basePathRE = regexp.MustCompile(`^[A-Za-z0-9._-]+$`)
+	basePathRE  = regexp.MustCompile(`^[A-Za-z0-9._-]+$`)
+	stackNameRE = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9-]*$`)
 	// Lambda's application log levels, which filter the JSON logs by their "level".
 	logLevels = map[string]bool{"debug": true, "info": true, "warn": true, "error": true}
 )
@@ -280,8 +281,9 @@ func (c Config) Validate() error {
 			fail("alarmEmail: %q: %v", c.AlarmEmail, err)
 		}
 	}
-	if c.StackName == "" {
-		fail("stackName: empty")
+	// CloudFormation's rule for stack names; jsii panics on any other at synth.
+	if !stackNameRE.MatchString(c.StackName) || len(c.StackName) > 128 {
+		fail("stackName: %q is not a CloudFormation stack name (a letter, then letters, digits and -, at most 128 characters)", c.StackName)
 	}
 	switch c.OTelTraces {
 	case OTelOff, OTelXRay, OTelConsole, OTelCollector:

@@ -174,6 +174,11 @@ func TestLoadRejects(t *testing.T) {
 		{"log retention", map[string]any{"logRetentionDays": "10"}, []string{"logRetentionDays: 10"}},
 		{"email", map[string]any{"alarmEmail": "not an address"}, []string{"alarmEmail"}},
 		{"wrong type", map[string]any{"env": true}, []string{"env: want a string"}},
+		// CloudFormation's stack-name rule; jsii would panic at synth instead.
+		{"stack name with underscore", map[string]any{"stackName": "upvest_webhooks"}, []string{`stackName: "upvest_webhooks" is not a CloudFormation stack name`}},
+		{"stack name starting with a digit", map[string]any{"stackName": "1webhooks"}, []string{`stackName: "1webhooks"`}},
+		{"stack name too long", map[string]any{"stackName": "a" + strings.Repeat("b", 128)}, []string{"stackName:", "at most 128"}},
+		{"stack name empty", map[string]any{"stackName": " "}, []string{`stackName: ""`}},
 		{"unknown capacity mode", map[string]any{"capacityMode": "PROVISIONED"}, []string{`capacityMode: "PROVISIONED"`, `"on-demand"`, `"provisioned"`}},
 		{"capacity mode of another tool", map[string]any{"capacityMode": "pay-per-request"}, []string{`capacityMode: "pay-per-request"`, `"on-demand"`, `"provisioned"`}},
 		{"write minimum above maximum", map[string]any{"capacityMode": "provisioned", "minWriteCapacity": "200", "maxWriteCapacity": 100.0},
