@@ -277,8 +277,12 @@ func (c Config) Validate() error {
 		fail("workerBatchSize: %d needs workerBatchWindowSeconds ≥ 1 (SQS allows batches over 10 only with a window)", c.WorkerBatchSize)
 	}
 	if c.AlarmEmail != "" {
-		if _, err := mail.ParseAddress(c.AlarmEmail); err != nil {
+		// SNS takes the bare address only: a display name or comment, which
+		// mail.ParseAddress accepts, would fail the subscription at deploy.
+		if a, err := mail.ParseAddress(c.AlarmEmail); err != nil {
 			fail("alarmEmail: %q: %v", c.AlarmEmail, err)
+		} else if a.Address != c.AlarmEmail {
+			fail("alarmEmail: %q is not a bare address: SNS takes only the address itself, such as %s", c.AlarmEmail, a.Address)
 		}
 	}
 	// CloudFormation's rule for stack names; jsii panics on any other at synth.

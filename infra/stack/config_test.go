@@ -173,6 +173,10 @@ func TestLoadRejects(t *testing.T) {
 		{"log level", map[string]any{"logLevel": "verbose"}, []string{"logLevel"}},
 		{"log retention", map[string]any{"logRetentionDays": "10"}, []string{"logRetentionDays: 10"}},
 		{"email", map[string]any{"alarmEmail": "not an address"}, []string{"alarmEmail"}},
+		// Addresses mail.ParseAddress takes, but SNS refuses as a subscription endpoint.
+		{"email with a display name", map[string]any{"alarmEmail": "Ops Team <ops@example.com>"}, []string{"alarmEmail:", "not a bare address", "such as ops@example.com"}},
+		{"email in angle brackets", map[string]any{"alarmEmail": "<ops@example.com>"}, []string{"alarmEmail:", "not a bare address"}},
+		{"email with a comment", map[string]any{"alarmEmail": "ops@example.com (on call)"}, []string{"alarmEmail:", "not a bare address"}},
 		{"wrong type", map[string]any{"env": true}, []string{"env: want a string"}},
 		// CloudFormation's stack-name rule; jsii would panic at synth instead.
 		{"stack name with underscore", map[string]any{"stackName": "upvest_webhooks"}, []string{`stackName: "upvest_webhooks" is not a CloudFormation stack name`}},
