@@ -228,6 +228,7 @@ func Load(get func(key string) any) (Config, error) {
 var (
 	basePathRE  = regexp.MustCompile(`^[A-Za-z0-9._-]+$`)
 	stackNameRE = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9-]*$`)
+	hostLabelRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]*[a-z0-9])?$`)
 	// Lambda's application log levels, which filter the JSON logs by their "level".
 	logLevels = map[string]bool{"debug": true, "info": true, "warn": true, "error": true}
 )
@@ -266,6 +267,10 @@ func (c Config) Validate() error {
 	}
 	if (c.DomainName == "") != (c.CertificateARN == "") {
 		fail("domainName and certificateArn go together (got domainName %q, certificateArn %q)", c.DomainName, c.CertificateARN)
+	}
+	if c.DomainName != "" && !validHostname(c.DomainName) {
+		fail("domainName: %q is not a host name such as webhooks.example.com (at least two dot-separated labels of lower-case letters, digits and -, "+
+			"each at most 63 characters, 253 in all; no scheme, path, port or trailing dot)", c.DomainName)
 	}
 	if c.CertificateARN != "" && !strings.HasPrefix(c.CertificateARN, "arn:") {
 		fail("certificateArn: %q is not an ARN", c.CertificateARN)
@@ -346,6 +351,22 @@ func (c TableCapacity) validate() []error {
 		errs = append(errs, fmt.Errorf("minReadCapacity: %d is above maxReadCapacity %d", c.MinRead, c.MaxRead))
 	}
 	return errs
+}
+
+// validHostname reports whether s is a DNS host name API Gateway can serve
+// and the webhook URL can be built from: a URL or host:port here would make
+// an invalid domain name resource and a https://https://... output.
+func validHostname(s string) bool {
+	labels := strings.Split(s, ".")
+	if len(s) > 253 || len(labels) < 2 {
+		return false
+	}
+	for _, l := range labels {
+		if len(l) > 63 || !hostLabelRE.MatchString(l) {
+			return false
+		}
+	}
+	return true
 }
 
 // validateAllowlist accepts what ingest's IP_ALLOWLIST accepts (off, a named

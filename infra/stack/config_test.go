@@ -146,6 +146,25 @@ func TestQueueVisibilityTimeoutCoversWorkerAndWindow(t *testing.T) {
 	}
 }
 
+// withCert is a context with a custom domain and a valid certificate.
+func withCert(domain string) map[string]any {
+	return map[string]any{"domainName": domain, "certificateArn": "arn:aws:acm:eu-central-1:111111111111:certificate/x"}
+}
+
+func TestDomainNameTakesHostNames(t *testing.T) {
+	for _, domain := range []string{"webhooks.example.com", "a.b", "xn--bcher-kva.example", "hooks-1.eu.example.co.uk",
+		strings.Repeat("a", 63) + ".example.com", strings.Repeat(strings.Repeat("a", 62)+".", 4) + "a"} {
+		c, err := Load(contextOf(withCert(domain)))
+		if err != nil {
+			t.Errorf("%q (%d characters): %v", domain, len(domain), err)
+			continue
+		}
+		if c.DomainName != domain {
+			t.Errorf("domain %q, want %q", c.DomainName, domain)
+		}
+	}
+}
+
 func TestLoadRejects(t *testing.T) {
 	tests := []struct {
 		name    string
@@ -159,6 +178,19 @@ func TestLoadRejects(t *testing.T) {
 		{"off with more", map[string]any{"ipAllowlist": "off,203.0.113.7"}, []string{"ipAllowlist", "off cannot be combined"}},
 		{"empty entry", map[string]any{"ipAllowlist": "sandbox,,203.0.113.7"}, []string{"ipAllowlist", "empty entry"}},
 		{"domain without certificate", map[string]any{"domainName": "a.example.com"}, []string{"domainName and certificateArn go together"}},
+		// A URL, a host with a port or a bad label made an invalid API Gateway domain name and a https://https://... output.
+		{"domain given as a URL", withCert("https://webhooks.example.com/"), []string{`domainName: "https://webhooks.example.com/" is not a host name`}},
+		{"domain with a path", withCert("webhooks.example.com/hooks"), []string{"domainName:", "not a host name"}},
+		{"domain with a port", withCert("webhooks.example.com:443"), []string{"domainName:", "not a host name"}},
+		{"domain in upper case", withCert("Webhooks.Example.com"), []string{"domainName:", "not a host name"}},
+		{"domain of one label", withCert("webhooks"), []string{"domainName:", "not a host name"}},
+		{"domain with a trailing dot", withCert("webhooks.example.com."), []string{"domainName:", "not a host name"}},
+		{"domain with an empty label", withCert("webhooks..example.com"), []string{"domainName:", "not a host name"}},
+		{"domain label starting with -", withCert("-webhooks.example.com"), []string{"domainName:", "not a host name"}},
+		{"domain with an underscore", withCert("web_hooks.example.com"), []string{"domainName:", "not a host name"}},
+		{"domain wildcard", withCert("*.example.com"), []string{"domainName:", "not a host name"}},
+		{"domain label over 63", withCert(strings.Repeat("a", 64) + ".example.com"), []string{"domainName:", "not a host name"}},
+		{"domain over 253", withCert(strings.Repeat(strings.Repeat("a", 62)+".", 4) + "ab"), []string{"domainName:", "not a host name"}},
 		{"certificate not an ARN", map[string]any{"domainName": "a.example.com", "certificateArn": "cert"}, []string{"not an ARN"}},
 		{"base path without domain", map[string]any{"basePath": "x"}, []string{"basePath"}},
 		{"base path with slash", map[string]any{"domainName": "a.example.com", "certificateArn": "arn:aws:acm:x", "basePath": "a/b"}, []string{"basePath"}},
