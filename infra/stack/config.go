@@ -209,7 +209,7 @@ func Load(get func(key string) any) (Config, error) {
 	c.WorkerBatchWindow = r.integer("workerBatchWindowSeconds", int(schema.DefaultBatchWindow.Seconds()), 0, 300)
 	c.WorkerMaxConcurrency = r.integer("workerMaxConcurrency", 5, 2, 1000) // SQS mappings need ≥ 2
 	c.AlarmEmail = r.str("alarmEmail", "")
-	c.QueueAgeAlarm = r.integer("queueAgeAlarmSeconds", 900, 60, 14*24*3600)
+	c.QueueAgeAlarm = r.integer("queueAgeAlarmSeconds", 900, 60, maxQueueAgeAlarm)
 	c.ExampleStreamConsumer = r.boolean("exampleStreamConsumer", false)
 	c.UpvestAPISecretARN, c.UpvestAPIBaseURL = loadKeySync(&r, c.Env)
 	c.Subscription = loadSubscription(&r)
@@ -224,6 +224,12 @@ func Load(get func(key string) any) (Config, error) {
 	}
 	return c, nil
 }
+
+// maxQueueAgeAlarm is below QueueRetention: no message on a domain queue gets
+// older than that (SQS deletes it), so a higher threshold could never fire.
+// The hour is for the alarm's 5-minute period to report, and someone to act,
+// before the oldest message is lost.
+var maxQueueAgeAlarm = int((QueueRetention - time.Hour).Seconds())
 
 var (
 	basePathRE  = regexp.MustCompile(`^[A-Za-z0-9._-]+$`)

@@ -1,7 +1,9 @@
 package stack
 
 import (
+	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -102,6 +104,18 @@ func TestLoadCapacity(t *testing.T) {
 		if c.Capacity.Provisioned() != (tt.want.Mode == CapacityProvisioned) {
 			t.Errorf("%s: Provisioned() = %v", name, c.Capacity.Provisioned())
 		}
+	}
+}
+
+func TestQueueAgeAlarmBelowRetention(t *testing.T) {
+	// The highest accepted threshold still leaves an hour before the oldest message expires.
+	max := int((QueueRetention - time.Hour).Seconds())
+	c, err := Load(contextOf(map[string]any{"queueAgeAlarmSeconds": strconv.Itoa(max)}))
+	if err != nil || c.QueueAgeAlarm != max {
+		t.Fatalf("queueAgeAlarmSeconds=%d: %d, %v", max, c.QueueAgeAlarm, err)
+	}
+	if _, err := Load(contextOf(map[string]any{"queueAgeAlarmSeconds": float64(max + 1)})); err == nil {
+		t.Errorf("queueAgeAlarmSeconds=%d accepted, less than an hour before messages expire at %v", max+1, QueueRetention)
 	}
 }
 
@@ -209,6 +223,10 @@ func TestLoadRejects(t *testing.T) {
 		{"email with a display name", map[string]any{"alarmEmail": "Ops Team <ops@example.com>"}, []string{"alarmEmail:", "not a bare address", "such as ops@example.com"}},
 		{"email in angle brackets", map[string]any{"alarmEmail": "<ops@example.com>"}, []string{"alarmEmail:", "not a bare address"}},
 		{"email with a comment", map[string]any{"alarmEmail": "ops@example.com (on call)"}, []string{"alarmEmail:", "not a bare address"}},
+		// Messages expire from a domain queue at QueueRetention, so an alarm on an older age never fires.
+		{"queue age alarm at the retention", map[string]any{"queueAgeAlarmSeconds": strconv.Itoa(int(QueueRetention.Seconds()))},
+			[]string{fmt.Sprintf("queueAgeAlarmSeconds: %d is outside [60, %d]", int(QueueRetention.Seconds()), int(QueueRetention.Seconds())-3600)}},
+		{"queue age alarm of 14 days", map[string]any{"queueAgeAlarmSeconds": "1209600"}, []string{"queueAgeAlarmSeconds: 1209600 is outside"}},
 		{"wrong type", map[string]any{"env": true}, []string{"env: want a string"}},
 		// CloudFormation's stack-name rule; jsii would panic at synth instead.
 		{"stack name with underscore", map[string]any{"stackName": "upvest_webhooks"}, []string{`stackName: "upvest_webhooks" is not a CloudFormation stack name`}},
