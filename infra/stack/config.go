@@ -213,6 +213,14 @@ func Load(get func(key string) any) (Config, error) {
 	c.ExampleStreamConsumer = r.boolean("exampleStreamConsumer", false)
 	c.UpvestAPISecretARN, c.UpvestAPIBaseURL = loadKeySync(&r, c.Env)
 	c.Subscription = loadSubscription(&r)
+	// Set without the subscriptions they shape, they would be silently ignored.
+	if !c.Subscription.Enabled {
+		for _, key := range subscriptionKeys {
+			if r.get(key) != nil {
+				r.fail("%s: applies only with upvestSubscription=true", key)
+			}
+		}
+	}
 	c.OTelTraces = r.str("otelTraces", OTelOff)
 	c.OTelCollectorLayerARN = r.str("otelCollectorLayerArn", "")
 	c.Capacity = loadCapacity(&r)
@@ -322,6 +330,10 @@ const maxTableCapacity = 40000
 
 // capacityBoundKeys are the context keys that only provisioned mode reads.
 var capacityBoundKeys = []string{"minWriteCapacity", "maxWriteCapacity", "minReadCapacity", "maxReadCapacity", "capacityTargetUtilization"}
+
+// subscriptionKeys are the context keys that only upvestSubscription=true reads (loadSubscription).
+var subscriptionKeys = []string{"subscriptionLanes", "subscriptionTypes", "subscriptionExcludeTypes", "subscriptionDelay",
+	"subscriptionMaxPackageSize", "subscriptionOnDelete"}
 
 func loadCapacity(r *reader) TableCapacity {
 	c := TableCapacity{

@@ -119,6 +119,25 @@ func TestQueueAgeAlarmBelowRetention(t *testing.T) {
 	}
 }
 
+// Each key refused without the subscriptions is taken with them.
+func TestSubscriptionKeysApplyWithSubscription(t *testing.T) {
+	for key, value := range map[string]any{
+		"subscriptionLanes": subscriptionLanesFixture, "subscriptionTypes": "ORDER,EXECUTION", "subscriptionExcludeTypes": "ORDER",
+		"subscriptionDelay": "1s", "subscriptionMaxPackageSize": "102400", "subscriptionOnDelete": "delete",
+	} {
+		if !slices.Contains(subscriptionKeys, key) {
+			t.Errorf("%s is not among subscriptionKeys %v", key, subscriptionKeys)
+		}
+		c, err := Load(contextOf(map[string]any{"upvestSubscription": "true", key: value,
+			"upvestApiSecretArn": "arn:aws:secretsmanager:eu-central-1:111111111111:secret:upvest-api-AbCdEf"}))
+		if err != nil {
+			t.Errorf("%s=%v: %v", key, value, err)
+		} else if def := (SubscriptionConfig{Enabled: true, Lanes: `[{"title":"` + DefaultLaneTitle + `","type":["ALL"]}]`, OnDelete: "disable"}); c.Subscription == def {
+			t.Errorf("%s=%v: not applied (%+v)", key, value, c.Subscription)
+		}
+	}
+}
+
 func TestAllowlistTakesExtraCIDRs(t *testing.T) {
 	for env, spec := range map[Environment]string{
 		Live:    "live,203.0.113.0/24",
@@ -250,6 +269,14 @@ func TestLoadRejects(t *testing.T) {
 		{"capacity bound without provisioned mode", map[string]any{"minWriteCapacity": "50"}, []string{"minWriteCapacity: applies only with capacityMode=provisioned"}},
 		{"target without provisioned mode", map[string]any{"capacityMode": "on-demand", "capacityTargetUtilization": "50"},
 			[]string{"capacityTargetUtilization: applies only with capacityMode=provisioned"}},
+		// Likewise the subscription keys without the subscriptions (-c upvestSubscription=false too).
+		{"subscription lanes without the subscriptions", map[string]any{"subscriptionLanes": `[{"title":"a","type":["ORDER"]}]`},
+			[]string{"subscriptionLanes: applies only with upvestSubscription=true"}},
+		{"subscription types with the subscriptions off", map[string]any{"upvestSubscription": "false", "subscriptionTypes": "ORDER"},
+			[]string{"subscriptionTypes: applies only with upvestSubscription=true"}},
+		{"every subscription key without the subscriptions", map[string]any{"subscriptionExcludeTypes": "ORDER", "subscriptionDelay": "1s",
+			"subscriptionMaxPackageSize": 102400.0, "subscriptionOnDelete": "delete"},
+			[]string{"subscriptionExcludeTypes: applies only", "subscriptionDelay: applies only", "subscriptionMaxPackageSize: applies only", "subscriptionOnDelete: applies only"}},
 		{"every problem at once", map[string]any{"env": "prod", "throttleRate": "x", "logLevel": "loud"},
 			[]string{"env:", "throttleRate:", "logLevel:"}},
 	}
