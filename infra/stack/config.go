@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/upvest-webhooks/upvest-webhooks/events"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/schema"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/signature"
 )
@@ -325,8 +326,33 @@ func (c Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// DynamoDB's default quota per table (and per index) for each of reads and writes.
-const maxTableCapacity = 40000
+// DynamoDB's default quotas for each of reads and writes: per table and per
+// index, and per account and region summed over every provisioned table and
+// index (this stack's and any other's).
+const (
+	maxTableCapacity   = 40000
+	maxAccountCapacity = 80000
+)
+
+// provisionedTables is every table the stack creates (stack.go, pipeline.go):
+// the ledger and one state table per domain, each with its indexes.
+func provisionedTables() []schema.Table {
+	tables := []schema.Table{schema.LedgerTable}
+	for range events.Domains() {
+		tables = append(tables, schema.StateTable)
+	}
+	return tables
+}
+
+// capacityUnits is how many tables and indexes the stack provisions capacity
+// for: each starts at the minimums, so they sum to capacityUnits() × minimum.
+func capacityUnits() int {
+	n := 0
+	for _, t := range provisionedTables() {
+		n += 1 + len(t.Indexes)
+	}
+	return n
+}
 
 // capacityBoundKeys are the context keys that only provisioned mode reads.
 var capacityBoundKeys = []string{"minWriteCapacity", "maxWriteCapacity", "minReadCapacity", "maxReadCapacity", "capacityTargetUtilization"}
@@ -367,6 +393,21 @@ func (c TableCapacity) validate() []error {
 	}
 	if c.MinRead > c.MaxRead {
 		errs = append(errs, fmt.Errorf("minReadCapacity: %d is above maxReadCapacity %d", c.MinRead, c.MaxRead))
+	}
+	// Every table and index starts at the minimums: above the account quota,
+	// CloudFormation fails the first deploy at the table that crosses it.
+	if c.Provisioned() {
+		n := capacityUnits()
+		for _, m := range []struct {
+			key, units string
+			min        int
+		}{{"minWriteCapacity", "write", c.MinWrite}, {"minReadCapacity", "read", c.MinRead}} {
+			if total := n * m.min; total > maxAccountCapacity {
+				errs = append(errs, fmt.Errorf("%s: %d on each of the stack's %d tables and indexes is %d %s units, above DynamoDB's default quota of %d "+
+					"per account and region (over all provisioned tables and indexes, other stacks' too): set at most %d, "+
+					"or have the quota raised (Service Quotas, DynamoDB) before deploying", m.key, m.min, n, total, m.units, maxAccountCapacity, maxAccountCapacity/n))
+			}
+		}
 	}
 	return errs
 }

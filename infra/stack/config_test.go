@@ -87,9 +87,14 @@ func TestLoadCapacity(t *testing.T) {
 		"every bound set": {map[string]any{"capacityMode": " provisioned ", "minWriteCapacity": "25", "maxWriteCapacity": 4000.0,
 			"minReadCapacity": "3", "maxReadCapacity": 50.0, "capacityTargetUtilization": "80"},
 			TableCapacity{Mode: CapacityProvisioned, MinWrite: 25, MaxWrite: 4000, MinRead: 3, MaxRead: 50, TargetUtilization: 80}},
-		"fixed capacity (minimum = maximum)": {map[string]any{"capacityMode": "provisioned", "minWriteCapacity": "40000", "maxWriteCapacity": "40000",
+		// 40,000, a table's quota, was here too, but the stack's tables and indexes together would start above the account's.
+		"fixed capacity (minimum = maximum)": {map[string]any{"capacityMode": "provisioned", "minWriteCapacity": "1000", "maxWriteCapacity": "1000",
 			"minReadCapacity": "1", "maxReadCapacity": "1", "capacityTargetUtilization": "20"},
-			TableCapacity{Mode: CapacityProvisioned, MinWrite: 40000, MaxWrite: 40000, MinRead: 1, MaxRead: 1, TargetUtilization: 20}},
+			TableCapacity{Mode: CapacityProvisioned, MinWrite: 1000, MaxWrite: 1000, MinRead: 1, MaxRead: 1, TargetUtilization: 20}},
+		"the largest minimums within the account quota": {map[string]any{"capacityMode": "provisioned",
+			"minWriteCapacity": strconv.Itoa(80000 / capacityUnits()), "maxWriteCapacity": "40000",
+			"minReadCapacity": strconv.Itoa(80000 / capacityUnits()), "maxReadCapacity": "40000"},
+			TableCapacity{Mode: CapacityProvisioned, MinWrite: 80000 / capacityUnits(), MaxWrite: 40000, MinRead: 80000 / capacityUnits(), MaxRead: 40000, TargetUtilization: 70}},
 		"on demand named": {map[string]any{"capacityMode": "on-demand"},
 			TableCapacity{Mode: CapacityOnDemand, MinWrite: 5, MaxWrite: 1000, MinRead: 1, MaxRead: 200, TargetUtilization: 70}},
 	} {
@@ -135,6 +140,31 @@ func TestSubscriptionKeysApplyWithSubscription(t *testing.T) {
 		} else if def := (SubscriptionConfig{Enabled: true, Lanes: `[{"title":"` + DefaultLaneTitle + `","type":["ALL"]}]`, OnDelete: "disable"}); c.Subscription == def {
 			t.Errorf("%s=%v: not applied (%+v)", key, value, c.Subscription)
 		}
+	}
+}
+
+// capacityUnits, which the account-quota check multiplies the minimums by,
+// is every table and index the stack provisions: the template's sum is the same.
+func TestCapacityUnitsAreTheStacks(t *testing.T) {
+	s := synthProvisioned(t)
+	units, writes, reads := 0, 0.0, 0.0
+	add := func(throughput any) {
+		units++
+		writes += dig(throughput, "WriteCapacityUnits").(float64)
+		reads += dig(throughput, "ReadCapacityUnits").(float64)
+	}
+	for _, id := range s.tp.ofType("AWS::DynamoDB::Table") {
+		p := s.tp.Resources[id].Properties
+		add(p["ProvisionedThroughput"])
+		ixs, _ := p["GlobalSecondaryIndexes"].([]any)
+		for _, ix := range ixs {
+			add(dig(ix, "ProvisionedThroughput"))
+		}
+	}
+	c := s.cfg.Capacity
+	if units != capacityUnits() || writes != float64(units*c.MinWrite) || reads != float64(units*c.MinRead) {
+		t.Errorf("template: %d tables and indexes with %v write and %v read units; capacityUnits() = %d, minimums %d/%d",
+			units, writes, reads, capacityUnits(), c.MinWrite, c.MinRead)
 	}
 }
 
@@ -262,6 +292,18 @@ func TestLoadRejects(t *testing.T) {
 		{"write capacity over the table quota", map[string]any{"capacityMode": "provisioned", "maxWriteCapacity": "40001"}, []string{"maxWriteCapacity: 40001 is outside [1, 40000]"}},
 		{"no read capacity", map[string]any{"capacityMode": "provisioned", "minReadCapacity": "0"}, []string{"minReadCapacity: 0 is outside [1, 40000]"}},
 		{"read capacity over the table quota", map[string]any{"capacityMode": "provisioned", "maxReadCapacity": 40001.0}, []string{"maxReadCapacity: 40001 is outside [1, 40000]"}},
+		// Every table and index starts at the minimums, which together must fit DynamoDB's default account quota of 80,000.
+		{"write minimum over the account quota", map[string]any{"capacityMode": "provisioned", "minWriteCapacity": "2000", "maxWriteCapacity": "40000",
+			"minReadCapacity": "2000", "maxReadCapacity": "40000"},
+			[]string{fmt.Sprintf("minWriteCapacity: 2000 on each of the stack's %d tables and indexes is %d write units, above DynamoDB's default quota of 80000", capacityUnits(), 2000*capacityUnits()),
+				fmt.Sprintf("minReadCapacity: 2000 on each of the stack's %d tables and indexes is %d read units", capacityUnits(), 2000*capacityUnits()),
+				fmt.Sprintf("set at most %d", 80000/capacityUnits()), "quota raised"}},
+		{"fixed capacity at the table quota", map[string]any{"capacityMode": "provisioned", "minWriteCapacity": "40000", "maxWriteCapacity": "40000"},
+			[]string{"minWriteCapacity: 40000 on each", "above DynamoDB's default quota of 80000"}},
+		{"write minimum just over the account quota", map[string]any{"capacityMode": "provisioned", "minWriteCapacity": strconv.Itoa(80000/capacityUnits() + 1), "maxWriteCapacity": "40000"},
+			[]string{fmt.Sprintf("minWriteCapacity: %d on each", 80000/capacityUnits()+1)}},
+		{"read minimum just over the account quota", map[string]any{"capacityMode": "provisioned", "minReadCapacity": strconv.Itoa(80000/capacityUnits() + 1), "maxReadCapacity": "40000"},
+			[]string{fmt.Sprintf("minReadCapacity: %d on each", 80000/capacityUnits()+1)}},
 		{"utilization too low", map[string]any{"capacityMode": "provisioned", "capacityTargetUtilization": "19"}, []string{"capacityTargetUtilization: 19 is outside [20, 90]"}},
 		{"utilization too high", map[string]any{"capacityMode": "provisioned", "capacityTargetUtilization": "91"}, []string{"capacityTargetUtilization: 91 is outside [20, 90]"}},
 		{"utilization a fraction", map[string]any{"capacityMode": "provisioned", "capacityTargetUtilization": 0.7}, []string{"capacityTargetUtilization: want a whole number"}},
