@@ -28,7 +28,9 @@ func run() error {
 	app := awscdk.NewApp(nil)
 	get := func(key string) any { return app.Node().TryGetContext(jsii.String(key)) }
 
-	cfg, err := stack.Load(get)
+	// The whole context, so that a misspelt key is refused rather than ignored.
+	all, _ := app.Node().GetAllContext(nil).(map[string]any)
+	cfg, err := stack.LoadContext(all)
 	if err != nil {
 		return err
 	}

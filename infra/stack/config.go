@@ -3,8 +3,11 @@ package stack
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net/mail"
 	"regexp"
+	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -185,8 +188,31 @@ func (c Config) QueueVisibilityTimeout() time.Duration {
 
 // Load reads the configuration from context. get returns a context value (a
 // string from -c, a string/number/bool from cdk.json) or nil when unset.
-func Load(get func(key string) any) (Config, error) {
-	r := reader{get: get}
+func Load(get func(key string) any) (Config, error) { return load(get, nil) }
+
+// LoadContext is Load over the app's whole context, which also refuses a key
+// that looks like one of this stack's options but is none: a misspelt key
+// (ingestReservedConcurency) would otherwise be silently ignored.
+func LoadContext(context map[string]any) (Config, error) {
+	keys := make([]string, 0, len(context))
+	for k := range context {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return load(func(k string) any { return context[k] }, keys)
+}
+
+// AppContextKeys are the context keys the app (infra/main.go) reads itself, not Load.
+var AppContextKeys = []string{"nag"}
+
+// optionKeyRE matches keys shaped like this stack's options. CDK's own keys
+// (feature flags @aws-cdk/..., aws:cdk:..., lookups cached with a ':',
+// acknowledged-issue-numbers) all have a character it leaves out.
+var optionKeyRE = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9]*$`)
+
+func load(get func(key string) any, keys []string) (Config, error) {
+	read := map[string]bool{}
+	r := reader{get: func(k string) any { read[k] = true; return get(k) }}
 	c := Config{Env: Environment(r.str("env", string(Sandbox)))}
 	if c.Env != Sandbox && c.Env != Live {
 		r.fail("env: %q is neither %q nor %q", c.Env, Sandbox, Live)
@@ -227,6 +253,14 @@ func Load(get func(key string) any) (Config, error) {
 	c.Capacity = loadCapacity(&r)
 	c.Scaling = loadScaling(&r)
 	c.Capacity.WarmWriteUnits = c.Scaling.WarmWriteUnits
+
+	// Every option is read above, whatever the others say, so a key not read is none of them.
+	known := slices.Concat(slices.Sorted(maps.Keys(read)), AppContextKeys)
+	for _, k := range keys {
+		if optionKeyRE.MatchString(k) && !slices.Contains(known, k) {
+			r.fail("%s: not a context key of this stack%s (the keys: README, Deploy; infra/stack/config.go)", k, suggestKey(k, known))
+		}
+	}
 
 	if err := errors.Join(append(r.errs, c.Validate())...); err != nil {
 		return Config{}, fmt.Errorf("infra config (CDK context): %w", err)
@@ -410,6 +444,42 @@ func (c TableCapacity) validate() []error {
 		}
 	}
 	return errs
+}
+
+// suggestKey names the known key closest to a misspelt one, if one is close:
+// at most a third of its letters away (case aside).
+func suggestKey(key string, known []string) string {
+	best, bestDistance := "", len(key)/3+1
+	for _, k := range known {
+		if d := editDistance(strings.ToLower(key), strings.ToLower(k)); d < bestDistance {
+			best, bestDistance = k, d
+		}
+	}
+	if best == "" {
+		return ""
+	}
+	return "; did you mean " + best + "?"
+}
+
+// editDistance is the Levenshtein distance between a and b (bytes: keys are ASCII).
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur := make([]int, len(b)+1)
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev = cur
+	}
+	return prev[len(b)]
 }
 
 // validHostname reports whether s is a DNS host name API Gateway can serve

@@ -1,7 +1,9 @@
 package stack
 
 import (
+	"encoding/json"
 	"fmt"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -165,6 +167,86 @@ func TestCapacityUnitsAreTheStacks(t *testing.T) {
 	if units != capacityUnits() || writes != float64(units*c.MinWrite) || reads != float64(units*c.MinRead) {
 		t.Errorf("template: %d tables and indexes with %v write and %v read units; capacityUnits() = %d, minimums %d/%d",
 			units, writes, reads, capacityUnits(), c.MinWrite, c.MinRead)
+	}
+}
+
+func TestLoadContextRefusesUnknownKeys(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		key     string
+		wantErr []string // nil: accepted
+	}{
+		{"misspelt option", "ingestReservedConcurency", []string{"ingestReservedConcurency: not a context key of this stack; did you mean ingestReservedConcurrency?"}},
+		{"option in the wrong case", "QueueAgeAlarmSeconds", []string{"QueueAgeAlarmSeconds: not a context key", "did you mean queueAgeAlarmSeconds?"}},
+		{"option of another stack", "vpcId", []string{"vpcId: not a context key of this stack (the keys"}},
+		{"option with a word left out", "minWrite", []string{"minWrite: not a context key"}},
+		// The app's own key, and what CDK puts in the context: never an option of this stack.
+		{"nag", "nag", nil},
+		{"feature flag", "@aws-cdk/core:newStyleStackSynthesis", nil},
+		{"CLI setting", "aws:cdk:enable-path-metadata", nil},
+		{"cached lookup", "availability-zones:account=123456789012:region=eu-central-1", nil},
+		{"acknowledged notices", "acknowledged-issue-numbers", nil},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := LoadContext(map[string]any{tt.key: "false"})
+			if tt.wantErr == nil {
+				if err != nil {
+					t.Errorf("%s refused: %v", tt.key, err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("%s accepted", tt.key)
+			}
+			for _, frag := range tt.wantErr {
+				if !strings.Contains(err.Error(), frag) {
+					t.Errorf("error %q lacks %q", err, frag)
+				}
+			}
+		})
+	}
+	// With other errors, all of them in one report.
+	_, err := LoadContext(map[string]any{"throttleRates": "10", "logLevel": "loud"})
+	if err == nil || !strings.Contains(err.Error(), "throttleRates: not a context key") || !strings.Contains(err.Error(), "logLevel:") {
+		t.Errorf("both errors: %v", err)
+	}
+}
+
+// Every option the stack's tests set, and cdk.json's context, are known keys.
+func TestLoadContextTakesEveryOption(t *testing.T) {
+	raw, err := os.ReadFile("../cdk.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cdkJSON struct{ Context map[string]any }
+	if err := json.Unmarshal(raw, &cdkJSON); err != nil {
+		t.Fatal(err)
+	}
+	all := map[string]any{
+		"upvestSubscription": "true", "subscriptionLanes": subscriptionLanesFixture, "subscriptionOnDelete": "delete", "subscriptionDelay": "1s",
+		"subscriptionMaxPackageSize": "20480", "otelTraces": "collector", "otelCollectorLayerArn": "arn:aws:lambda:eu-central-1:123456789012:layer:otel:1",
+		"warmWriteUnitsPerSecond": "4000", "nearLimitAlarmPercent": "90", "workerMaxConcurrencyByDomain": "holdings=40", "jwksRefresh": "1m",
+		"signatureClockSkew": "30s", "ledgerRetentionDays": "30", "workerBatchSize": "20", "workerBatchWindowSeconds": "2", "workerMaxConcurrency": "6",
+		"queueAgeAlarmSeconds": "600", "stackName": "hooks", "jwksParameter": "/x/jwks", "upvestApiBaseUrl": "https://api.upvest.co", "nag": "false",
+	}
+	for _, ctx := range []map[string]any{cdkJSON.Context, fixtureContext[Live], provisionedContext} {
+		for k, v := range ctx {
+			all[k] = v
+		}
+	}
+	if _, err := LoadContext(all); err != nil {
+		t.Error(err)
+	}
+	// The same with subscriptionTypes and subscriptionExcludeTypes instead of lanes.
+	delete(all, "subscriptionLanes")
+	all["subscriptionExcludeTypes"] = "ORDER"
+	if _, err := LoadContext(all); err != nil {
+		t.Error(err)
+	}
+	delete(all, "subscriptionExcludeTypes")
+	all["subscriptionTypes"] = "ORDER"
+	if _, err := LoadContext(all); err != nil {
+		t.Error(err)
 	}
 }
 

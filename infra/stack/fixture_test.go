@@ -140,7 +140,8 @@ func doSynth(t *testing.T, env Environment, fixture map[string]any) *synthesized
 	}
 
 	app := awscdk.NewApp(&awscdk.AppProps{Context: &ctx})
-	cfg, err := Load(func(k string) any { return app.Node().TryGetContext(jsii.String(k)) })
+	// As the app loads it: the whole context, so that an unknown key fails the fixture.
+	cfg, err := LoadContext(ctx)
 	if err != nil {
 		return &synthesized{err: err}
 	}
