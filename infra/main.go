@@ -29,7 +29,10 @@ func run() error {
 	get := func(key string) any { return app.Node().TryGetContext(jsii.String(key)) }
 
 	// The whole context, so that a misspelt key is refused rather than ignored.
-	all, _ := app.Node().GetAllContext(nil).(map[string]any)
+	all, ok := app.Node().GetAllContext(nil).(map[string]any)
+	if !ok { // else every setting would be read as unset
+		return fmt.Errorf("infra config (CDK context): the context is a %T, not a map", app.Node().GetAllContext(nil))
+	}
 	cfg, err := stack.LoadContext(all)
 	if err != nil {
 		return err

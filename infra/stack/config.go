@@ -258,7 +258,7 @@ func load(get func(key string) any, keys []string) (Config, error) {
 	known := slices.Concat(slices.Sorted(maps.Keys(read)), AppContextKeys)
 	for _, k := range keys {
 		if optionKeyRE.MatchString(k) && !slices.Contains(known, k) {
-			r.fail("%s: not a context key of this stack%s (the keys: README, Deploy; infra/stack/config.go)", k, suggestKey(k, known))
+			r.fail("%s: not a context key of this stack%s (README's Deploy section lists them)", k, suggestKey(k, known))
 		}
 	}
 

@@ -178,7 +178,7 @@ func TestLoadContextRefusesUnknownKeys(t *testing.T) {
 	}{
 		{"misspelt option", "ingestReservedConcurency", []string{"ingestReservedConcurency: not a context key of this stack; did you mean ingestReservedConcurrency?"}},
 		{"option in the wrong case", "QueueAgeAlarmSeconds", []string{"QueueAgeAlarmSeconds: not a context key", "did you mean queueAgeAlarmSeconds?"}},
-		{"option of another stack", "vpcId", []string{"vpcId: not a context key of this stack (the keys"}},
+		{"option of another stack", "vpcId", []string{"vpcId: not a context key of this stack (README's Deploy section lists them)"}},
 		{"option with a word left out", "minWrite", []string{"minWrite: not a context key"}},
 		// The app's own key, and what CDK puts in the context: never an option of this stack.
 		{"nag", "nag", nil},
