@@ -17,6 +17,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/longrun"
 )
 
 // API is the part of the SQS client the poller uses.
@@ -54,6 +56,8 @@ type Poller struct {
 	VisibilityTimeout time.Duration
 	// Logger records receive, handler and delete errors; default: discarded.
 	Logger *slog.Logger
+
+	clock longrun.Clock // the batch window's; nil: the wall clock (tests set another)
 }
 
 const (
@@ -125,9 +129,13 @@ func (p *Poller) Run(ctx context.Context) error {
 // when a receive fails or ctx ends: those messages are in flight already.
 func (p *Poller) fill(ctx context.Context, log *slog.Logger, batch []types.Message) []types.Message {
 	size := p.batchSize()
-	deadline := time.Now().Add(p.BatchWindow)
+	clock := p.clock
+	if clock == nil {
+		clock = longrun.WallClock{}
+	}
+	deadline := clock.Now().Add(p.BatchWindow)
 	for len(batch) < size && ctx.Err() == nil {
-		left := time.Until(deadline)
+		left := deadline.Sub(clock.Now())
 		if left <= 0 {
 			break
 		}
@@ -138,7 +146,7 @@ func (p *Poller) fill(ctx context.Context, log *slog.Logger, batch []types.Messa
 		// sends no WaitTimeSeconds of 0, so that poll waits the queue's
 		// ReceiveMessageWaitTimeSeconds: 0, the default, on the local queues.)
 		wait := min(left.Truncate(time.Second), maxWaitTime)
-		if wait == 0 && !sleep(ctx, left) {
+		if wait == 0 && clock.SleepUntil(ctx, deadline) != nil {
 			break
 		}
 		in := p.receiveInput()

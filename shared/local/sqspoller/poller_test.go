@@ -17,6 +17,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/upvest-webhooks/upvest-webhooks/shared/testkit/testclock"
 )
 
 // A received message must become exactly the record Lambda's SQS event source
@@ -340,9 +342,12 @@ func TestPollerFillsABatchWithinItsWindow(t *testing.T) {
 // the fill asks for the whole seconds left, and for the last fraction of a
 // second waits itself and short-polls (WaitTimeSeconds 0) once.
 func TestPollerNeverWaitsPastItsWindow(t *testing.T) {
+	// The window's clock moves only when the script moves it: a slow machine
+	// cannot close the window early.
+	clock := testclock.New(time.Unix(1_800_000_000, 0))
 	empty := func() (*sqs.ReceiveMessageOutput, error) { return &sqs.ReceiveMessageOutput{}, nil }
 	longPollOfOneSecond := func() (*sqs.ReceiveMessageOutput, error) {
-		time.Sleep(time.Second) // a long poll that found nothing
+		clock.Advance(time.Second) // a long poll that found nothing
 		return &sqs.ReceiveMessageOutput{}, nil
 	}
 	for _, tt := range []struct {
@@ -355,7 +360,7 @@ func TestPollerNeverWaitsPastItsWindow(t *testing.T) {
 	} {
 		f := &fakeSQS{receives: tt.script}
 		var batches []string
-		runScript(t, &Poller{Handler: recordBatches(&batches), BatchWindow: tt.window}, f)
+		runScript(t, &Poller{Handler: recordBatches(&batches), BatchWindow: tt.window, clock: clock}, f)
 		if strings.Join(batches, "|") != "a|b" {
 			t.Errorf("window %v: batches %q, want a|b", tt.window, batches)
 		}
