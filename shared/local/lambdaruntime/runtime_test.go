@@ -16,8 +16,17 @@ import (
 var (
 	helloOnce sync.Once
 	helloBin  string
+	helloDir  string // removed when the tests end
 	helloErr  error
 )
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if helloDir != "" {
+		_ = os.RemoveAll(helloDir) // 6 MB a run on a shared machine
+	}
+	os.Exit(code)
+}
 
 // hello builds testdata/hello (an aws-lambda-go function) once per test binary.
 func hello(t *testing.T) string {
@@ -33,6 +42,7 @@ func hello(t *testing.T) string {
 			helloErr = err
 			return
 		}
+		helloDir = dir
 		bins, err := lambdabuild.Build(context.Background(), root, dir, lambdabuild.Host(), "./shared/local/lambdaruntime/testdata/hello")
 		helloBin, helloErr = bins["hello"], err
 	})
