@@ -213,6 +213,14 @@ func recordReceived(t *testing.T, l *ledger.Dynamo, e events.Event) events.Route
 	return route
 }
 
+// repairEnv is a private environment, the orders table a repair works on,
+// and the ledger it reads.
+func repairEnv(t *testing.T) (awstest.Environment, string, *ledger.Dynamo) {
+	t.Helper()
+	env := awstest.Env(t)
+	return env, env.StateTables[events.Orders], ledger.NewDynamo(env.DynamoDB, env.LedgerTable)
+}
+
 func withKey(r events.Route, pk string) events.Route {
 	r.EntityKey = pk
 	return r
@@ -364,10 +372,8 @@ func TestRebuildHoldsItsWriteRate(t *testing.T) {
 
 func TestRepairUnpinsAnEntityThatAFarFutureEventPinned(t *testing.T) {
 	t.Parallel()
-	env := awstest.Env(t)
+	env, live, l := repairEnv(t)
 	ctx := context.Background()
-	live := env.StateTables[events.Orders]
-	l := ledger.NewDynamo(env.DynamoDB, env.LedgerTable)
 	store := state.NewDynamo(env.DynamoDB, live)
 
 	farFuture := time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC)
@@ -428,10 +434,8 @@ func TestRepairUnpinsAnEntityThatAFarFutureEventPinned(t *testing.T) {
 // written into it by hand or by a bug is removed, the view is re-derived.
 func TestRepairOfARowWithoutItsOwnEventsKeepsOnlyWhatEventsSupport(t *testing.T) {
 	t.Parallel()
-	env := awstest.Env(t)
+	env, live, l := repairEnv(t)
 	ctx := context.Background()
-	live := env.StateTables[events.Orders]
-	l := ledger.NewDynamo(env.DynamoDB, env.LedgerTable)
 	o := statetest.NewOrder(t, nil, []string{"FILLED"})
 	exec := o.Execs[0]["FILLED"]
 	route := recordReceived(t, l, exec)
@@ -468,10 +472,8 @@ func TestRepairOfARowWithoutItsOwnEventsKeepsOnlyWhatEventsSupport(t *testing.T)
 
 func TestRepairRefusesARowThatChangedSinceItWasRead(t *testing.T) {
 	t.Parallel()
-	env := awstest.Env(t)
+	env, live, l := repairEnv(t)
 	ctx := context.Background()
-	live := env.StateTables[events.Orders]
-	l := ledger.NewDynamo(env.DynamoDB, env.LedgerTable)
 	o := statetest.NewOrder(t, []string{"NEW", "FILLED"})
 	for _, e := range []events.Event{o.Orders["NEW"], o.Orders["FILLED"]} {
 		recordReceived(t, l, e)
@@ -561,10 +563,8 @@ func (a afterScan) ScanEvents(ctx context.Context, q ledger.ScanQuery, from []le
 // repair holds: clearing the row would move it back past that event.
 func TestRepairRefusesARowThatALiveEventMovedDuringItsScan(t *testing.T) {
 	t.Parallel()
-	env := awstest.Env(t)
+	env, live, l := repairEnv(t)
 	ctx := context.Background()
-	live := env.StateTables[events.Orders]
-	l := ledger.NewDynamo(env.DynamoDB, env.LedgerTable)
 	store := state.NewDynamo(env.DynamoDB, live)
 	o := statetest.NewOrder(t, []string{"NEW", "PROCESSING", "FILLED"})
 	for _, status := range []string{"NEW", "PROCESSING"} {
