@@ -40,8 +40,9 @@ type Ingest struct {
 	WebhookURL *string // the URL to register at Upvest
 }
 
-// NewIngest creates the API and the ingest function. The function may write
-// the ledger, send to the domain queues and read the JWKS parameter; nothing else.
+// NewIngest creates the API and the ingest function. The function may do what
+// its code does (permissions.Ingest): write and read the ledger, send to the
+// domain queues and read the JWKS parameter; nothing else.
 func NewIngest(scope constructs.Construct, id string, cfg Config, ledger awsdynamodb.Table, pipelines []*Pipeline) *Ingest {
 	s := constructs.NewConstruct(scope, jsii.String(id))
 	in := &Ingest{}
