@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -159,9 +158,7 @@ func (c *CLI) bulkReplay(ctx context.Context, local, dryRun bool, ff *filterFlag
 			replay.BulkSummary
 			Estimate ReplayEstimate `json:"estimate"`
 		}{sum, est}
-		enc := json.NewEncoder(c.Stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(out); err != nil {
+		if err := writeJSON(c.Stdout, out); err != nil {
 			return err
 		}
 	} else if err := writeBulkSummary(c.Stdout, sum, est); err != nil {

@@ -2,6 +2,7 @@ package ops
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -223,6 +224,13 @@ func (c *CLI) parse(fs *flag.FlagSet, args []string) error {
 		return fmt.Errorf("%w: %s: %v", ErrUsage, fs.Name(), err)
 	}
 	return nil
+}
+
+// writeJSON writes v as indented JSON, as every -json of the tool prints.
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
 }
 
 func isHelp(arg string) bool {

@@ -427,9 +427,7 @@ func (c *CLI) runGoLive(ctx context.Context, g *GoLive, asJSON bool) error {
 	live := len(steps) == len(names) && steps[len(steps)-1].OK
 	if asJSON {
 		var buf bytes.Buffer
-		enc := json.NewEncoder(&buf)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(map[string]any{"live": live, "steps": steps}); err != nil {
+		if err := writeJSON(&buf, map[string]any{"live": live, "steps": steps}); err != nil {
 			return err
 		}
 		if _, err := c.Stdout.Write(buf.Bytes()); err != nil {

@@ -2,7 +2,6 @@ package ops
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"maps"
@@ -208,9 +207,7 @@ var ErrDifferences = fmt.Errorf("the rebuilt table differs from the live one")
 // print writes v as JSON, or as text.
 func (c *CLI) print(asJSON bool, v any, text func(io.Writer)) error {
 	if asJSON {
-		enc := json.NewEncoder(c.Stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(v)
+		return writeJSON(c.Stdout, v)
 	}
 	text(c.Stdout)
 	return nil

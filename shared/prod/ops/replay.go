@@ -2,7 +2,6 @@ package ops
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 
@@ -77,9 +76,7 @@ func Replay(ctx context.Context, r *replay.Replayer, l ReplayLister, sel ReplayS
 		for _, res := range results {
 			out.Records = append(out.Records, ReplayedRecord{res.EventID, res.Outcome, string(res.Domain), res.Reason})
 		}
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		if jerr := enc.Encode(out); jerr != nil {
+		if jerr := writeJSON(w, out); jerr != nil {
 			return jerr
 		}
 		return err

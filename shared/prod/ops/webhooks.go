@@ -278,9 +278,7 @@ type webhookPrinter struct {
 }
 
 func (p *webhookPrinter) encode(v any) error {
-	enc := json.NewEncoder(p.w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
+	return writeJSON(p.w, v)
 }
 
 func (p *webhookPrinter) list(page keysync.WebhookList) error {
