@@ -93,6 +93,7 @@ type CachedKeys struct {
 	keys        KeySet
 	loadedAt    time.Time // last successful read
 	attemptedAt time.Time // last read, successful or not
+	lastErr     error     // why the last read failed; nil once one succeeds
 }
 
 // NewCachedKeys returns keys read through load on first use.
@@ -156,6 +157,11 @@ func (c *CachedKeys) Key(ctx context.Context, kid string) (*ecdsa.PublicKey, err
 			return key, nil
 		}
 	}
+	if c.lastErr != nil {
+		// The last read failed (the periodic one, or one a moment ago): the
+		// kid may be a rotation that read would have brought.
+		return nil, c.lastErr
+	}
 	return nil, ErrUnknownKey
 }
 
@@ -174,18 +180,20 @@ func (c *CachedKeys) refresh(ctx context.Context) error {
 	c.attemptedAt = c.opts.Now()
 	data, err := c.load(ctx)
 	if err != nil {
-		return fmt.Errorf("load verification keys: %w", err)
+		c.lastErr = fmt.Errorf("load verification keys: %w", err)
+		return c.lastErr
 	}
 	keys, skipped, err := ParseJWKS(data)
 	if err != nil {
-		return fmt.Errorf("load verification keys: %w", err)
+		c.lastErr = fmt.Errorf("load verification keys: %w", err)
+		return c.lastErr
 	}
 	if c.opts.OnSkippedKey != nil {
 		for _, s := range skipped {
 			c.opts.OnSkippedKey(s)
 		}
 	}
-	c.keys, c.loadedAt = keys, c.attemptedAt
+	c.keys, c.loadedAt, c.lastErr = keys, c.attemptedAt, nil
 	return nil
 }
 

@@ -339,3 +339,46 @@ func TestCachedKeysPreloadFailureIsReportedAndRetried(t *testing.T) {
 		t.Fatalf("reads = %d, want 2 (the failed preload, then Key's)", loader.reads)
 	}
 }
+
+// A rotation while the source is failing: whichever read found it down, the
+// periodic one or the one a new kid caused moments before, a kid the cached
+// set lacks cannot be told from a rotation until a read succeeds. Internal
+// error (503, Upvest retries), never "unknown key" (401, counted as forged).
+func TestCachedKeysUnknownKidAfterAFailedReadIsInternal(t *testing.T) {
+	t.Run("the periodic refresh failed", func(t *testing.T) {
+		keys, loader, clock, _ := newCached(t)
+		mustKey(t, keys, "k1")
+		loader.err = errors.New("ssm down")
+		clock.advance(DefaultRefreshInterval)
+		_, err := keys.Key(context.Background(), "k2")
+		if !errors.Is(err, loader.err) || errors.Is(err, ErrUnauthenticated) {
+			t.Fatalf("error = %v, want the loader's error and not ErrUnauthenticated", err)
+		}
+	})
+	t.Run("the read a new kid caused failed moments before", func(t *testing.T) {
+		keys, loader, clock, _ := newCached(t)
+		mustKey(t, keys, "k1")
+		loader.err = errors.New("ssm down")
+		clock.advance(DefaultMinRefreshInterval)
+		if _, err := keys.Key(context.Background(), "k2"); !errors.Is(err, loader.err) {
+			t.Fatalf("first try: error = %v, want the loader's error", err)
+		}
+		clock.advance(time.Second) // Upvest's first retry
+		_, err := keys.Key(context.Background(), "k2")
+		if !errors.Is(err, loader.err) || errors.Is(err, ErrUnauthenticated) {
+			t.Fatalf("retry: error = %v, want the loader's error and not ErrUnauthenticated", err)
+		}
+		if loader.reads != 2 {
+			t.Fatalf("reads = %d, want 2: the retry must not read again within the minimum interval", loader.reads)
+		}
+		// Once a read succeeds, an unknown kid is unknown again.
+		loader.err = nil
+		clock.advance(DefaultMinRefreshInterval)
+		if _, err := keys.Key(context.Background(), "k2"); !errors.Is(err, ErrUnknownKey) {
+			t.Fatalf("after a good read: error = %v, want ErrUnknownKey", err)
+		}
+		if !mustKey(t, keys, "k1").Equal(&testKey.PublicKey) {
+			t.Fatal("known key lost")
+		}
+	})
+}
