@@ -37,8 +37,9 @@ func (r *reader) duration(name string, def time.Duration) time.Duration {
 		return def
 	}
 	d, err := time.ParseDuration(v)
-	if err != nil || d < 0 {
-		r.problems = append(r.problems, fmt.Sprintf("%s=%q is not a duration such as 60s or 5m", name, v))
+	if err != nil || d <= 0 {
+		// Zero is refused too: the verifier and the key cache read it as "use the default".
+		r.problems = append(r.problems, fmt.Sprintf("%s=%q is not a positive duration such as 60s or 5m", name, v))
 		return def
 	}
 	return d

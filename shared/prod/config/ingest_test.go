@@ -44,6 +44,10 @@ func TestLoadIngestReportsEveryProblem(t *testing.T) {
 		{"no keys", map[string]string{EnvJWKSFile: ""}, []string{"one of UPVEST_JWKS_SSM_PARAMETER or UPVEST_JWKS_FILE"}},
 		{"two key sources", map[string]string{EnvJWKSParameter: "/p"}, []string{"only one of"}},
 		{"bad duration", map[string]string{EnvClockSkew: "soon"}, []string{`SIGNATURE_CLOCK_SKEW="soon"`}},
+		// Zero would silently become the verifier's and key cache's defaults
+		// (60s, 5m, 5m): refused, as the stack's context refuses it.
+		{"zero durations", map[string]string{EnvClockSkew: "0s", EnvMaxAge: "0", EnvJWKSRefresh: "0m"},
+			[]string{`SIGNATURE_CLOCK_SKEW="0s"`, `SIGNATURE_MAX_AGE="0"`, `UPVEST_JWKS_REFRESH="0m"`}},
 		{"relative public path", map[string]string{EnvPublicPath: "webhooks"}, []string{"PUBLIC_PATH must start with /"}},
 	}
 	for _, tt := range tests {
