@@ -97,6 +97,20 @@ func draftOf(headers headerIndex, covered []string) Draft {
 	return Draft06
 }
 
+// draftsToTry is the draft draftOf tells, then, when only the uncovered
+// version header decided it (the signature covers both digests or neither),
+// the other draft.
+func draftsToTry(headers headerIndex, covered []string) []Draft {
+	draft := draftOf(headers, covered)
+	if slices.Contains(covered, headerContentDigest) != slices.Contains(covered, headerDigest) {
+		return []Draft{draft}
+	}
+	if draft == Draft15 {
+		return []Draft{Draft15, Draft06}
+	}
+	return []Draft{Draft06, Draft15}
+}
+
 // headerIndex holds a request's headers under lower-case names.
 type headerIndex map[string][]string
 

@@ -82,7 +82,21 @@ func (v *Verifier) Verify(ctx context.Context, req Request) error {
 		return err
 	}
 
-	draft := draftOf(headers, input.components)
+	drafts := draftsToTry(headers, input.components)
+	err = v.verifyAs(ctx, drafts[0], input, sig, req, headers)
+	if len(drafts) > 1 && errors.Is(err, ErrBadSignature) {
+		// Only the version header, which the signature does not cover, chose
+		// the draft: the base of the other one may be what was signed.
+		if v.verifyAs(ctx, drafts[1], input, sig, req, headers) == nil {
+			return nil
+		}
+	}
+	return err
+}
+
+// verifyAs verifies req as signed in draft: the draft's body digest, the
+// coverage, the times, then the signature over the draft's base.
+func (v *Verifier) verifyAs(ctx context.Context, draft Draft, input signatureInput, sig []byte, req Request, headers headerIndex) error {
 	digestName := draft.bodyDigestHeader()
 	digest, hasDigest := headers.joined(digestName)
 	switch {

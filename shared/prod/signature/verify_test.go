@@ -385,3 +385,34 @@ func TestVerifyAcceptsUnknownParameters(t *testing.T) {
 		})
 	}
 }
+
+// When the signature covers neither digest (an empty body), only the version
+// header, which is not covered, hints at the draft. A hint lost or changed on
+// the way must not make an authentic request fail: the other draft is tried.
+func TestVerifyDraftOfAnEmptyBodyDoesNotHangOnTheVersionHeader(t *testing.T) {
+	empty := webhookRequest()
+	empty.Body = nil
+	for _, draft := range []Draft{Draft06, Draft15} {
+		for _, version := range []string{"", "6", "15", "16"} {
+			t.Run(fmt.Sprintf("%s, version header %q", draft, version), func(t *testing.T) {
+				req := signedDraft(t, draft, empty, testKey, testKid, testNow)
+				req.Header.Del("Upvest-Signature-Version")
+				if version != "" {
+					req.Header.Set("Upvest-Signature-Version", version)
+				}
+				if err := verifierAt(testNow).Verify(context.Background(), req); err != nil {
+					t.Fatalf("Verify: %v", err)
+				}
+				// Still only what the key signed: another key fails in both drafts.
+				forged := signedDraft(t, draft, empty, otherKey, testKid, testNow)
+				forged.Header.Del("Upvest-Signature-Version")
+				if version != "" {
+					forged.Header.Set("Upvest-Signature-Version", version)
+				}
+				if err := verifierAt(testNow).Verify(context.Background(), forged); !errors.Is(err, ErrBadSignature) {
+					t.Fatalf("forged: error = %v, want ErrBadSignature", err)
+				}
+			})
+		}
+	}
+}
