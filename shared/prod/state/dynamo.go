@@ -114,7 +114,7 @@ func (d *Dynamo) applyRow(ctx context.Context, e events.Event, r events.Route) (
 // wrong guess costs one more write, never a wrong row.
 func (d *Dynamo) applyView(ctx context.Context, e events.Event, r events.Route, childIsNew bool) (bool, error) {
 	p := r.Parent
-	entry := ViewEntry{Position: r.Position, EventID: e.ID, EventType: e.Type, Status: r.Status, Object: e.CompactObject()}
+	entry := NewViewEntry(e, r)
 
 	// viewWrite is what both writes set besides the view: the parent's
 	// category (it may make the row), its version and its update time.

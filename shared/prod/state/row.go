@@ -48,7 +48,25 @@ type ViewEntry struct {
 	EventID   string `dynamodbav:"event_id"`
 	EventType string `dynamodbav:"event_type"`
 	Status    string `dynamodbav:"status,omitempty"`
-	Object    string `dynamodbav:"object"`
+	Object    string `dynamodbav:"object,omitempty"` // "" when over MaxViewObjectBytes
+}
+
+// MaxViewObjectBytes bounds the object a view entry copies from its event
+// (compacted). A parent row holds its own object and every entry of its
+// views within DynamoDB's 400 KB per item, and an ORDER's own object already
+// lists its executions: one large execution copied whole into the view would
+// make every later event of its order too large to write, so that the order
+// never moved again. An execution is a few hundred bytes; a larger one's
+// entry keeps its position, event and status, and its own row the object.
+const MaxViewObjectBytes = 8 * 1024
+
+// NewViewEntry is the entry event e, routed as r, keeps in its parent's view.
+func NewViewEntry(e events.Event, r events.Route) ViewEntry {
+	entry := ViewEntry{Position: r.Position, EventID: e.ID, EventType: e.Type, Status: r.Status}
+	if object := e.CompactObject(); len(object) <= MaxViewObjectBytes {
+		entry.Object = object
+	}
+	return entry
 }
 
 // ViewAttributes are the map attributes the routing table maintains on parent rows, sorted.

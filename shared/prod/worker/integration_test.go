@@ -225,3 +225,53 @@ func TestWorkerRetriesWhatDynamoDBRejects(t *testing.T) {
 		t.Errorf("misrouted event %q, want PARKED", got)
 	}
 }
+
+// TestALargeExecutionDoesNotFreezeItsOrder: an execution whose object is
+// large (here 220 KB, under DynamoDB's 400 KB per item) was copied whole into
+// its order's executions_view, so the order row carried it besides its own
+// object; the ORDER.FILLED that lists the execution (as an order's
+// executions field does) then no longer fitted, was refused by DynamoDB and
+// parked, and the order stayed NEW for good. A view entry keeps an object
+// only up to state.MaxViewObjectBytes; the execution's own row keeps it whole.
+func TestALargeExecutionDoesNotFreezeItsOrder(t *testing.T) {
+	r := newRig(t, "")
+	orderID := statetest.UUID()
+	newOrder := orderEvents(t, orderID, "NEW")[0]
+	execObject := statetest.Sample(t, "EXECUTION.FILLED")
+	execID := statetest.UUID()
+	execObject["id"], execObject["order_id"] = execID, orderID
+	execObject["note"] = strings.Repeat("x", 220*1024)
+	exec := statetest.Event(t, "EXECUTION.FILLED", base.Add(30*time.Second), execObject)
+	filledObject := statetest.Sample(t, "ORDER.NEW")
+	filledObject["id"], filledObject["status"], filledObject["updated_at"] = orderID, "FILLED", statetest.Time(base.Add(time.Minute))
+	filledObject["executions"] = []any{execObject}
+	filled := statetest.Event(t, "ORDER.FILLED", base.Add(time.Minute), filledObject)
+
+	if failed := r.handle(t, r.enqueue(t, newOrder, false), r.enqueue(t, exec, true)); len(failed) != 0 {
+		t.Fatalf("failures %v", failed)
+	}
+	if failed := r.handle(t, r.enqueue(t, filled, true)); len(failed) != 0 {
+		t.Fatalf("failures %v", failed)
+	}
+	for _, e := range []events.Event{exec, filled} {
+		if status, reason := r.ledgerStatus(t, e.ID); status == ledger.Parked {
+			t.Fatalf("%s parked: %s", e.Type, reason)
+		}
+	}
+	order := awstest.GetItem(t, r.env.DynamoDB, r.env.StateTables[events.Orders], schema.StatePK, "ORDER#"+orderID)
+	if str(order, schema.StateEventID) != filled.ID || str(order, schema.StateStatus) != "FILLED" {
+		t.Fatalf("order row holds %s %s, want the FILLED event %s", str(order, schema.StateEventType), str(order, schema.StateStatus), filled.ID)
+	}
+	row, err := state.DecodeRow(order)
+	if err != nil {
+		t.Fatal(err)
+	}
+	entry, ok := row.Views["executions_view"][execID]
+	if !ok || entry.EventID != exec.ID || entry.Status != "FILLED" || entry.Object != "" {
+		t.Fatalf("view entry %+v (present %v), want the execution's event and status without its object", entry, ok)
+	}
+	execRow := awstest.GetItem(t, r.env.DynamoDB, r.env.StateTables[events.Orders], schema.StatePK, "EXECUTION#"+execID)
+	if str(execRow, schema.StateObject) != exec.CompactObject() {
+		t.Fatalf("the execution's own row lacks its whole object")
+	}
+}

@@ -2,6 +2,7 @@ package statetest
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -54,6 +55,7 @@ func RunContract(t *testing.T, newSubject Factory) {
 		{"concurrent appliers end in the newest state", concurrentAppliers},
 		{"keys are bounded by events.Classify", boundedKeys},
 		{"objects are stored compacted, in the view too", compactedObjects},
+		{"a view entry copies an object only up to MaxViewObjectBytes", boundedViewObjects},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -434,4 +436,28 @@ func boundedKeys(t *testing.T, s Subject) {
 	row := mustRow(t, s, events.Orders, route.EntityKey)
 	MustHold(t, row, order, route)
 	MustHaveEntry(t, row, execution)
+}
+
+func boundedViewObjects(t *testing.T, s Subject) {
+	o := NewOrder(t, []string{"NEW"}, []string{"FILLED"}, []string{"FILLED"})
+	small, large := o.Execs[0]["FILLED"], o.Execs[1]["FILLED"]
+	var object map[string]any
+	if err := json.Unmarshal(large.Object, &object); err != nil {
+		t.Fatal(err)
+	}
+	object["note"] = strings.Repeat("x", state.MaxViewObjectBytes)
+	large = Event(t, large.Type, Base, object)
+	for _, e := range []events.Event{o.Orders["NEW"], small, large} {
+		if out := apply(t, s, e); out != state.Applied {
+			t.Fatalf("%s: %s", e.Type, out)
+		}
+	}
+	row := mustRow(t, s, events.Orders, o.PK())
+	MustHaveEntry(t, row, small)
+	r := Classify(t, large)
+	want := state.ViewEntry{Position: r.Position, EventID: large.ID, EventType: large.Type, Status: r.Status}
+	if got := row.Views[r.Parent.Attribute][r.Parent.EntryID]; got != want {
+		t.Fatalf("entry of a large execution = %.200v, want %+v: its object stays on its own row only", got, want)
+	}
+	MustHold(t, mustRow(t, s, events.Orders, r.EntityKey), large, r)
 }

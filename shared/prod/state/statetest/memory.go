@@ -71,9 +71,7 @@ func (m *Memory) applyView(e events.Event, r events.Route) bool {
 	if parent.Views[p.Attribute] == nil {
 		parent.Views[p.Attribute] = map[string]state.ViewEntry{}
 	}
-	parent.Views[p.Attribute][p.EntryID] = state.ViewEntry{
-		Position: r.Position, EventID: e.ID, EventType: e.Type, Status: r.Status, Object: e.CompactObject(),
-	}
+	parent.Views[p.Attribute][p.EntryID] = state.NewViewEntry(e, r)
 	parent.Category = p.Category
 	touch(parent)
 	return true
