@@ -94,7 +94,9 @@ func (w *Worker) startSpan(ctx context.Context, rec lambdaevents.SQSMessage) (co
 
 // Handle processes one batch. Messages that failed for a reason that may pass
 // (DynamoDB, ledger, network) are returned as batch item failures and come
-// back after the visibility timeout; every other message is done. An error
+// back after the visibility timeout; every other message is done. The batch
+// stops a margin before ctx's deadline (see MaxDeadlineMargin): what is then
+// unfinished or not started is reported as failed too. An error
 // means the whole batch must be retried: it is returned only when a record
 // has no message id, since a failure cannot be reported for it alone.
 func (w *Worker) Handle(ctx context.Context, batch lambdaevents.SQSEvent) (lambdaevents.SQSEventResponse, error) {
@@ -104,14 +106,25 @@ func (w *Worker) Handle(ctx context.Context, batch lambdaevents.SQSEvent) (lambd
 		}
 	}
 
+	work, cancel := workContext(ctx, time.Now())
+	defer cancel()
 	failed := make([]bool, len(batch.Records))
+	notStarted := 0
 	sem := make(chan struct{}, Concurrency)
 	var wg sync.WaitGroup
 	for i, rec := range batch.Records {
-		sem <- struct{}{}
+		select {
+		case sem <- struct{}{}:
+		case <-work.Done():
+		}
+		if work.Err() != nil {
+			failed[i] = true // never started: it comes back
+			notStarted++
+			continue
+		}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			ctx, span := w.startSpan(ctx, rec)
+			ctx, span := w.startSpan(work, rec)
 			defer span.End()
 			if err := w.process(ctx, rec); err != nil {
 				span.SetStatus(codes.Error, err.Error())
@@ -122,6 +135,10 @@ func (w *Worker) Handle(ctx context.Context, batch lambdaevents.SQSEvent) (lambd
 		})
 	}
 	wg.Wait()
+	if notStarted > 0 {
+		w.log.Error("batch stopped before the invocation's deadline; the messages not started will be retried",
+			"not_started", notStarted, "batch", len(batch.Records))
+	}
 
 	var resp lambdaevents.SQSEventResponse
 	for i, rec := range batch.Records {
@@ -134,6 +151,26 @@ func (w *Worker) Handle(ctx context.Context, batch lambdaevents.SQSEvent) (lambd
 		w.log.Warn("metrics not written", "error", err.Error())
 	}
 	return resp, nil
+}
+
+// MaxDeadlineMargin is how long before its invocation's deadline a batch
+// stops at most (a fifth of the time left, if that is less). Lambda discards
+// the answer of an invocation that runs out of time and returns every message
+// of the batch to the queue, the applied ones too, each a receive nearer the
+// dead-letter queue: one message hanging on a connection would do that to all
+// the others. Stopping first lets the batch answer for what is done and
+// report the rest as failures.
+const MaxDeadlineMargin = 2 * time.Second
+
+// workContext is ctx ending a margin before its deadline (ctx itself when it
+// has none).
+func workContext(ctx context.Context, now time.Time) (context.Context, context.CancelFunc) {
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		return context.WithCancel(ctx)
+	}
+	margin := min(MaxDeadlineMargin, deadline.Sub(now)/5)
+	return context.WithDeadline(ctx, deadline.Add(-margin))
 }
 
 // process handles one message. A returned error means "retry this message";

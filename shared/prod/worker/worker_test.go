@@ -31,16 +31,24 @@ type fakeStore struct {
 	outcomes map[string]state.Outcome
 	errs     map[string]error
 	applied  map[string]events.Route
-	hook     func() // runs inside Apply, for concurrency checks
+	hook     func()          // runs inside Apply, for concurrency checks
+	hang     map[string]bool // events whose Apply waits for its context to end, as a hung connection does
 }
 
 func newFakeStore() *fakeStore {
 	return &fakeStore{outcomes: map[string]state.Outcome{}, errs: map[string]error{}, applied: map[string]events.Route{}}
 }
 
-func (s *fakeStore) Apply(_ context.Context, e events.Event, r events.Route) (state.Outcome, error) {
+func (s *fakeStore) Apply(ctx context.Context, e events.Event, r events.Route) (state.Outcome, error) {
 	if s.hook != nil {
 		s.hook()
+	}
+	s.mu.Lock()
+	hang := s.hang[e.ID]
+	s.mu.Unlock()
+	if hang {
+		<-ctx.Done()
+		return "", ctx.Err()
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -535,5 +543,63 @@ func TestHandleReleasesReplayedRecords(t *testing.T) {
 	}
 	if got := h.outcome(t, poisonID); got != string(ledger.Parked) {
 		t.Errorf("replayed poison: %q, want PARKED", got)
+	}
+}
+
+// TestHandleAnswersBeforeTheInvocationDeadline: Lambda discards the answer of
+// an invocation that runs out of time and returns every message of the batch
+// to the queue, the applied ones too, each a receive nearer the dead-letter
+// queue. A message that hangs (here Concurrency of them, a connection that
+// never answers) must not do that to the others: the batch stops before the
+// deadline, answers for what is done, and reports the hung messages and those
+// it never started as failures.
+func TestHandleAnswersBeforeTheInvocationDeadline(t *testing.T) {
+	h := newHarness(events.Orders)
+	h.store.hang = map[string]bool{}
+	var records []lambdaevents.SQSMessage
+	var goodIDs []string
+	wantFailed := map[string]bool{}
+	for i := range Concurrency + 3 {
+		body, id := event("ORDER.NEW", order("NEW"))
+		m := msg(body, id)
+		records = append(records, m)
+		switch {
+		case i == 0: // started at once, applied
+			goodIDs = append(goodIDs, id)
+		case i <= Concurrency-1: // the other slots hang
+			h.store.hang[id] = true
+			wantFailed[m.MessageId] = true
+		default: // waiting for a slot that never frees before the deadline
+			wantFailed[m.MessageId] = true
+		}
+	}
+	// One more hung message takes the slot the first one frees.
+	body, id := event("ORDER.NEW", order("NEW"))
+	hung := msg(body, id)
+	h.store.hang[id] = true
+	wantFailed[hung.MessageId] = true
+	records = append(records[:1], append([]lambdaevents.SQSMessage{hung}, records[1:]...)...)
+
+	deadline := time.Now().Add(5 * time.Second)
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	defer cancel()
+	resp, err := h.worker.Handle(ctx, lambdaevents.SQSEvent{Records: records})
+	if answered := time.Now(); !answered.Before(deadline) {
+		t.Fatalf("answered %s after the invocation's deadline: Lambda would discard the answer and retry the whole batch", answered.Sub(deadline))
+	}
+	if err != nil {
+		t.Fatalf("Handle: %v", err)
+	}
+	got := map[string]bool{}
+	for _, f := range resp.BatchItemFailures {
+		got[f.ItemIdentifier] = true
+	}
+	if !maps.Equal(got, wantFailed) {
+		t.Errorf("%d failures reported, want the %d hung or never started messages", len(got), len(wantFailed))
+	}
+	for _, id := range goodIDs {
+		if h.outcome(t, id) != string(state.Applied) {
+			t.Errorf("event %s not applied", id)
+		}
 	}
 }
