@@ -272,6 +272,11 @@ type pending struct {
 	ahead  bool // parked as too far ahead of the clock
 	claim  ledger.ClaimResult
 	status ledger.Status // the recorded event's status, on a conflict
+	// conflicted: the ledger held other bytes under the id, so these were kept aside.
+	conflicted bool
+	// repeat: the id came earlier in this request with other bytes; claimed
+	// once the first occurrence's claim said which bytes the ledger holds.
+	repeat bool
 }
 
 // process records every event, fans out what needs it, and fails when any
@@ -292,7 +297,7 @@ func (s *Service) process(ctx context.Context, log *slog.Logger, env upvest.Enve
 			item.claim, item.status = claim, status
 			if err == nil && claim == ledger.ClaimConflict {
 				// Other bytes under a recorded id: keep them aside under their own key.
-				item.record = conflictRecord(item.record)
+				item.record, item.conflicted = conflictRecord(item.record), true
 				item.claim, _, err = s.ledger.Claim(gctx, item.record)
 			}
 			if err == nil && item.claim == ledger.ClaimNew {
@@ -303,6 +308,9 @@ func (s *Service) process(ctx context.Context, log *slog.Logger, env upvest.Enve
 			return err
 		})
 	}
+	firsts := map[string]*pending{}
+	type repeat struct{ first, item *pending }
+	var repeats []repeat
 	for _, raw := range env.Payload {
 		rec, ahead := recordFor(raw, now)
 		if first, ok := seen[rec.EventID]; ok {
@@ -310,27 +318,47 @@ func (s *Service) process(ctx context.Context, log *slog.Logger, env upvest.Enve
 				summary.Duplicates++ // the same event twice in one request
 				continue
 			}
-			// The same id twice with other bytes: the first is the event, this one is kept aside.
+			// The same id twice with other bytes: unless the ledger holds
+			// other bytes still, the first is the event and this one is kept aside.
 			conflict := conflictRecord(rec)
 			if _, ok := seen[conflict.EventID]; ok {
 				summary.Duplicates++
 				continue
 			}
 			seen[conflict.EventID] = raw
-			startClaim(&pending{record: conflict})
+			repeats = append(repeats, repeat{first: firsts[rec.EventID], item: &pending{record: rec, ahead: ahead, repeat: true}})
 			continue
 		}
 		seen[rec.EventID] = raw
-		startClaim(&pending{record: rec, ahead: ahead})
+		item := &pending{record: rec, ahead: ahead}
+		firsts[rec.EventID] = item
+		startClaim(item)
 	}
 	if err := group.Wait(); err != nil {
 		return summary, err
+	}
+	if len(repeats) > 0 {
+		// Rare: an id twice in one request with other bytes. When the ledger
+		// held other bytes than the first occurrence, a repeat may be those
+		// bytes, the event itself: it is claimed under its id to find out.
+		// Otherwise the first occurrence's bytes are the event's.
+		group, gctx = errgroup.WithContext(ctx)
+		group.SetLimit(s.claimsInFlight(len(repeats)))
+		for _, r := range repeats {
+			if !r.first.conflicted {
+				r.item.record = conflictRecord(r.item.record)
+			}
+			startClaim(r.item)
+		}
+		if err := group.Wait(); err != nil {
+			return summary, err
+		}
 	}
 
 	var outgoing []fanout.Message
 	for _, item := range items {
 		rec := item.record
-		if item.status != "" && !item.status.Settled() && item.status != ledger.Enqueued && rec.Kind == ledger.KindConflict {
+		if item.conflicted && !item.repeat && !item.status.Settled() && item.status != ledger.Enqueued {
 			// The recorded event is still RECEIVED: send it again, its bytes, not these.
 			stored, err := s.ledger.Read(ctx, conflictOf(rec))
 			if err != nil {
@@ -340,6 +368,9 @@ func (s *Service) process(ctx context.Context, log *slog.Logger, env upvest.Enve
 			outgoing = append(outgoing, fanout.Message{EventID: stored.EventID, EventType: stored.EventType, Domain: stored.Domain, Raw: stored.Raw})
 		}
 		switch {
+		case item.repeat && item.claim == ledger.ClaimPending:
+			// The recorded bytes, which the first occurrence's conflict sent and counted.
+			continue
 		case item.claim == ledger.ClaimSettled:
 			summary.Duplicates++
 			continue
