@@ -3,6 +3,8 @@ package ledger
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"time"
@@ -93,6 +95,7 @@ type item struct {
 	BodyParts  int           `dynamodbav:"body_parts,omitempty"`
 	BodySHA256 string        `dynamodbav:"body_sha256,omitempty"` // of the gzip, with parts
 	RawSHA256  string        `dynamodbav:"raw_sha256,omitempty"`  // of the exact bytes: what Claim compares
+	ClaimToken string        `dynamodbav:"claim,omitempty"`       // random, per Claim call: tells its own put apart on an SDK retry
 }
 
 // part is one slice of a body too large for its record.
@@ -130,6 +133,9 @@ func (l *Dynamo) Claim(ctx context.Context, rec Record) (ClaimResult, Status, er
 	if err != nil {
 		return 0, "", err
 	}
+	if it.ClaimToken, err = claimToken(); err != nil {
+		return 0, "", err
+	}
 	if err := l.putParts(ctx, parts); err != nil {
 		return 0, "", err
 	}
@@ -155,11 +161,25 @@ func (l *Dynamo) Claim(ctx context.Context, rec Record) (ClaimResult, Status, er
 	if err := attributevalue.UnmarshalMap(failed.Item, &existing); err != nil {
 		return 0, "", fmt.Errorf("read existing ledger record %s: %w", rec.EventID, err)
 	}
+	if existing.ClaimToken == it.ClaimToken {
+		// This call's own put: it took effect, its answer was lost (a 500 or a
+		// cut connection), and the SDK's retry met it. Still a new record.
+		return ClaimNew, rec.Status, nil
+	}
 	same, err := l.sameBytes(ctx, existing, it.RawSHA256)
 	if err != nil {
 		return 0, "", err
 	}
 	return claimOf(existing.Status, same), existing.Status, nil
+}
+
+// claimToken is a random label for one Claim call's put.
+func claimToken() (string, error) {
+	var b [8]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("claim token: %w", err)
+	}
+	return hex.EncodeToString(b[:]), nil
 }
 
 // claimOf is what a claim on an existing record in status means.
