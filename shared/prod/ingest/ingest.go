@@ -64,6 +64,7 @@ type Service struct {
 	metrics    *observability.Metrics
 	publicPath string
 	parallel   int
+	margin     time.Duration
 	tracer     trace.Tracer
 	now        func() time.Time
 }
@@ -82,7 +83,22 @@ type Options struct {
 	// Now is the clock events' ordering times are checked against
 	// (events.MaxAhead); nil is time.Now.
 	Now func() time.Time
+	// AnswerMargin is how long before the invocation's deadline a request
+	// stops waiting for DynamoDB and SQS; zero is DefaultAnswerMargin.
+	AnswerMargin time.Duration
 }
+
+// DefaultAnswerMargin is how long before the invocation's deadline (the
+// function timeout) a request gives up on the calls still running, marks what
+// it did send and answers 500 itself, at most a quarter of the time it had. A
+// function still waiting at its deadline is stopped by Lambda: API Gateway
+// answers a bare 5xx, no log line says why, no Failed metric counts it, and the
+// events that went out are not marked, so the redelivery sends them all again.
+const DefaultAnswerMargin = 2 * time.Second
+
+// markTimeout bounds the ENQUEUED marks after a failed fan-out; they run in
+// the answer margin when the fan-out failed at the deadline.
+const markTimeout = time.Second
 
 // New returns a Service. sources may be nil (no IP allowlist).
 func New(auth Authenticator, sources SourceFilter, l Ledger, p fanout.Publisher, log *slog.Logger, m *observability.Metrics, opts Options) *Service {
@@ -92,9 +108,12 @@ func New(auth Authenticator, sources SourceFilter, l Ledger, p fanout.Publisher,
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.AnswerMargin <= 0 {
+		opts.AnswerMargin = DefaultAnswerMargin
+	}
 	return &Service{
 		auth: auth, sources: sources, ledger: l, publisher: p, log: log, metrics: m,
-		publicPath: opts.PublicPath, parallel: opts.Concurrency,
+		publicPath: opts.PublicPath, parallel: opts.Concurrency, margin: opts.AnswerMargin,
 		tracer: opts.Tracing.Tracer("github.com/upvest-webhooks/upvest-webhooks/shared/prod/ingest"),
 		now:    opts.Now,
 	}
@@ -120,7 +139,9 @@ type Summary struct {
 func (s *Service) Handle(ctx context.Context, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
 	ctx, span := s.tracer.Start(ctx, SpanRequest, trace.WithSpanKind(trace.SpanKindServer),
 		trace.WithAttributes(attribute.String("faas.invocation_id", req.RequestContext.RequestID)))
+	ctx, cancel := s.beforeDeadline(ctx)
 	resp := s.handle(ctx, req)
+	cancel()
 	span.SetAttributes(attribute.Int("http.response.status_code", resp.StatusCode))
 	if resp.StatusCode >= http.StatusInternalServerError {
 		span.SetStatus(codes.Error, http.StatusText(resp.StatusCode))
@@ -130,6 +151,17 @@ func (s *Service) Handle(ctx context.Context, req events.APIGatewayV2HTTPRequest
 		s.log.Warn("metrics not written", "error", err)
 	}
 	return resp, nil
+}
+
+// beforeDeadline returns ctx ending the answer margin before ctx's deadline,
+// so that the request answers, logs and counts a failure itself.
+func (s *Service) beforeDeadline(ctx context.Context) (context.Context, context.CancelFunc) {
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		return ctx, func() {}
+	}
+	margin := min(s.margin, time.Until(deadline)/4)
+	return context.WithDeadline(ctx, deadline.Add(-margin))
 }
 
 func (s *Service) handle(ctx context.Context, req events.APIGatewayV2HTTPRequest) events.APIGatewayV2HTTPResponse {
@@ -403,7 +435,10 @@ func (s *Service) process(ctx context.Context, log *slog.Logger, env upvest.Enve
 	// when some sends failed are the others marked, so that the redelivery
 	// this 500 causes sends just the failed ones again.
 	if err := s.publisher.Publish(ctx, outgoing); err != nil {
-		s.markEnqueued(ctx, log, sentDespite(outgoing, err))
+		// Even when the request's time is up: what went out need not go again.
+		mctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), markTimeout)
+		s.markEnqueued(mctx, log, sentDespite(outgoing, err))
+		cancel()
 		return summary, err
 	}
 	summary.Enqueued = len(outgoing)

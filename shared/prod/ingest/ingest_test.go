@@ -14,6 +14,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 
@@ -435,5 +436,81 @@ func TestAParkedEventIsReportedOnceEvenWhenItsRequestFails(t *testing.T) {
 	}
 	if n := strings.Count(logs.String(), "can never be processed"); n != 1 {
 		t.Errorf("the parked event logged %d times, want once:\n%s", n, logs.String())
+	}
+}
+
+// slowPublisher sends the first message and not the others, and only says so
+// once the request's time is up: SQS answering too slowly for the deadline.
+type slowPublisher struct{}
+
+func (slowPublisher) Publish(ctx context.Context, msgs []fanout.Message) error {
+	<-ctx.Done()
+	var failed []string
+	for _, m := range msgs[1:] {
+		failed = append(failed, m.EventID)
+	}
+	return &fanout.PartialError{Failed: failed, Err: ctx.Err()}
+}
+
+// deadlineLedger refuses calls whose context has ended, as the SDK does.
+type deadlineLedger struct{ *ledgertest.Memory }
+
+func (l deadlineLedger) MarkEnqueued(ctx context.Context, id string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return l.Memory.MarkEnqueued(ctx, id)
+}
+
+// A request still waiting for SQS (or DynamoDB) near the invocation's
+// deadline answers 500 itself before the deadline, logged and counted, and
+// marks what did go out; at the deadline Lambda would stop it with none of that.
+func TestARequestAnswersBeforeTheInvocationDeadline(t *testing.T) {
+	mem := newFakeLedger()
+	var metrics, logs bytes.Buffer
+	s := New(fakeAuth{}, nil, deadlineLedger{mem}, slowPublisher{}, slog.New(slog.NewJSONHandler(&logs, nil)),
+		observability.NewMetrics(&metrics, "ingest"), Options{AnswerMargin: 1500 * time.Millisecond})
+	body := `{"payload":[` + event(orderID1, "ORDER.NEW", `{"id":"o-1"}`) + `,` + event(orderID2, "ORDER.NEW", `{"id":"o-2"}`) + `]}`
+
+	invocation, cancel := context.WithTimeout(context.Background(), 6*time.Second) // the function timeout
+	defer cancel()
+	resp, _ := s.Handle(invocation, request(body))
+	if err := invocation.Err(); err != nil {
+		t.Fatalf("answered after the invocation's deadline (%v): Lambda would have stopped it first", err)
+	}
+	if resp.StatusCode != http.StatusInternalServerError || decode[ErrorBody](t, resp.Body).Error != "internal_error" {
+		t.Errorf("answer %d %s, want 500 internal_error", resp.StatusCode, resp.Body)
+	}
+	if got := mem.Status(orderID1); got != ledger.Enqueued {
+		t.Errorf("the event that went out is %s, want ENQUEUED", got)
+	}
+	if got := mem.Status(orderID2); got != ledger.Received {
+		t.Errorf("the event that did not go out is %s, want RECEIVED", got)
+	}
+	if !strings.Contains(logs.String(), "request not fully recorded") || !strings.Contains(metrics.String(), observability.MetricFailed) {
+		t.Errorf("the failure is neither logged nor counted:\n%s\n%s", logs.String(), metrics.String())
+	}
+}
+
+func TestAnswerMarginIsAtMostAQuarterOfTheTimeLeft(t *testing.T) {
+	s := newService(fakeAuth{}, newFakeLedger(), &fakePublisher{}, Options{})
+	for _, c := range []struct{ timeout, margin time.Duration }{
+		{20 * time.Second, DefaultAnswerMargin}, // the stack's ingest timeout
+		{4 * time.Second, time.Second},
+	} {
+		invocation, cancel := context.WithTimeout(context.Background(), c.timeout)
+		deadline, _ := invocation.Deadline()
+		ctx, stop := s.beforeDeadline(invocation)
+		got, _ := ctx.Deadline()
+		if margin := deadline.Sub(got); margin < c.margin-50*time.Millisecond || margin > c.margin {
+			t.Errorf("timeout %v: margin %v, want %v", c.timeout, margin, c.margin)
+		}
+		stop()
+		cancel()
+	}
+	if ctx, stop := s.beforeDeadline(context.Background()); ctx != context.Background() {
+		t.Error("a context without a deadline got one")
+	} else {
+		stop()
 	}
 }
