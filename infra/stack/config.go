@@ -222,7 +222,7 @@ func load(get func(key string) any, keys []string) (Config, error) {
 	c.JWKSRefresh = r.duration("jwksRefresh", "5m")
 	c.IPAllowlist = r.str("ipAllowlist", string(c.Env))
 	c.SignatureClockSkew = r.duration("signatureClockSkew", "60s")
-	c.LedgerRetention = r.integer("ledgerRetentionDays", 400, 1, 3650)
+	c.LedgerRetention = r.integer("ledgerRetentionDays", 400, minLedgerRetentionDays, 3650)
 	c.LogLevel = r.str("logLevel", "info")
 	c.LogRetentionDays = r.integer("logRetentionDays", 90, 1, 3653)
 	c.DomainName = r.str("domainName", "")
@@ -267,6 +267,15 @@ func load(get func(key string) any, keys []string) (Config, error) {
 	}
 	return c, nil
 }
+
+// minLedgerRetentionDays keeps a ledger record at least as long as a message
+// of its event can still be delivered: an event over message.MaxInlineBody
+// travels as a claim check that its worker reads from the ledger, and its
+// message lives up to DeadLetterRetention after it was sent (SQS keeps the
+// original enqueue time in the DLQ), a redrive giving it QueueRetention more.
+// A shorter TTL deletes the bytes while the message still names them: the
+// worker cannot read the event, and it is lost with its dead letter.
+var minLedgerRetentionDays = int((DeadLetterRetention + QueueRetention) / (24 * time.Hour))
 
 // maxQueueAgeAlarm is below QueueRetention: no message on a domain queue gets
 // older than that (SQS deletes it), so a higher threshold could never fire.

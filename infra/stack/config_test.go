@@ -126,6 +126,20 @@ func TestQueueAgeAlarmBelowRetention(t *testing.T) {
 	}
 }
 
+// A claim-checked event's message names its ledger record: the record must
+// outlive every message of it, dead letters and one redrive included.
+func TestLedgerRetentionOutlivesTheMessages(t *testing.T) {
+	min := int((DeadLetterRetention + QueueRetention) / (24 * time.Hour))
+	if c, err := Load(contextOf(map[string]any{"ledgerRetentionDays": strconv.Itoa(min)})); err != nil || c.LedgerRetention != min {
+		t.Fatalf("ledgerRetentionDays=%d: %d, %v", min, c.LedgerRetention, err)
+	}
+	for _, days := range []int{1, 7, min - 1} {
+		if _, err := Load(contextOf(map[string]any{"ledgerRetentionDays": strconv.Itoa(days)})); err == nil {
+			t.Errorf("ledgerRetentionDays=%d accepted: the TTL deletes a large event's bytes while its message still names them", days)
+		}
+	}
+}
+
 // Each key refused without the subscriptions is taken with them.
 func TestSubscriptionKeysApplyWithSubscription(t *testing.T) {
 	for key, value := range map[string]any{
