@@ -309,6 +309,8 @@ type pending struct {
 	// repeat: the id came earlier in this request with other bytes; claimed
 	// once the first occurrence's claim said which bytes the ledger holds.
 	repeat bool
+	// resend: the recorded event, still RECEIVED, to send again instead of these bytes.
+	resend *ledger.Stored
 }
 
 // process records every event, fans out what needs it, and fails when any
@@ -331,6 +333,14 @@ func (s *Service) process(ctx context.Context, log *slog.Logger, env upvest.Enve
 				// Other bytes under a recorded id: keep them aside under their own key.
 				item.record, item.conflicted = conflictRecord(item.record), true
 				item.claim, _, err = s.ledger.Claim(gctx, item.record)
+				if err == nil && !item.repeat && status == ledger.Received {
+					// The recorded event is still RECEIVED: it is sent again, its
+					// bytes, not these. Read here, among the claims in flight: a
+					// redelivery whose every event changed reads them all.
+					var stored ledger.Stored
+					stored, err = s.ledger.Read(gctx, conflictOf(item.record))
+					item.resend = &stored
+				}
 			}
 			if err == nil && item.claim == ledger.ClaimNew {
 				// Now, not after the other claims: if one of them fails, the
@@ -390,12 +400,7 @@ func (s *Service) process(ctx context.Context, log *slog.Logger, env upvest.Enve
 	var outgoing []fanout.Message
 	for _, item := range items {
 		rec := item.record
-		if item.conflicted && !item.repeat && !item.status.Settled() && item.status != ledger.Enqueued {
-			// The recorded event is still RECEIVED: send it again, its bytes, not these.
-			stored, err := s.ledger.Read(ctx, conflictOf(rec))
-			if err != nil {
-				return summary, err
-			}
+		if stored := item.resend; stored != nil {
 			summary.Refanned++
 			outgoing = append(outgoing, fanout.Message{EventID: stored.EventID, EventType: stored.EventType, Domain: stored.Domain, Raw: stored.Raw})
 		}

@@ -514,3 +514,39 @@ func TestAnswerMarginIsAtMostAQuarterOfTheTimeLeft(t *testing.T) {
 		stop()
 	}
 }
+
+// meetingReads fails a Read unless another Read is in flight with it.
+type meetingReads struct {
+	*ledgertest.Memory
+	arrived chan struct{}
+}
+
+func (l meetingReads) Read(ctx context.Context, key string) (ledger.Stored, error) {
+	select {
+	case l.arrived <- struct{}{}: // the other read is waiting
+	case <-l.arrived: // this one waited for the other
+	case <-time.After(10 * time.Second):
+		return ledger.Stored{}, errors.New("no other read in flight: the recorded events are read one at a time")
+	}
+	return l.Memory.Read(ctx, key)
+}
+
+// A redelivery whose every event changed (Upvest re-rendered them with a new
+// field, say) reads each recorded event to send it again: those reads run
+// beside each other, as the claims do, not one after the other at the end.
+func TestRecordedEventsOfConflictsAreReadConcurrently(t *testing.T) {
+	mem := newFakeLedger()
+	p := &fakePublisher{}
+	first := `{"payload":[` + event(orderID1, "ORDER.NEW", `{"id":"o-1"}`) + `,` + event(orderID2, "ORDER.NEW", `{"id":"o-2"}`) + `]}`
+	if resp, _ := newService(fakeAuth{}, mem, p, Options{}).Handle(context.Background(), request(first)); resp.StatusCode != http.StatusOK {
+		t.Fatalf("first delivery: %d %s", resp.StatusCode, resp.Body)
+	}
+	changed := `{"payload":[` + event(orderID1, "ORDER.NEW", `{"id":"o-1","new":1}`) + `,` + event(orderID2, "ORDER.NEW", `{"id":"o-2","new":1}`) + `]}`
+	resp, _ := newService(fakeAuth{}, meetingReads{mem, make(chan struct{})}, p, Options{}).Handle(context.Background(), request(changed))
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("changed redelivery: %d %s", resp.StatusCode, resp.Body)
+	}
+	if got := decode[Summary](t, resp.Body); got.Refanned != 2 || got.Parked != 2 || got.Enqueued != 2 {
+		t.Errorf("summary %+v, want both recorded events sent again and both changed ones kept aside", got)
+	}
+}
