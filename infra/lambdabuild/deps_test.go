@@ -32,7 +32,7 @@ var allowed = map[string]lambdabuild.Allowed{
 		Own: []string{
 			"functions/ingest", "shared/prod/app", "shared/prod/app/ingestapp", "shared/prod/ingest", "shared/prod/signature",
 			"shared/prod/ledger", "shared/prod/fanout", "shared/prod/message", "events", "shared/prod/schema", "shared/prod/config",
-			"shared/prod/observability", "shared/prod/tracing", "shared/prod/uuid", "shared/prod/awssdk",
+			"shared/prod/observability", "shared/prod/tracing", "shared/prod/uuid", "shared/prod/awssdk", "shared/prod/deadline",
 		},
 		ThirdParty: slices.Concat(lambdaBase, tracingLibs),
 	},
@@ -40,7 +40,7 @@ var allowed = map[string]lambdabuild.Allowed{
 		Own: []string{
 			"functions/worker", "shared/prod/app", "shared/prod/app/workerapp", "shared/prod/worker", "shared/prod/state",
 			"shared/prod/ledger", "shared/prod/message", "events", "shared/prod/schema", "shared/prod/config",
-			"shared/prod/observability", "shared/prod/tracing", "shared/prod/awssdk",
+			"shared/prod/observability", "shared/prod/tracing", "shared/prod/awssdk", "shared/prod/deadline",
 		},
 		ThirdParty: slices.Concat(lambdaBase, tracingLibs),
 	},

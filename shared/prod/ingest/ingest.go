@@ -26,6 +26,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	upvest "github.com/upvest-webhooks/upvest-webhooks/events"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/deadline"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/fanout"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/ledger"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/observability"
@@ -139,7 +140,7 @@ type Summary struct {
 func (s *Service) Handle(ctx context.Context, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
 	ctx, span := s.tracer.Start(ctx, SpanRequest, trace.WithSpanKind(trace.SpanKindServer),
 		trace.WithAttributes(attribute.String("faas.invocation_id", req.RequestContext.RequestID)))
-	ctx, cancel := s.beforeDeadline(ctx)
+	ctx, cancel := deadline.Before(ctx, s.margin)
 	resp := s.handle(ctx, req)
 	cancel()
 	span.SetAttributes(attribute.Int("http.response.status_code", resp.StatusCode))
@@ -151,17 +152,6 @@ func (s *Service) Handle(ctx context.Context, req events.APIGatewayV2HTTPRequest
 		s.log.Warn("metrics not written", "error", err)
 	}
 	return resp, nil
-}
-
-// beforeDeadline returns ctx ending the answer margin before ctx's deadline,
-// so that the request answers, logs and counts a failure itself.
-func (s *Service) beforeDeadline(ctx context.Context) (context.Context, context.CancelFunc) {
-	deadline, ok := ctx.Deadline()
-	if !ok {
-		return ctx, func() {}
-	}
-	margin := min(s.margin, time.Until(deadline)/4)
-	return context.WithDeadline(ctx, deadline.Add(-margin))
 }
 
 func (s *Service) handle(ctx context.Context, req events.APIGatewayV2HTTPRequest) events.APIGatewayV2HTTPResponse {

@@ -492,29 +492,6 @@ func TestARequestAnswersBeforeTheInvocationDeadline(t *testing.T) {
 	}
 }
 
-func TestAnswerMarginIsAtMostAQuarterOfTheTimeLeft(t *testing.T) {
-	s := newService(fakeAuth{}, newFakeLedger(), &fakePublisher{}, Options{})
-	for _, c := range []struct{ timeout, margin time.Duration }{
-		{20 * time.Second, DefaultAnswerMargin}, // the stack's ingest timeout
-		{4 * time.Second, time.Second},
-	} {
-		invocation, cancel := context.WithTimeout(context.Background(), c.timeout)
-		deadline, _ := invocation.Deadline()
-		ctx, stop := s.beforeDeadline(invocation)
-		got, _ := ctx.Deadline()
-		if margin := deadline.Sub(got); margin < c.margin-50*time.Millisecond || margin > c.margin {
-			t.Errorf("timeout %v: margin %v, want %v", c.timeout, margin, c.margin)
-		}
-		stop()
-		cancel()
-	}
-	if ctx, stop := s.beforeDeadline(context.Background()); ctx != context.Background() {
-		t.Error("a context without a deadline got one")
-	} else {
-		stop()
-	}
-}
-
 // meetingReads fails a Read unless another Read is in flight with it.
 type meetingReads struct {
 	*ledgertest.Memory

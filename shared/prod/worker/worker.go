@@ -24,6 +24,7 @@ import (
 	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/upvest-webhooks/upvest-webhooks/events"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/deadline"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/ledger"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/message"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/observability"
@@ -106,7 +107,7 @@ func (w *Worker) Handle(ctx context.Context, batch lambdaevents.SQSEvent) (lambd
 		}
 	}
 
-	work, cancel := workContext(ctx, time.Now())
+	work, cancel := deadline.Before(ctx, MaxDeadlineMargin)
 	defer cancel()
 	failed := make([]bool, len(batch.Records))
 	notStarted := 0
@@ -154,24 +155,12 @@ func (w *Worker) Handle(ctx context.Context, batch lambdaevents.SQSEvent) (lambd
 }
 
 // MaxDeadlineMargin is how long before its invocation's deadline a batch
-// stops at most (a fifth of the time left, if that is less). Lambda discards
-// the answer of an invocation that runs out of time and returns every message
-// of the batch to the queue, the applied ones too, each a receive nearer the
-// dead-letter queue: one message hanging on a connection would do that to all
-// the others. Stopping first lets the batch answer for what is done and
-// report the rest as failures.
+// stops at most (a quarter of the time left, if that is less): Lambda returns
+// every message of a batch that runs out of time to the queue, the applied
+// ones too, so one message hanging on a connection would take all the others
+// a receive nearer the dead-letter queue. Stopping first lets the batch
+// answer for what is done and report the rest as failures.
 const MaxDeadlineMargin = 2 * time.Second
-
-// workContext is ctx ending a margin before its deadline (ctx itself when it
-// has none).
-func workContext(ctx context.Context, now time.Time) (context.Context, context.CancelFunc) {
-	deadline, ok := ctx.Deadline()
-	if !ok {
-		return context.WithCancel(ctx)
-	}
-	margin := min(MaxDeadlineMargin, deadline.Sub(now)/5)
-	return context.WithDeadline(ctx, deadline.Add(-margin))
-}
 
 // process handles one message. A returned error means "retry this message";
 // everything that can never apply is parked instead.
