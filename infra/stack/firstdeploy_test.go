@@ -281,25 +281,6 @@ func TestCertificateRegionIsChecked(t *testing.T) {
 // proceed in parallel).
 func TestProvisionedScalingIsSerialisedPerTable(t *testing.T) {
 	tp := synthProvisioned(t).tp
-	// CloudFormation orders a resource after what it DependsOn and after what
-	// it references (a policy's Ref to its scalable target).
-	deps := map[string][]string{}
-	for id, r := range tp.Resources {
-		deps[id] = append(stringsOf(r.DependsOn), referencedIDs(r.Properties)...)
-	}
-	var dependsOn func(a, b string, seen map[string]bool) bool // a depends on b, directly or not
-	dependsOn = func(a, b string, seen map[string]bool) bool {
-		if seen[a] {
-			return false
-		}
-		seen[a] = true
-		for _, d := range deps[a] {
-			if d == b || dependsOn(d, b, seen) {
-				return true
-			}
-		}
-		return false
-	}
 	byTable := map[string][]string{}
 	targetTable := map[string]string{}
 	for _, id := range tp.ofType("AWS::ApplicationAutoScaling::ScalableTarget") {
@@ -317,7 +298,7 @@ func TestProvisionedScalingIsSerialisedPerTable(t *testing.T) {
 	for table, ids := range byTable {
 		for i, a := range ids {
 			for _, b := range ids[i+1:] {
-				if !dependsOn(a, b, map[string]bool{}) && !dependsOn(b, a, map[string]bool{}) {
+				if !tp.dependsOn(a, b) && !tp.dependsOn(b, a) {
 					t.Errorf("table %s: %s and %s can be created at the same time", table, a, b)
 				}
 			}

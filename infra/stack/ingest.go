@@ -33,6 +33,9 @@ import (
 // CloudFront): the stage limits are therefore far above Upvest's rate, ingest
 // has reserved concurrency, and any 429 pages (see README "Who can stall the feed").
 type Ingest struct {
+	// Construct holds everything that answers on the webhook URL (function,
+	// API, route, stage, custom domain and its mapping), to order after it.
+	Construct  constructs.Construct
 	API        awsapigatewayv2.HttpApi
 	Stage      awsapigatewayv2.HttpStage
 	Function   *GoFunction
@@ -45,7 +48,7 @@ type Ingest struct {
 // domain queues and read the JWKS parameter; nothing else.
 func NewIngest(scope constructs.Construct, id string, cfg Config, ledger awsdynamodb.Table, pipelines []*Pipeline) *Ingest {
 	s := constructs.NewConstruct(scope, jsii.String(id))
-	in := &Ingest{}
+	in := &Ingest{Construct: s}
 
 	env := map[string]string{
 		schema.EnvLedgerTable:       *ledger.TableName(),

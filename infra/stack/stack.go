@@ -55,7 +55,7 @@ func NewUpvestWebhooksStack(scope constructs.Construct, id string, props *Upvest
 		consumer = NewStreamConsumer(stack, "StreamConsumer", cfg, pipelines)
 	}
 	keySync := addKeySync(stack, cfg) // only with upvestApiSecretArn; else the JWKS parameter is managed by hand
-	addSubscription(stack, cfg, ingest.WebhookURL, keySync)
+	addSubscription(stack, cfg, ingest, keySync)
 	NewMonitoring(stack, "Monitoring", MonitoringProps{Config: cfg, Ledger: ledger, Ingest: ingest, Pipelines: pipelines, Consumer: consumer, KeySync: keySync})
 	return stack
 }

@@ -96,10 +96,11 @@ type Subscription struct {
 }
 
 // NewSubscription creates the function, the Provider framework around it and
-// the resource, ordered after the key sync (its function and schedule); the
-// function itself waits for the keys (and runs the key sync when they are
-// missing) before it enables anything.
-func NewSubscription(scope constructs.Construct, id string, cfg Config, webhookURL *string, keySync *KeySync) *Subscription {
+// the resource on ingest's webhook URL, ordered after the key sync (its
+// function and schedule) and after ingest's endpoint; the function itself
+// waits for the keys (and runs the key sync when they are missing) before it
+// enables anything.
+func NewSubscription(scope constructs.Construct, id string, cfg Config, ingest *Ingest, keySync *KeySync) *Subscription {
 	s := constructs.NewConstruct(scope, jsii.String(id))
 	fn := NewGoFunction(s, "Function", GoFunctionProps{
 		Config:      cfg,
@@ -141,13 +142,18 @@ func NewSubscription(scope constructs.Construct, id string, cfg Config, webhookU
 		ServiceToken: provider.ServiceToken(),
 		ResourceType: jsii.String(SubscriptionResourceType),
 		Properties: &map[string]any{
-			"Url":      webhookURL,
+			"Url":      ingest.WebhookURL,
 			"Lanes":    cfg.Subscription.Lanes,
 			"OnDelete": onDelete,
 		},
 	})
 	// After the key sync: its function and schedule exist before the first subscription call.
-	res.Node().AddDependency(keySync.Function, keySync.Schedule)
+	// After ingest's endpoint too: Upvest delivers as soon as a subscription is
+	// enabled, and a delivery that finds no route, stage, permission or domain
+	// mapping fails and holds back every later one. The Url orders the resource
+	// after the API at most (with a custom domain, after nothing). On deletion
+	// this disables the subscription before the endpoint goes.
+	res.Node().AddDependency(keySync.Function, keySync.Schedule, ingest.Construct)
 	return &Subscription{GoFunction: fn, Resource: res, Provider: provider}
 }
 
@@ -156,11 +162,11 @@ func NewSubscription(scope constructs.Construct, id string, cfg Config, webhookU
 const EnvKeySyncFunction = "KEYSYNC_FUNCTION_NAME"
 
 // addSubscription deploys the stack-owned subscriptions when asked.
-func addSubscription(stack awscdk.Stack, cfg Config, webhookURL *string, keySync *KeySync) *Subscription {
+func addSubscription(stack awscdk.Stack, cfg Config, ingest *Ingest, keySync *KeySync) *Subscription {
 	if !cfg.Subscription.Enabled || keySync == nil {
 		return nil
 	}
-	sub := NewSubscription(stack, "Subscription", cfg, webhookURL, keySync)
+	sub := NewSubscription(stack, "Subscription", cfg, ingest, keySync)
 	output(stack, "SubscriptionIds", "Upvest webhook subscription id(s) of this stack, one per lane", sub.Resource.GetAttString(jsii.String("SubscriptionIds")))
 	return sub
 }

@@ -183,3 +183,44 @@ func TestLoadSubscription(t *testing.T) {
 		t.Errorf("off by default: %+v %v", c.Subscription, err)
 	}
 }
+
+// TestSubscriptionWaitsForTheEndpoint: the custom resource enables Upvest's
+// subscription, and Upvest delivers at once; a delivery that meets no stage,
+// route or invoke permission (a 404 or 500), or a custom domain not mapped
+// yet, fails, and Upvest then holds back every later delivery while it
+// retries. So the resource is created only after everything that answers on
+// the webhook URL, and deleted (the subscription disabled) before any of it.
+// The Url property alone orders it after the API (without a custom domain)
+// or after nothing (with one).
+func TestSubscriptionWaitsForTheEndpoint(t *testing.T) {
+	sandbox := synthFixture(t, "sandbox-subscription", Sandbox, map[string]any{"upvestApiSecretArn": liveSecret, "upvestSubscription": "true"})
+	for name, s := range map[string]*synthesized{"custom domain": synthSubscription(t), "execute-api URL": sandbox} {
+		t.Run(name, func(t *testing.T) {
+			tp := s.tp
+			crs := tp.ofType(SubscriptionResourceType)
+			if len(crs) != 1 {
+				t.Fatalf("custom resources %v", crs)
+			}
+			var endpoint []string
+			for _, typ := range []string{"AWS::ApiGatewayV2::Api", "AWS::ApiGatewayV2::Stage", "AWS::ApiGatewayV2::Route",
+				"AWS::ApiGatewayV2::Integration", "AWS::ApiGatewayV2::DomainName", "AWS::ApiGatewayV2::ApiMapping"} {
+				endpoint = append(endpoint, tp.ofType(typ)...)
+			}
+			for _, id := range tp.ofType("AWS::Lambda::Permission") {
+				if tp.Resources[id].Properties["Principal"] == "apigateway.amazonaws.com" {
+					endpoint = append(endpoint, id)
+				}
+			}
+			w := wire(t, s)
+			endpoint = append(endpoint, w.ingest)
+			if s.cfg.DomainName != "" && len(tp.ofType("AWS::ApiGatewayV2::ApiMapping")) != 1 {
+				t.Fatalf("custom domain without one API mapping")
+			}
+			for _, id := range endpoint {
+				if !tp.dependsOn(crs[0], id) {
+					t.Errorf("the subscription can be enabled before %s (%s) exists, and disabled after it is gone", id, tp.Resources[id].Type)
+				}
+			}
+		})
+	}
+}

@@ -230,3 +230,25 @@ func diffGrants(got, want map[grant]bool) (extra, missing []string) {
 	sort.Strings(missing)
 	return extra, missing
 }
+
+// dependsOn reports whether CloudFormation creates resource b before a (and
+// deletes it after a): a DependsOn b, or refers to it (Ref, Fn::GetAtt),
+// directly or through other resources.
+func (tp *template) dependsOn(a, b string) bool {
+	seen := map[string]bool{}
+	var walk func(id string) bool
+	walk = func(id string) bool {
+		if seen[id] {
+			return false
+		}
+		seen[id] = true
+		r := tp.Resources[id]
+		for _, d := range append(stringsOf(r.DependsOn), referencedIDs(r.Properties)...) {
+			if d == b || walk(d) {
+				return true
+			}
+		}
+		return false
+	}
+	return walk(a)
+}
