@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
 	"github.com/aws/aws-cdk-go/awscdk/v2/customresources"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
@@ -125,8 +126,18 @@ func NewSubscription(scope constructs.Construct, id string, cfg Config, ingest *
 	}))
 	fn.allow([]string{"lambda:InvokeFunction"}, keySync.Function.FunctionArn())
 
+	// The relay's own log group, as every function here has: without one, CDK
+	// names a group /aws/lambda/<relay> that CloudFormation creates after the
+	// relay, which the custom resource may run first (Lambda then creates the
+	// group, and CloudFormation's create fails with AlreadyExists); it would
+	// also keep logs 731 days and be retained after the stack.
+	relayLogs := awslogs.NewLogGroup(s, jsii.String("ProviderLogs"), &awslogs.LogGroupProps{
+		Retention:     retentionDays[cfg.LogRetentionDays],
+		RemovalPolicy: awscdk.RemovalPolicy_DESTROY,
+	})
 	provider := customresources.NewProvider(s, jsii.String("Provider"), &customresources.ProviderProps{
 		OnEventHandler: fn.Function,
+		LogGroup:       relayLogs,
 	})
 	cdknag.NagSuppressions_AddResourceSuppressions(provider, &[]*cdknag.NagPackSuppression{
 		{Id: jsii.String("AwsSolutions-IAM4"), Reason: jsii.String("The CDK Provider framework's own function uses AWSLambdaBasicExecutionRole; it only relays CloudFormation events to the subscription function.")},

@@ -224,3 +224,35 @@ func TestSubscriptionWaitsForTheEndpoint(t *testing.T) {
 		})
 	}
 }
+
+// TestEveryFunctionLogsToItsOwnLogGroup: every function of the stack, the
+// Provider framework's relay too, writes to a log group the template creates
+// before the function, kept logRetentionDays. A log group named
+// /aws/lambda/<function> and created after the function (CDK's default for
+// the relay) races the function's first run: the custom resource invokes the
+// relay as soon as it exists, Lambda creates the group on its first log line,
+// and CloudFormation's create then fails with AlreadyExists and rolls the
+// deploy back. That group was also kept 731 days whatever logRetentionDays
+// said, and retained after the stack was deleted.
+func TestEveryFunctionLogsToItsOwnLogGroup(t *testing.T) {
+	s := synthSubscription(t)
+	tp := s.tp
+	for _, fn := range tp.ofType("AWS::Lambda::Function") {
+		logs := refID(dig(tp.Resources[fn].Properties, "LoggingConfig", "LogGroup"))
+		if logs == "" || tp.Resources[logs].Type != "AWS::Logs::LogGroup" {
+			t.Errorf("function %s logs to %v, not to a log group of the template", fn, dig(tp.Resources[fn].Properties, "LoggingConfig", "LogGroup"))
+		}
+	}
+	for _, id := range tp.ofType("AWS::Logs::LogGroup") {
+		r := tp.Resources[id]
+		if got := r.Properties["RetentionInDays"]; got != float64(s.cfg.LogRetentionDays) {
+			t.Errorf("log group %s keeps logs %v days, want logRetentionDays %d", id, got, s.cfg.LogRetentionDays)
+		}
+		if name := render(r.Properties["LogGroupName"]); strings.HasPrefix(name, "/aws/lambda/") {
+			t.Errorf("log group %s is named %s: Lambda can create that name first", id, name)
+		}
+		if r.DeletionPolicy != "Delete" {
+			t.Errorf("log group %s: DeletionPolicy %q, want Delete (the logs expire anyway)", id, r.DeletionPolicy)
+		}
+	}
+}
