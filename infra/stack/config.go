@@ -70,6 +70,10 @@ type Config struct {
 	// account fewer than 100 unreserved executions, so a reservation by default
 	// would fail the first deploy on a new account (quota often 10).
 	IngestReservedConcurrency int
+	// IngestMemoryMB is ingest's memory, IngestMemoryMB (two vCPUs) unless
+	// set: a new AWS account's "Function memory maximum" can be 3,008 MB,
+	// and Lambda then refuses more, failing the first deploy.
+	IngestMemoryMB int
 
 	MaxReceiveCount      int // deliveries before a message goes to its domain's DLQ
 	WorkerBatchSize      int
@@ -154,7 +158,8 @@ func (c Config) TracingEnvironment(region string) map[string]string {
 	return nil
 }
 
-// Fixed sizing, chosen for this workload rather than configured.
+// Fixed sizing, chosen for this workload rather than configured (ingest's
+// memory is the default of ingestMemoryMB).
 const (
 	// Two vCPUs: a 1 MiB package is answered in about 120 ms (1.2× its calls'
 	// latency), about 12,000 events/s per subscription, where 1,769 MB (one
@@ -162,6 +167,9 @@ const (
 	// (BenchmarkLatencyModelledIngest). Ingest runs once per package, so its
 	// GB-seconds are under 1 % of an event's cost.
 	IngestMemoryMB = 3538
+	// Lambda's memory range; new accounts may be held at 3,008 MB until AWS raises it.
+	minLambdaMemoryMB = 128
+	maxLambdaMemoryMB = 10240
 	// Under API Gateway's 30 s integration limit, so a stuck call ends in the
 	// function's own logs and metrics rather than as an anonymous gateway 503.
 	IngestTimeout   = 20 * time.Second
@@ -231,6 +239,7 @@ func load(get func(key string) any, keys []string) (Config, error) {
 	c.ThrottleRate = r.integer("throttleRate", 1000, 1, 10000)
 	c.ThrottleBurst = r.integer("throttleBurst", 2000, 1, 5000)
 	c.IngestReservedConcurrency = r.integer("ingestReservedConcurrency", 0, 0, 1000)
+	c.IngestMemoryMB = r.integer("ingestMemoryMB", IngestMemoryMB, minLambdaMemoryMB, maxLambdaMemoryMB)
 	c.MaxReceiveCount = r.integer("maxReceiveCount", schema.DefaultMaxReceiveCount, 1, 1000)
 	c.WorkerBatchSize = r.integer("workerBatchSize", 10, 1, 10000)
 	c.WorkerBatchWindow = r.integer("workerBatchWindowSeconds", int(schema.DefaultBatchWindow.Seconds()), 0, 300)

@@ -28,7 +28,7 @@ func TestLoadDefaults(t *testing.T) {
 			JWKSParameter: "/upvest-webhooks/" + string(env) + "/jwks", JWKSRefresh: "5m",
 			IPAllowlist: string(env), SignatureClockSkew: "60s",
 			LedgerRetention: 400, LogLevel: "info", LogRetentionDays: 90,
-			ThrottleRate: 1000, ThrottleBurst: 2000, IngestReservedConcurrency: 0, MaxReceiveCount: 5,
+			ThrottleRate: 1000, ThrottleBurst: 2000, IngestReservedConcurrency: 0, IngestMemoryMB: IngestMemoryMB, MaxReceiveCount: 5,
 			WorkerBatchSize: 10, WorkerBatchWindow: 1, WorkerMaxConcurrency: 5,
 			QueueAgeAlarm: 900, OTelTraces: OTelOff,
 			Capacity: TableCapacity{Mode: CapacityOnDemand, MinWrite: 5, MaxWrite: 1000, MinRead: 1, MaxRead: 200, TargetUtilization: 70},

@@ -332,3 +332,25 @@ func referencedIDs(v any) []string {
 	}
 	return out
 }
+
+// TestIngestMemoryFitsANewAccount: a new AWS account's "Function memory
+// maximum" can be 3,008 MB, and Lambda refuses ingest's 3,538 MB there
+// ("'MemorySize' value failed to satisfy constraint: Member must have value
+// less than or equal to 3008"), which rolls the first deploy back. The
+// README's first deploy sets ingestMemoryMB below it; the default stays the
+// benchmarked 3,538 MB, and Lambda's own range is checked at load.
+func TestIngestMemoryFitsANewAccount(t *testing.T) {
+	s := synthFixture(t, "sandbox-new-account", Sandbox, map[string]any{"ingestMemoryMB": "3008"})
+	if got := s.tp.Resources[wire(t, s).ingest].Properties["MemorySize"]; got != 3008.0 {
+		t.Errorf("ingestMemoryMB=3008: ingest MemorySize %v", got)
+	}
+	def := synth(t, Sandbox)
+	if got := def.tp.Resources[wire(t, def).ingest].Properties["MemorySize"]; got != float64(IngestMemoryMB) {
+		t.Errorf("default ingest MemorySize %v, want %d", got, IngestMemoryMB)
+	}
+	for _, bad := range []string{"127", "10241", "3008MB"} {
+		if _, err := Load(contextOf(map[string]any{"ingestMemoryMB": bad})); err == nil || !strings.Contains(err.Error(), "ingestMemoryMB") {
+			t.Errorf("ingestMemoryMB=%s: %v", bad, err)
+		}
+	}
+}

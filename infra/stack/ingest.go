@@ -67,7 +67,7 @@ func NewIngest(scope constructs.Construct, id string, cfg Config, ledger awsdyna
 		Config:      cfg,
 		Asset:       AssetIngest,
 		Description: "upvest-webhooks " + string(cfg.Env) + " ingest: verifies, records and fans out Upvest webhooks",
-		MemoryMB:    IngestMemoryMB,
+		MemoryMB:    cfg.IngestMemoryMB,
 		Timeout:     IngestTimeout,
 		Environment: env,
 		// Workers scale with their queues; they must never leave Upvest's deliveries without a slot.
