@@ -449,3 +449,29 @@ func TestPascal(t *testing.T) {
 		}
 	}
 }
+
+// TestEveryOptionIsInTheReadme: a context key that is refused as unknown is
+// answered with "README's Deploy section lists them", so every key the stack
+// reads is named there (or in the section the Deploy list points to).
+func TestEveryOptionIsInTheReadme(t *testing.T) {
+	raw, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	readme := string(raw)
+	keys := map[string]bool{}
+	if _, err := load(func(k string) any { keys[k] = true; return nil }, nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range AppContextKeys {
+		keys[k] = true
+	}
+	if len(keys) < 30 {
+		t.Fatalf("only %d keys read: %v", len(keys), keys)
+	}
+	for k := range keys {
+		if !strings.Contains(readme, "`"+k+"`") && !strings.Contains(readme, "`"+k+"=") && !strings.Contains(readme, "-c "+k+"=") {
+			t.Errorf("context key %s is not in README.md", k)
+		}
+	}
+}
