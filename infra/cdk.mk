@@ -55,7 +55,8 @@ synth-check: tools
 			xray)             env=sandbox; args="-c otelTraces=xray";; \
 			consumer)         env=sandbox; args="-c exampleStreamConsumer=true";; \
 			all-options)      env=live;    args="$(SYNTH_LIVE) -c basePath=upvest -c ingestReservedConcurrency=50 \
-				-c capacityMode=provisioned -c upvestApiSecretArn=$(SYNTH_SECRET) -c otelTraces=xray -c exampleStreamConsumer=true";; \
+				-c capacityMode=provisioned -c upvestApiSecretArn=$(SYNTH_SECRET) -c otelTraces=xray -c exampleStreamConsumer=true \
+				-c upvestSubscription=true";; \
 			*) echo "synth-check: unknown check $$check"; exit 2;; \
 		esac; \
 		out=$(CDK_OUT)/check-$$check; \

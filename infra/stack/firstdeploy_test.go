@@ -18,7 +18,8 @@ import (
 // options must do once on.
 
 // The all-options fixture: the live one (custom domain, alarm email, stream
-// consumer, key sync) with provisioned capacity and traces to X-Ray.
+// consumer, key sync) with provisioned capacity, traces to X-Ray and the
+// stack-owned subscriptions.
 const allOptionsFixture = "all-options"
 
 func synthAllOptions(t *testing.T) *synthesized {
@@ -26,6 +27,7 @@ func synthAllOptions(t *testing.T) *synthesized {
 	fixture := maps.Clone(fixtureContext[Live])
 	maps.Copy(fixture, provisionedContext)
 	fixture["otelTraces"] = OTelXRay
+	fixture["upvestSubscription"] = "true"
 	return synthFixture(t, allOptionsFixture, Live, fixture)
 }
 
