@@ -278,6 +278,32 @@ func TestCertificateRegionIsChecked(t *testing.T) {
 	}
 }
 
+// The key sync and the subscription function read the API client's secret
+// with a client of their own region (the stack's), and Secrets Manager answers
+// only for its own region's secrets: a secret from another region deploys,
+// then every run fails (and with upvestSubscription the deploy rolls back).
+// The synth refuses it, as it refuses a certificate from another region.
+func TestSecretRegionIsChecked(t *testing.T) {
+	cfg := Config{UpvestAPISecretARN: liveSecret}
+	if err := cfg.CheckRegion(liveRegion); err != nil {
+		t.Errorf("secret in the stack's region: %v", err)
+	}
+	if err := cfg.CheckRegion(""); err != nil {
+		t.Errorf("unknown region: %v", err)
+	}
+	err := cfg.CheckRegion("us-east-1")
+	if err == nil || !strings.Contains(err.Error(), "upvestApiSecretArn: the secret is in eu-central-1, but the stack deploys to us-east-1") {
+		t.Errorf("secret from another region: %v", err)
+	}
+
+	app := awscdk.NewApp(nil)
+	st := awscdk.NewStack(app, jsii.String("T"), &awscdk.StackProps{Env: &awscdk.Environment{Account: jsii.String(liveAccount), Region: jsii.String("us-east-1")}})
+	checkRegion(st, cfg)
+	if errs := *assertions.Annotations_FromStack(st).FindError(jsii.String("*"), assertions.Match_StringLikeRegexp(jsii.String("upvestApiSecretArn"))); len(errs) != 1 {
+		t.Errorf("synthesis errors %d, want 1 about upvestApiSecretArn", len(errs))
+	}
+}
+
 // No two scaling resources of one table are created at once: its scalable
 // targets and policies form one DependsOn chain (the tables themselves, 14,
 // proceed in parallel).
