@@ -115,9 +115,9 @@ func pipelineStuckRule(t *testing.T, tp *template) string {
 // exported; without tracing there is no such alarm.
 func TestTracesNotExportedAlarm(t *testing.T) {
 	s := synthAllOptions(t)
-	want := map[string]bool{observability.Namespace + "/" + observability.MetricTracesNotExported + "[Service=" + ServiceIngest + "]": true}
+	want := map[string]bool{observability.Namespace + "/" + observability.MetricTracesNotExported + "[Service=" + ServiceIngest + ",Stack=" + s.cfg.StackName + "]": true}
 	for _, d := range events.Domains() {
-		want[observability.Namespace+"/"+observability.MetricTracesNotExported+"[Service="+WorkerService(d)+"]"] = true
+		want[observability.Namespace+"/"+observability.MetricTracesNotExported+"[Service="+WorkerService(d)+",Stack="+s.cfg.StackName+"]"] = true
 	}
 	rule := pipelineStuckRule(t, s.tp)
 	for _, id := range s.tp.ofType("AWS::CloudWatch::Alarm") {
@@ -379,6 +379,50 @@ func TestIngestMemoryFitsANewAccount(t *testing.T) {
 	for _, bad := range []string{"127", "10241", "3008MB"} {
 		if _, err := Load(contextOf(map[string]any{"ingestMemoryMB": bad})); err == nil || !strings.Contains(err.Error(), "ingestMemoryMB") {
 			t.Errorf("ingestMemoryMB=%s: %v", bad, err)
+		}
+	}
+}
+
+// TestAlarmsWatchTheirOwnStacksMetrics: sandbox and live may share an
+// account and region (README "Sandbox and live"). The functions' EMF
+// metrics then carry the stack's name as a dimension, and each stack's
+// alarms watch only its own: otherwise a parked event in the sandbox would
+// raise live's PipelineStuck, and the other way round.
+func TestAlarmsWatchTheirOwnStacksMetrics(t *testing.T) {
+	emfMetrics := func(s *synthesized) map[string]bool {
+		keys := map[string]bool{}
+		for _, id := range s.tp.ofType("AWS::CloudWatch::Alarm") {
+			for key := range watchedBy(t, id, s.tp.Resources[id].Properties).metrics {
+				if strings.HasPrefix(key, observability.Namespace+"/") && !strings.Contains(key, "ApiId=") {
+					keys[key] = true
+				}
+			}
+		}
+		if len(keys) == 0 {
+			t.Fatalf("%s: no alarm on the functions' own metrics", s.cfg.StackName)
+		}
+		return keys
+	}
+	sandbox, live := synth(t, Sandbox), synth(t, Live)
+	liveKeys := emfMetrics(live)
+	for key := range emfMetrics(sandbox) {
+		if liveKeys[key] {
+			t.Errorf("the sandbox and live stacks both alarm on %s", key)
+		}
+	}
+	for _, s := range []*synthesized{sandbox, live} {
+		for key := range emfMetrics(s) {
+			if !strings.Contains(key, ",Stack="+s.cfg.StackName+"]") {
+				t.Errorf("%s alarms on %s, not only its own stack's", s.cfg.StackName, key)
+			}
+		}
+		for _, fn := range s.tp.ofType("AWS::Lambda::Function") {
+			if dig(s.tp.Resources[fn].Properties, "Handler") != "bootstrap" {
+				continue // the Provider framework's relay emits no metrics
+			}
+			if got := dig(s.tp.Resources[fn].Properties, "Environment", "Variables", observability.EnvStack); got != s.cfg.StackName {
+				t.Errorf("%s: function %s has %s=%v", s.cfg.StackName, fn, observability.EnvStack, got)
+			}
 		}
 	}
 }

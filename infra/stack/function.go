@@ -15,6 +15,7 @@ import (
 	"github.com/aws/jsii-runtime-go"
 	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
 
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/observability"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/permissions"
 )
 
@@ -106,6 +107,8 @@ func NewGoFunction(scope constructs.Construct, id string, p GoFunctionProps) *Go
 		env = map[string]string{}
 	}
 	maps.Copy(env, p.Config.TracingEnvironment(*awscdk.Aws_REGION()))
+	// Metrics (and alarms) of this stack apart from another's in the same account and region.
+	env[observability.EnvStack] = p.Config.StackName
 	// Added in key order so that the template is the same on every synth.
 	for _, k := range slices.Sorted(maps.Keys(env)) {
 		fn.AddEnvironment(jsii.String(k), jsii.String(env[k]), nil)

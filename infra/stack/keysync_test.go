@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	fnconfig "github.com/upvest-webhooks/upvest-webhooks/shared/prod/config"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/observability"
 )
 
 // keySyncFunction finds the key sync function by its configuration, or "".
@@ -56,6 +57,7 @@ func TestKeySync(t *testing.T) {
 			fnconfig.EnvUpvestAPISecret:     liveSecret,
 			fnconfig.EnvKeySyncSSMParameter: "/upvest-webhooks/live/jwks", // the one ingest reads
 			EnvLogLevel:                     "warn",                       // the live fixture's
+			observability.EnvStack:          "upvest-webhooks-live",
 		}
 		if !reflect.DeepEqual(env, want) {
 			t.Errorf("env %v\nwant %v", env, want)

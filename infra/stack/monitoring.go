@@ -132,15 +132,15 @@ func NewMonitoring(scope constructs.Construct, id string, p MonitoringProps) *Mo
 	// math, in groups of at most maxAlarmMetrics metrics).
 	var dead, age, parked, workerErrors []awscloudwatch.IMetric
 	// Kept aside as unusable: parked events, and whole requests that were not envelopes.
-	parked = append(parked, emf(observability.MetricParked, ServiceIngest), emf(observability.MetricRequestsParked, ServiceIngest))
+	parked = append(parked, emf(cfg, observability.MetricParked, ServiceIngest), emf(cfg, observability.MetricRequestsParked, ServiceIngest))
 	// Named apart, though also parked: an event ahead of the clock would have
 	// pinned its entity's row (an Upvest clock or data bug), and a conflict is
 	// an id Upvest sent again with other bytes. A worker's (on replay) is in its EventsParked.
-	parked = append(parked, emf(observability.MetricAhead, ServiceIngest), emf(observability.MetricConflicting, ServiceIngest))
+	parked = append(parked, emf(cfg, observability.MetricAhead, ServiceIngest), emf(cfg, observability.MetricConflicting, ServiceIngest))
 	for _, pl := range p.Pipelines {
 		dead = append(dead, pl.DLQ.MetricApproximateNumberOfMessagesVisible(peak))
 		age = append(age, pl.Queue.MetricApproximateAgeOfOldestMessage(peak))
-		parked = append(parked, emf(observability.MetricParked, WorkerService(pl.Domain)))
+		parked = append(parked, emf(cfg, observability.MetricParked, WorkerService(pl.Domain)))
 		// Workers are not throttled by design (each mapping caps its concurrency);
 		// a worker that cannot run shows as queue age.
 		workerErrors = append(workerErrors, pl.Worker.Function.MetricErrors(sum))
@@ -312,12 +312,13 @@ func writeThrottleMetrics(t awsdynamodb.Table, def schema.Table, opts *awscloudw
 	return metrics
 }
 
-// emf is one of the functions' own counters (see shared/prod/observability).
-func emf(name, service string) awscloudwatch.Metric {
+// emf is one of the functions' own counters (see shared/prod/observability),
+// this stack's: the functions tag their metrics with the stack's name.
+func emf(cfg Config, name, service string) awscloudwatch.Metric {
 	return awscloudwatch.NewMetric(&awscloudwatch.MetricProps{
 		Namespace:     jsii.String(observability.Namespace),
 		MetricName:    jsii.String(name),
-		DimensionsMap: &map[string]*string{"Service": jsii.String(service)},
+		DimensionsMap: &map[string]*string{"Service": jsii.String(service), "Stack": jsii.String(cfg.StackName)},
 		Statistic:     jsii.String("Sum"),
 		Period:        fiveMinutes,
 	})
@@ -357,6 +358,7 @@ func newAlarmTopic(scope constructs.Construct) awssns.Topic {
 }
 
 func newDashboard(scope constructs.Construct, p MonitoringProps, webhookOK, webhookRefused awscloudwatch.Metric) awscloudwatch.Dashboard {
+	cfg := p.Config
 	functions := []*GoFunction{p.Ingest.Function}
 	names := []string{"Ingest"}
 	for _, pl := range p.Pipelines {
@@ -384,20 +386,21 @@ func newDashboard(scope constructs.Construct, p MonitoringProps, webhookOK, webh
 		graph("API latency (p99)", 8, api.MetricLatency(&awscloudwatch.MetricOptions{Statistic: jsii.String("p99")}),
 			api.MetricIntegrationLatency(&awscloudwatch.MetricOptions{Statistic: jsii.String("p99")})),
 		graph("Ingest outcomes", 8,
-			emf(observability.MetricReceived, ServiceIngest), emf(observability.MetricDuplicate, ServiceIngest),
-			emf(observability.MetricRefanned, ServiceIngest), emf(observability.MetricEnqueued, ServiceIngest),
-			emf(observability.MetricParked, ServiceIngest), emf(observability.MetricRequestsParked, ServiceIngest),
-			emf(observability.MetricUnrouted, ServiceIngest),
-			emf(observability.MetricUnauthorized, ServiceIngest), emf(observability.MetricRejected, ServiceIngest),
-			emf(observability.MetricFailed, ServiceIngest)),
+			emf(cfg, observability.MetricReceived, ServiceIngest), emf(cfg, observability.MetricDuplicate, ServiceIngest),
+			emf(cfg, observability.MetricRefanned, ServiceIngest), emf(cfg, observability.MetricEnqueued, ServiceIngest),
+			emf(cfg, observability.MetricParked, ServiceIngest), emf(cfg, observability.MetricRequestsParked, ServiceIngest),
+			emf(cfg, observability.MetricUnrouted, ServiceIngest),
+			emf(cfg, observability.MetricUnauthorized, ServiceIngest), emf(cfg, observability.MetricRejected, ServiceIngest),
+			emf(cfg, observability.MetricFailed, ServiceIngest)),
 	)
 	// One line per service (each worker, and ingest for parked), found by search.
 	var workerWidgets []awscloudwatch.IWidget
 	for _, name := range []string{observability.MetricApplied, observability.MetricSkippedStale, observability.MetricWorkerDuplicate, observability.MetricParked} {
 		search := awscloudwatch.NewMathExpression(&awscloudwatch.MathExpressionProps{
-			Expression: jsii.String(fmt.Sprintf(`SEARCH('{%s,Service} MetricName="%s"', 'Sum', 300)`, observability.Namespace, name)),
-			Label:      jsii.String(""),
-			Period:     fiveMinutes,
+			Expression: jsii.String(fmt.Sprintf(`SEARCH('{%s,Service,Stack} MetricName="%s" Stack="%s"', 'Sum', 300)`,
+				observability.Namespace, name, cfg.StackName)),
+			Label:  jsii.String(""),
+			Period: fiveMinutes,
 		})
 		workerWidgets = append(workerWidgets, graph(name+" by service", 6, search))
 	}

@@ -128,10 +128,11 @@ func TestEveryDomainHasItsPipeline(t *testing.T) {
 				checkGoFunction(t, s, w.worker[d], WorkerMemoryMB, WorkerTimeout.Seconds())
 				env := dig(tp.Resources[w.worker[d]].Properties, "Environment", "Variables")
 				wantEnv := map[string]any{
-					schema.EnvDomain:      string(d),
-					schema.EnvStateTable:  map[string]any{"Ref": w.table[d]},
-					schema.EnvLedgerTable: map[string]any{"Ref": w.ledger},
-					"LOG_LEVEL":           s.cfg.LogLevel,
+					schema.EnvDomain:       string(d),
+					schema.EnvStateTable:   map[string]any{"Ref": w.table[d]},
+					schema.EnvLedgerTable:  map[string]any{"Ref": w.ledger},
+					"LOG_LEVEL":            s.cfg.LogLevel,
+					observability.EnvStack: s.cfg.StackName,
 				}
 				if !reflect.DeepEqual(env, wantEnv) {
 					t.Errorf("worker env = %v, want %v", env, wantEnv)
@@ -322,6 +323,7 @@ func TestIngestFunctionAndAPI(t *testing.T) {
 			"SIGNATURE_CLOCK_SKEW":      "60s",
 			"LEDGER_RETENTION_DAYS":     "400",
 			"LOG_LEVEL":                 s.cfg.LogLevel,
+			observability.EnvStack:      s.cfg.StackName,
 		}
 		for _, d := range events.Domains() {
 			want[schema.QueueURLEnv(d)] = map[string]any{"Ref": w.queue[d]}
@@ -515,7 +517,7 @@ func TestStreamConsumer(t *testing.T) {
 		}
 		fn, failures := consumerIDs(t, tp)
 		checkGoFunction(t, s, fn, ConsumerMemory, ConsumerTimeout.Seconds())
-		if env := dig(tp.Resources[fn].Properties, "Environment", "Variables"); !reflect.DeepEqual(env, map[string]any{"LOG_LEVEL": s.cfg.LogLevel}) {
+		if env := dig(tp.Resources[fn].Properties, "Environment", "Variables"); !reflect.DeepEqual(env, map[string]any{"LOG_LEVEL": s.cfg.LogLevel, observability.EnvStack: s.cfg.StackName}) {
 			t.Errorf("consumer env %v", env)
 		}
 		if !deniesInsecureTransport(tp, failures) {
@@ -678,13 +680,13 @@ func TestAlarms(t *testing.T) {
 		for _, d := range events.Domains() {
 			pipeline[expect("AWS/SQS/ApproximateNumberOfMessagesVisible[QueueName=${"+w.dlq[d]+".QueueName}]", "MAX(", above, 0, "Maximum")] = true
 			pipeline[expect("AWS/SQS/ApproximateAgeOfOldestMessage[QueueName=${"+w.queue[d]+".QueueName}]", "MAX(", above, float64(s.cfg.QueueAgeAlarm), "Maximum")] = true
-			pipeline[expect(ns+"/"+observability.MetricParked+"[Service=worker-"+string(d)+"]", "SUM(", atLeast, 1, "Sum")] = true
+			pipeline[expect(ns+"/"+observability.MetricParked+"[Service=worker-"+string(d)+",Stack="+s.cfg.StackName+"]", "SUM(", atLeast, 1, "Sum")] = true
 			pipeline[expect("AWS/Lambda/Errors[FunctionName=${"+w.worker[d]+"}]", "SUM(", atLeast, 1, "Sum")] = true
 		}
-		pipeline[expect(ns+"/"+observability.MetricParked+"[Service="+ServiceIngest+"]", "SUM(", atLeast, 1, "Sum")] = true
-		pipeline[expect(ns+"/"+observability.MetricRequestsParked+"[Service="+ServiceIngest+"]", "SUM(", atLeast, 1, "Sum")] = true
-		pipeline[expect(ns+"/"+observability.MetricAhead+"[Service="+ServiceIngest+"]", "SUM(", atLeast, 1, "Sum")] = true
-		pipeline[expect(ns+"/"+observability.MetricConflicting+"[Service="+ServiceIngest+"]", "SUM(", atLeast, 1, "Sum")] = true
+		pipeline[expect(ns+"/"+observability.MetricParked+"[Service="+ServiceIngest+",Stack="+s.cfg.StackName+"]", "SUM(", atLeast, 1, "Sum")] = true
+		pipeline[expect(ns+"/"+observability.MetricRequestsParked+"[Service="+ServiceIngest+",Stack="+s.cfg.StackName+"]", "SUM(", atLeast, 1, "Sum")] = true
+		pipeline[expect(ns+"/"+observability.MetricAhead+"[Service="+ServiceIngest+",Stack="+s.cfg.StackName+"]", "SUM(", atLeast, 1, "Sum")] = true
+		pipeline[expect(ns+"/"+observability.MetricConflicting+"[Service="+ServiceIngest+",Stack="+s.cfg.StackName+"]", "SUM(", atLeast, 1, "Sum")] = true
 		if s.cfg.ExampleStreamConsumer {
 			fn, failures := consumerIDs(t, tp)
 			pipeline[expect("AWS/SQS/ApproximateNumberOfMessagesVisible[QueueName=${"+failures+".QueueName}]", "MAX(", above, 0, "Maximum")] = true

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	fnconfig "github.com/upvest-webhooks/upvest-webhooks/shared/prod/config"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/observability"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/subscription"
 )
 
@@ -81,7 +82,7 @@ func TestSubscriptionCustomResource(t *testing.T) {
 	delete(env, EnvKeySyncFunction)
 	want := map[string]any{
 		fnconfig.EnvUpvestAPIBaseURL: "https://api.upvest.co", fnconfig.EnvUpvestAPISecret: liveSecret,
-		fnconfig.EnvKeySyncSSMParameter: "/upvest-webhooks/live/jwks", EnvLogLevel: "warn",
+		fnconfig.EnvKeySyncSSMParameter: "/upvest-webhooks/live/jwks", EnvLogLevel: "warn", observability.EnvStack: s.cfg.StackName,
 	}
 	if !reflect.DeepEqual(env, want) {
 		t.Errorf("env %v\nwant %v", env, want)

@@ -33,9 +33,9 @@ func (c Config) exportsTraces() bool {
 // tracesNotExportedMetrics are the TracesNotExported counters (shared/prod/tracing)
 // of the functions that export traces: ingest and every worker.
 func tracesNotExportedMetrics(p MonitoringProps) []awscloudwatch.IMetric {
-	metrics := []awscloudwatch.IMetric{emf(observability.MetricTracesNotExported, ServiceIngest)}
+	metrics := []awscloudwatch.IMetric{emf(p.Config, observability.MetricTracesNotExported, ServiceIngest)}
 	for _, pl := range p.Pipelines {
-		metrics = append(metrics, emf(observability.MetricTracesNotExported, WorkerService(pl.Domain)))
+		metrics = append(metrics, emf(p.Config, observability.MetricTracesNotExported, WorkerService(pl.Domain)))
 	}
 	return metrics
 }

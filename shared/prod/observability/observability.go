@@ -40,6 +40,13 @@ const (
 	MetricTracesNotExported = "TracesNotExported"
 )
 
+// EnvStack names the deployment (the CloudFormation stack) a function runs
+// in; the stack sets it. Its metrics then carry the dimension Stack as well
+// as Service, so that two deployments in one account and region (sandbox and
+// live) never count, and alarm, on each other's events. Unset (the local
+// run), the metrics have Service alone.
+const EnvStack = "UPVEST_STACK"
+
 // Service names, the "Service" dimension of every metric; alarms in infra/ use them.
 const ServiceIngest = "ingest"
 
@@ -60,13 +67,15 @@ type Metrics struct {
 	mu      sync.Mutex
 	w       io.Writer
 	service string
+	stack   string // EnvStack; "" for no Stack dimension
 	counts  map[string]float64
 	now     func() time.Time
 }
 
-// NewMetrics writes EMF lines to w, with the dimension Service=service.
+// NewMetrics writes EMF lines to w, with the dimension Service=service, and
+// Stack=$UPVEST_STACK when that is set.
 func NewMetrics(w io.Writer, service string) *Metrics {
-	return &Metrics{w: w, service: service, counts: map[string]float64{}, now: time.Now}
+	return &Metrics{w: w, service: service, stack: os.Getenv(EnvStack), counts: map[string]float64{}, now: time.Now}
 }
 
 // Add adds n to the named counter.
@@ -96,6 +105,11 @@ func (m *Metrics) Flush() error {
 	sort.Strings(names)
 	defs := make([]map[string]string, len(names))
 	doc := map[string]any{"Service": m.service}
+	dimensions := []string{"Service"}
+	if m.stack != "" {
+		doc["Stack"] = m.stack
+		dimensions = append(dimensions, "Stack")
+	}
 	for i, name := range names {
 		defs[i] = map[string]string{"Name": name, "Unit": "Count"}
 		doc[name] = counts[name]
@@ -104,7 +118,7 @@ func (m *Metrics) Flush() error {
 		"Timestamp": m.now().UnixMilli(),
 		"CloudWatchMetrics": []any{map[string]any{
 			"Namespace":  Namespace,
-			"Dimensions": [][]string{{"Service"}},
+			"Dimensions": [][]string{dimensions},
 			"Metrics":    defs,
 		}},
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -78,5 +79,30 @@ func TestLoggerLevelFromEnvironment(t *testing.T) {
 	line := strings.TrimSpace(out.String())
 	if strings.Contains(line, "hidden") || !strings.Contains(line, `"service":"ingest"`) || !strings.Contains(line, `"event_id":"e-1"`) {
 		t.Errorf("log output %q", line)
+	}
+}
+
+// With UPVEST_STACK set (the deployed stack sets it), every metric also has
+// the dimension Stack, so two stacks in one account and region keep apart.
+func TestFlushAddsTheStackDimension(t *testing.T) {
+	t.Setenv(EnvStack, "upvest-webhooks-live")
+	var out bytes.Buffer
+	m := NewMetrics(&out, "worker-orders")
+	m.Add(MetricParked, 1)
+	if err := m.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		AWS struct {
+			CloudWatchMetrics []struct{ Dimensions [][]string }
+		} `json:"_aws"`
+		Service, Stack string
+	}
+	if err := json.Unmarshal(out.Bytes(), &doc); err != nil {
+		t.Fatal(err)
+	}
+	if doc.Service != "worker-orders" || doc.Stack != "upvest-webhooks-live" || len(doc.AWS.CloudWatchMetrics) != 1 ||
+		!reflect.DeepEqual(doc.AWS.CloudWatchMetrics[0].Dimensions, [][]string{{"Service", "Stack"}}) {
+		t.Errorf("line %s", out.String())
 	}
 }
