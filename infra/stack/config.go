@@ -345,6 +345,12 @@ func (c Config) Validate() error {
 	if c.BasePath != "" && (c.DomainName == "" || !basePathRE.MatchString(c.BasePath)) {
 		fail("basePath: %q needs a domainName and must be one path segment of letters, digits, . _ -", c.BasePath)
 	}
+	// SQS ages a message until it is deleted: a healthy one waits up to the
+	// batching window in the poller, then one worker run.
+	if healthy := c.WorkerBatchWindow + int(WorkerTimeout.Seconds()); c.QueueAgeAlarm <= healthy {
+		fail("queueAgeAlarmSeconds: %d is not above %d s, the batching window (workerBatchWindowSeconds %d) plus a worker run (%v): "+
+			"a message is that old on a healthy queue, so the alarm would fire on every quiet batch", c.QueueAgeAlarm, healthy, c.WorkerBatchWindow, WorkerTimeout)
+	}
 	if c.WorkerBatchSize > 10 && c.WorkerBatchWindow == 0 {
 		fail("workerBatchSize: %d needs workerBatchWindowSeconds ≥ 1 (SQS allows batches over 10 only with a window)", c.WorkerBatchSize)
 	}

@@ -140,6 +140,25 @@ func TestLedgerRetentionOutlivesTheMessages(t *testing.T) {
 	}
 }
 
+// A healthy pipeline holds a message up to the batching window (the poller
+// has received it and waits for more) plus one worker run before deleting it,
+// and SQS counts its age all along (ApproximateAgeOfOldestMessage: the oldest
+// message not yet deleted): a queue-age threshold within that would page on
+// every quiet batch.
+func TestQueueAgeAlarmAboveAHealthyMessagesAge(t *testing.T) {
+	if _, err := Load(contextOf(map[string]any{"workerBatchWindowSeconds": "300", "queueAgeAlarmSeconds": "300"})); err == nil ||
+		!strings.Contains(err.Error(), "queueAgeAlarmSeconds: 300 is not above") {
+		t.Errorf("a threshold within the batching window and a worker run: %v", err)
+	}
+	floor := 300 + int(WorkerTimeout.Seconds())
+	if c, err := Load(contextOf(map[string]any{"workerBatchWindowSeconds": "300", "queueAgeAlarmSeconds": strconv.Itoa(floor + 1)})); err != nil || c.QueueAgeAlarm != floor+1 {
+		t.Errorf("queueAgeAlarmSeconds=%d with a 300 s window: %v", floor+1, err)
+	}
+	if _, err := Load(contextOf(map[string]any{"queueAgeAlarmSeconds": "60"})); err != nil {
+		t.Errorf("the lowest threshold with the default 1 s window: %v", err)
+	}
+}
+
 // Each key refused without the subscriptions is taken with them.
 func TestSubscriptionKeysApplyWithSubscription(t *testing.T) {
 	for key, value := range map[string]any{
