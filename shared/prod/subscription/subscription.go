@@ -153,30 +153,52 @@ func (l Lane) change(url string, create bool) keysync.WebhookChange {
 
 // apply makes each lane's subscription exist, match and be enabled: one
 // already on the URL with the lane's title is adopted (a retried Create, or
-// one registered by hand), never duplicated.
+// one registered by hand), never duplicated. When a lane fails, the
+// subscriptions this call created or enabled are disabled again before the
+// error is returned: the Provider framework drops the Delete that follows a
+// failed Create, and CloudFormation sends none for a URL a failed Update did
+// not move to, so nothing else would ever turn them off, and Upvest's
+// deliveries to an endpoint the rollback removes fail and block their feed.
 func (h *Handler) apply(ctx context.Context, url string, lanes []Lane) ([]string, error) {
 	all, err := h.Webhooks.All(ctx)
 	if err != nil {
 		return nil, err
 	}
-	var ids []string
+	var ids, turnedOn []string
 	for _, l := range lanes {
 		var id string
 		if existing := find(all, url, l.Title); existing != nil {
 			id = existing.ID
+			if !existing.Enabled {
+				turnedOn = append(turnedOn, id)
+			}
 		} else {
 			created, err := h.Webhooks.Create(ctx, l.change(url, true))
 			if err != nil {
-				return nil, fmt.Errorf("lane %q: %w", l.Title, err)
+				return nil, h.undo(ctx, turnedOn, fmt.Errorf("lane %q: %w", l.Title, err))
 			}
 			id = created.ID
+			turnedOn = append(turnedOn, id)
 		}
 		if _, err := h.Webhooks.Update(ctx, id, l.change(url, false)); err != nil {
-			return nil, fmt.Errorf("lane %q: subscription %s: %w", l.Title, id, err)
+			return nil, h.undo(ctx, turnedOn, fmt.Errorf("lane %q: subscription %s: %w", l.Title, id, err))
 		}
 		ids = append(ids, id)
 	}
 	return ids, nil
+}
+
+// undo disables the subscriptions a failed apply created or enabled, and
+// returns cause with whatever could not be disabled.
+func (h *Handler) undo(ctx context.Context, ids []string, cause error) error {
+	errs := []error{cause}
+	off := false
+	for _, id := range ids {
+		if _, err := h.Webhooks.Update(ctx, id, keysync.WebhookChange{Enabled: &off}); err != nil {
+			errs = append(errs, fmt.Errorf("subscription %s stays enabled (disable it: ops webhooks disable %s): %w", id, id, err))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // remove disables (or deletes) the lanes' subscriptions; missing ones are fine.
