@@ -35,12 +35,27 @@ type WebhookConfig struct {
 // WebhookChange is a create body (Title and URL required) or an update body
 // (only what is set is sent). Upvest's schemas are closed: nothing else goes.
 type WebhookChange struct {
-	Title       *string        `json:"title,omitempty"`
-	URL         *string        `json:"url,omitempty"`
-	Enabled     *bool          `json:"enabled,omitempty"`
-	Type        []string       `json:"type,omitempty"`
+	Title   *string  `json:"title,omitempty"`
+	URL     *string  `json:"url,omitempty"`
+	Enabled *bool    `json:"enabled,omitempty"`
+	Type    []string `json:"type,omitempty"`
+	// ExcludeType nil is not sent; empty (not nil) is sent as [], which
+	// clears the subscription's exclusions (a PATCH keeps what it leaves out).
 	ExcludeType []string       `json:"exclude_type,omitempty"`
 	Config      *WebhookConfig `json:"config,omitempty"`
+}
+
+// MarshalJSON sends an empty, non-nil ExcludeType as [] (omitempty drops it).
+func (c WebhookChange) MarshalJSON() ([]byte, error) {
+	type plain WebhookChange
+	wire := struct {
+		plain
+		ExcludeType *[]string `json:"exclude_type,omitempty"` // shadows plain's
+	}{plain: plain(c)}
+	if c.ExcludeType != nil {
+		wire.ExcludeType = &c.ExcludeType
+	}
+	return json.Marshal(wire)
 }
 
 // WebhookList is one page of GET /webhooks.
@@ -165,7 +180,7 @@ func (c WebhookChange) Validate(create, allowLoopbackHTTP bool) error {
 	}
 	if c.ExcludeType != nil {
 		errs = append(errs, ValidateTypes("exclude_type", c.ExcludeType))
-		if c.Type != nil && !slices.Equal(c.Type, []string{"ALL"}) {
+		if len(c.ExcludeType) > 0 && c.Type != nil && !slices.Equal(c.Type, []string{"ALL"}) {
 			errs = append(errs, errors.New("exclude_type: Upvest honours it only with type ALL"))
 		}
 	}

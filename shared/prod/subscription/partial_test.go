@@ -117,3 +117,40 @@ func TestFailedCallLeavesNothingItEnabled(t *testing.T) {
 		}
 	})
 }
+
+// A lane whose exclude_type is dropped (or a subscription adopted with
+// exclusions the lane does not have) must lose them at Upvest: PATCH leaves
+// out what it does not name, so the excluded events would never come.
+func TestDroppedExclusionsAreClearedAtUpvest(t *testing.T) {
+	ctx := context.Background()
+	h, fake, _ := newHandler(t)
+	excluding := subscription.Properties{URL: url, Lanes: `[{"title":"all","type":["ALL"],"exclude_type":["REPORT","TREASURY_REPORT"]}]`}
+	if _, err := h.Handle(ctx, event("Create", excluding)); err != nil {
+		t.Fatal(err)
+	}
+	if w := fake.Webhooks(); len(w) != 1 || len(w[0].ExcludeType) != 2 {
+		t.Fatalf("after create %+v", w)
+	}
+	update := event("Update", subscription.Properties{URL: url, Lanes: `[{"title":"all","type":["ALL"]}]`})
+	update.OldResourceProperties = excluding
+	if _, err := h.Handle(ctx, update); err != nil {
+		t.Fatal(err)
+	}
+	if w := fake.Webhooks(); len(w) != 1 || len(w[0].ExcludeType) != 0 || !w[0].Enabled {
+		t.Errorf("after dropping the exclusions %+v", w)
+	}
+
+	// The lane narrows to categories: the exclusions (ignored by Upvest
+	// without ALL) go too, so that a later ALL does not bring them back.
+	if _, err := h.Handle(ctx, event("Create", excluding)); err != nil {
+		t.Fatal(err)
+	}
+	narrowed := event("Update", subscription.Properties{URL: url, Lanes: `[{"title":"all","type":["ORDER"]}]`})
+	narrowed.OldResourceProperties = excluding
+	if _, err := h.Handle(ctx, narrowed); err != nil {
+		t.Fatal(err)
+	}
+	if w := fake.Webhooks(); len(w) != 1 || len(w[0].ExcludeType) != 0 {
+		t.Errorf("after narrowing to ORDER %+v", w)
+	}
+}

@@ -167,10 +167,15 @@ func (h *Handler) apply(ctx context.Context, url string, lanes []Lane) ([]string
 	var ids, turnedOn []string
 	for _, l := range lanes {
 		var id string
+		change := l.change(url, false)
 		if existing := find(all, url, l.Title); existing != nil {
 			id = existing.ID
 			if !existing.Enabled {
 				turnedOn = append(turnedOn, id)
+			}
+			if len(existing.ExcludeType) > 0 && len(l.ExcludeType) == 0 {
+				// A PATCH keeps what it leaves out: clear exclusions the lane no longer has.
+				change.ExcludeType = []string{}
 			}
 		} else {
 			created, err := h.Webhooks.Create(ctx, l.change(url, true))
@@ -180,7 +185,7 @@ func (h *Handler) apply(ctx context.Context, url string, lanes []Lane) ([]string
 			id = created.ID
 			turnedOn = append(turnedOn, id)
 		}
-		if _, err := h.Webhooks.Update(ctx, id, l.change(url, false)); err != nil {
+		if _, err := h.Webhooks.Update(ctx, id, change); err != nil {
 			return nil, h.undo(ctx, turnedOn, fmt.Errorf("lane %q: subscription %s: %w", l.Title, id, err))
 		}
 		ids = append(ids, id)
