@@ -113,6 +113,13 @@ func (g *GoLive) probe(ctx context.Context) Step {
 	switch code := resp.StatusCode; {
 	case code == http.StatusUnauthorized:
 		s.OK, s.Verdict = true, fmt.Sprintf("%s refuses an unsigned request with 401, as it should", g.WebhookURL)
+	case code == http.StatusForbidden && ingestRefusal(body, "forbidden"):
+		// Ingest's allowlist admits Upvest's addresses, not the operator's: this
+		// is the stack's endpoint answering, and the test delivery, sent from
+		// Upvest's address, proves that signed requests get through.
+		s.OK = true
+		s.Verdict = fmt.Sprintf("%s is this stack's ingest; it refuses this machine's address (IP allowlist), so the signature check "+
+			"is proven by the test delivery", g.WebhookURL)
 	case code == http.StatusForbidden:
 		s.Verdict = "403: the endpoint refuses this machine's address (IP allowlist)"
 		s.Fix = "run golive from an allowed address, or check IP_ALLOWLIST holds Upvest's addresses (sandbox or live) and not only yours"
@@ -130,6 +137,15 @@ func (g *GoLive) probe(ctx context.Context) Step {
 		s.Fix = "wrong URL (not this stack's ingest endpoint?)"
 	}
 	return s
+}
+
+// ingestRefusal says whether body is ingest's own error answer with this
+// code ({"error":"forbidden",...}), not a gateway's or another server's.
+func ingestRefusal(body []byte, code string) bool {
+	var b struct {
+		Error string `json:"error"`
+	}
+	return json.Unmarshal(body, &b) == nil && b.Error == code
 }
 
 // keys checks the JWKS the ingest function reads: usable P-521 keys, and

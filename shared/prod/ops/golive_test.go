@@ -7,6 +7,8 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
+	neturl "net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -83,6 +85,35 @@ func TestGoLiveOnTheLocalPipeline(t *testing.T) {
 		}
 		if d := w.fake.Deliveries(); len(d) != 1 || d[0].Status != http.StatusOK {
 			t.Errorf("deliveries %+v", d)
+		}
+	})
+
+	// Deployed, ingest's IP allowlist admits Upvest's addresses only, so the
+	// unsigned probe from the operator's machine meets ingest's own 403. That
+	// is this stack's endpoint answering: the check goes on, and the test
+	// delivery (from an allowed address) proves the rest.
+	t.Run("IP allowlist refuses this machine, admits Upvest", func(t *testing.T) {
+		target, err := neturl.Parse(run.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		proxy := httputil.NewSingleHostReverseProxy(&neturl.URL{Scheme: target.Scheme, Host: target.Host})
+		allowlisted := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Header.Get("Signature") == "" { // not from the fake Upvest's address
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(http.StatusForbidden)
+				_, _ = w.Write([]byte(`{"error":"forbidden","message":"source address not allowed"}`))
+				return
+			}
+			proxy.ServeHTTP(w, r)
+		}))
+		t.Cleanup(allowlisted.Close)
+		endpoint := allowlisted.URL + target.Path
+		w := newUpvest(t, devKey, nil)
+		w.create(t, "-local", "-title", "allowlisted", "-url", endpoint)
+		out, err := w.golive(t, env, endpoint, trusted)
+		if err != nil || !strings.Contains(out, "LIVE") || !strings.Contains(out, "IP allowlist") {
+			t.Fatalf("golive behind the allowlist: %v\n%s", err, out)
 		}
 	})
 
