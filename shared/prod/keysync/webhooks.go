@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -112,7 +113,8 @@ func ValidateURL(s string, allowLoopbackHTTP bool) error {
 	if u.Scheme != "https" {
 		return fmt.Errorf("url %q: Upvest delivers to https:// URLs only", s)
 	}
-	if strings.Trim(host, "0123456789.:[]abcdefABCDEF") == "" || !strings.Contains(host, ".") {
+	tld := host[strings.LastIndex(host, ".")+1:]
+	if net.ParseIP(host) != nil || !strings.Contains(host, ".") || strings.Trim(tld, "0123456789") == "" {
 		return fmt.Errorf("url %q: the host must be a DNS name, not an IP address or a bare name", s)
 	}
 	return nil
