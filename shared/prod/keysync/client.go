@@ -244,18 +244,16 @@ func (c *Client) send(ctx context.Context, creds Credentials, method, path, rawQ
 	}
 	for attempt := 0; ; attempt++ {
 		resp, err := c.do(ctx, creds, method, path, rawQuery, header.Clone(), body)
-		if attempt >= retries || ctx.Err() != nil || !retry(statusOf(resp), err) {
+		after, told := c.retryAfter(resp)
+		// A retry before Upvest's Retry-After only meets another refusal: past
+		// maxRetryAfter the answer comes back (NewAPIError reports the wait).
+		if attempt >= retries || ctx.Err() != nil || !retry(statusOf(resp), err) || told && after > maxRetryAfter {
 			if err != nil {
 				return nil, fmt.Errorf("upvest api: %s %s: %w", method, path, err)
 			}
 			return resp, nil
 		}
-		wait := backoff(attempt)
-		if resp != nil {
-			if s, e := strconv.Atoi(resp.Header.Get("Retry-After")); e == nil && s >= 0 && time.Duration(s)*time.Second <= 10*time.Second {
-				wait = max(wait, time.Duration(s)*time.Second)
-			}
-		}
+		wait := max(backoff(attempt), after)
 		sleep := c.Sleep
 		if sleep == nil {
 			sleep = sleepCtx
@@ -264,6 +262,34 @@ func (c *Client) send(ctx context.Context, creds Credentials, method, path, rawQ
 			return nil, fmt.Errorf("upvest api: %s %s: %w", method, path, err)
 		}
 	}
+}
+
+// maxRetryAfter is the longest Retry-After a call waits for before trying again.
+const maxRetryAfter = 10 * time.Second
+
+// retryAfter reads the answer's Retry-After, in seconds or as an HTTP date.
+func (c *Client) retryAfter(r *Response) (time.Duration, bool) {
+	if r == nil {
+		return 0, false
+	}
+	return parseRetryAfter(r.Header.Get("Retry-After"), c.now())
+}
+
+func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0, false
+	}
+	if s, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if s < 0 {
+			return 0, false
+		}
+		return time.Duration(min(s, 1<<31)) * time.Second, true
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		return max(t.Sub(now), 0), true
+	}
+	return 0, false
 }
 
 func statusOf(r *Response) int {
@@ -348,11 +374,14 @@ type APIError struct {
 	Instance  string
 	RequestID string // upvest-request-id header (or request_id in the body)
 	Body      string // the start of the body when it is not problem+json
+	// RetryAfter is the answer's Retry-After (relative to when it was read): when to call again.
+	RetryAfter time.Duration
 }
 
 // NewAPIError reads a refusal's problem details.
 func NewAPIError(op string, r *Response) *APIError {
 	e := &APIError{Op: op, Status: r.Status, RequestID: r.RequestID}
+	e.RetryAfter, _ = parseRetryAfter(r.Header.Get("Retry-After"), time.Now())
 	var p struct {
 		Type      string `json:"type"`
 		Title     string `json:"title"`
@@ -391,6 +420,9 @@ func (e *APIError) Error() string {
 	}
 	if e.Body != "" {
 		fmt.Fprintf(&b, ": %s", e.Body)
+	}
+	if e.RetryAfter > 0 {
+		fmt.Fprintf(&b, "; retry after %ds", int64((e.RetryAfter+time.Second-1)/time.Second))
 	}
 	if e.RequestID != "" {
 		fmt.Fprintf(&b, "; upvest-request-id=%s", e.RequestID)

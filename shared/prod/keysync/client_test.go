@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
@@ -177,5 +178,58 @@ func TestCreateIsNotRetriedAfterAServerError(t *testing.T) {
 	}
 	if n := len(w.upvest.Webhooks()); n != 1 {
 		t.Errorf("%d subscriptions, want 1", n)
+	}
+}
+
+// A 429 or 503 whose Retry-After is longer than the client waits is not tried
+// again at once (a retry inside the window only meets another 429): the answer
+// comes back, saying when Upvest takes calls again. One within the bound, in
+// seconds or as an HTTP date, is waited for.
+func TestRetryAfterIsHonouredOrReported(t *testing.T) {
+	ctx := context.Background()
+	for _, tt := range []struct {
+		name       string
+		retryAfter func(now time.Time) string
+		wantCalls  int
+		wantWait   time.Duration // the first wait, at least
+		wantErr    string
+	}{
+		{"seconds beyond the bound", func(time.Time) string { return "60" }, 1, 0, "retry after 60s"},
+		{"a date beyond the bound", func(now time.Time) string { return now.Add(5 * time.Minute).UTC().Format(http.TimeFormat) }, 1, 0, "retry after"},
+		{"seconds within the bound", func(time.Time) string { return "3" }, 2, 3 * time.Second, ""},
+		{"a date within the bound", func(now time.Time) string { return now.Add(4 * time.Second).UTC().Format(http.TimeFormat) }, 2, 2 * time.Second, ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			w := newAPIWorld(t)
+			calls := 0
+			srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+				if r.URL.Path == keysync.VerifyKeysPath {
+					calls++
+					if calls == 1 {
+						rw.Header().Set("Retry-After", tt.retryAfter(w.clock.Now()))
+						rw.Header().Set("Content-Type", "application/problem+json")
+						rw.WriteHeader(http.StatusTooManyRequests)
+						_, _ = rw.Write([]byte(`{"type":"too_many_requests","status":429,"title":"Too Many Requests"}`))
+						return
+					}
+				}
+				w.upvest.ServeHTTP(rw, r)
+			}))
+			t.Cleanup(srv.Close)
+			w.client.BaseURL = srv.URL
+			_, err := w.client.FetchJWKS(ctx)
+			if calls != tt.wantCalls {
+				t.Errorf("%d calls, want %d (waits %v)", calls, tt.wantCalls, w.sleeps)
+			}
+			switch {
+			case tt.wantErr == "" && err != nil:
+				t.Errorf("err %v", err)
+			case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
+				t.Errorf("err %v, want it to say %q", err, tt.wantErr)
+			}
+			if tt.wantWait > 0 && (len(w.sleeps) == 0 || w.sleeps[0] < tt.wantWait) {
+				t.Errorf("waits %v, want the first at least %v", w.sleeps, tt.wantWait)
+			}
+		})
 	}
 }
