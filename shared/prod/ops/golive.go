@@ -50,6 +50,18 @@ type GoLive struct {
 	Wait   time.Duration // for the test delivery; default 2 min
 	Poll   time.Duration // default 1 s
 	HTTP   *http.Client
+	// Now is this machine's clock (default time.Now). The ledger is searched by
+	// the endpoint's clock, read from the probe's Date header, as they differ.
+	Now func() time.Time
+
+	offset time.Duration // the endpoint's clock less this machine's, from the probe
+}
+
+func (g *GoLive) now() time.Time {
+	if g.Now != nil {
+		return g.Now()
+	}
+	return time.Now()
 }
 
 // LedgerSearch returns the records received since since carrying webhookID.
@@ -109,6 +121,9 @@ func (g *GoLive) probe(ctx context.Context) Step {
 		return s
 	}
 	defer resp.Body.Close()
+	if date, err := http.ParseTime(resp.Header.Get("Date")); err == nil {
+		g.offset = date.Sub(g.now())
+	}
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 	switch code := resp.StatusCode; {
 	case code == http.StatusUnauthorized:
@@ -250,7 +265,8 @@ func sameURL(a, b string) bool { return strings.TrimRight(a, "/") == strings.Tri
 // a verified, recorded event from that subscription.
 func (g *GoLive) delivery(ctx context.Context, hook keysync.Webhook) Step {
 	s := Step{Name: "delivery"}
-	since := time.Now().Add(-2 * time.Second) // clocks of this machine and the ledger's writer differ a little
+	// By the endpoint's clock (its Date has whole seconds), which writes received_at.
+	since := g.now().Add(g.offset).Add(-2 * time.Second)
 	if err := (keysync.Webhooks{Client: g.Upvest}).Test(ctx, hook.ID); err != nil {
 		s.Verdict, s.Fix = fmt.Sprintf("test delivery not requested: %v", err), "the API client needs the webhooks:admin scope"
 		return s

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/upvest-webhooks/upvest-webhooks/shared/local/localaws/awstest"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/local/localrun/localruntest"
@@ -114,6 +115,25 @@ func TestGoLiveOnTheLocalPipeline(t *testing.T) {
 		out, err := w.golive(t, env, endpoint, trusted)
 		if err != nil || !strings.Contains(out, "LIVE") || !strings.Contains(out, "IP allowlist") {
 			t.Fatalf("golive behind the allowlist: %v\n%s", err, out)
+		}
+	})
+
+	// The operator's clock runs a minute ahead (a laptop or VM that drifted):
+	// the ledger's received_at comes from the endpoint's clock, so the test
+	// delivery must be looked for by that clock, not by this machine's.
+	t.Run("this machine's clock runs ahead", func(t *testing.T) {
+		w := newUpvest(t, devKey, nil)
+		w.create(t, "-local", "-title", "skewed", "-url", run.URL)
+		g := &ops.GoLive{
+			WebhookURL: run.URL, JWKSWhere: trusted,
+			JWKS:   func(context.Context) ([]byte, error) { return os.ReadFile(trusted) },
+			Upvest: w.client, Ledger: ops.ScanLedger(env.DynamoDB, env.LedgerTable),
+			Wait: 10 * time.Second, Poll: 100 * time.Millisecond,
+			Now: func() time.Time { return time.Now().Add(time.Minute) },
+		}
+		steps := g.Run(context.Background(), func(s ops.Step) { t.Logf("%s: %v %s", s.Name, s.OK, s.Verdict) })
+		if len(steps) != 4 || !steps[3].OK {
+			t.Fatalf("golive with a clock a minute ahead: %+v", steps)
 		}
 	})
 
