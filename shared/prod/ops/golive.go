@@ -223,11 +223,18 @@ func (g *GoLive) subscription(ctx context.Context) (keysync.Webhook, Step) {
 			s.Verdict, s.Fix = fmt.Sprintf("list subscriptions: %v", err), "check the API client's credentials and its webhooks:read scope"
 			return hook, s
 		}
-		var ours []keysync.Webhook
+		var ours, enabled []keysync.Webhook
 		for _, h := range all {
 			if sameURL(h.URL, g.WebhookURL) {
 				ours = append(ours, h)
+				if h.Enabled {
+					enabled = append(enabled, h)
+				}
 			}
+		}
+		if len(ours) > 1 && len(enabled) == 1 {
+			// The others are disabled: leftovers such as a dropped or renamed lane.
+			ours = enabled
 		}
 		switch {
 		case len(ours) == 0:

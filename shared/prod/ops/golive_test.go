@@ -137,6 +137,18 @@ func TestGoLiveOnTheLocalPipeline(t *testing.T) {
 		}
 	})
 
+	// A lane dropped or renamed in the stack's subscriptions stays on the URL,
+	// disabled: the one enabled subscription there is the one to check.
+	t.Run("a disabled leftover beside the enabled subscription", func(t *testing.T) {
+		w := newUpvest(t, devKey, nil)
+		w.create(t, "-local", "-title", "dropped lane", "-enable=false", "-url", run.URL)
+		h := w.create(t, "-local", "-title", "local", "-url", run.URL)
+		out, err := w.golive(t, env, run.URL, trusted)
+		if err != nil || !strings.Contains(out, "LIVE") || !strings.Contains(out, h.ID) {
+			t.Fatalf("golive: %v\n%s", err, out)
+		}
+	})
+
 	other := newSignatureKey(t)
 	for _, tt := range []struct {
 		name     string
