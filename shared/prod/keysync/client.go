@@ -81,6 +81,9 @@ type Response struct {
 	Header    http.Header
 	Body      []byte
 	RequestID string // the upvest-request-id header
+	// Retried: an earlier attempt got no usable answer (a 5xx, a timeout) and
+	// may have been done by Upvest all the same.
+	Retried bool
 }
 
 // FetchJWKS gets a token with KeysScope and returns the body of
@@ -251,6 +254,7 @@ func (c *Client) send(ctx context.Context, creds Credentials, method, path, rawQ
 			if err != nil {
 				return nil, fmt.Errorf("upvest api: %s %s: %w", method, path, err)
 			}
+			resp.Retried = attempt > 0
 			return resp, nil
 		}
 		wait := max(backoff(attempt), after)

@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -231,5 +232,39 @@ func TestRetryAfterIsHonouredOrReported(t *testing.T) {
 				t.Errorf("waits %v, want the first at least %v", w.sleeps, tt.wantWait)
 			}
 		})
+	}
+}
+
+// A DELETE whose 204 was lost on the way (a 502 from a proxy, a timeout) is
+// tried again and meets 404: the subscription is gone, as asked.
+func TestDeleteWhoseAnswerWasLostSucceeds(t *testing.T) {
+	ctx := context.Background()
+	w := newAPIWorld(t)
+	hooks := keysync.Webhooks{Client: w.client}
+	title, url := "orders", "https://hooks.example.com/webhooks"
+	h, err := hooks.Create(ctx, keysync.WebhookChange{Title: &title, URL: &url})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lost atomic.Bool
+	srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodDelete && lost.CompareAndSwap(false, true) {
+			w.upvest.ServeHTTP(httptest.NewRecorder(), r) // Upvest deletes it; its answer is lost
+			rw.WriteHeader(http.StatusBadGateway)
+			return
+		}
+		w.upvest.ServeHTTP(rw, r)
+	}))
+	t.Cleanup(srv.Close)
+	w.client.BaseURL = srv.URL
+	if err := hooks.Delete(ctx, h.ID); err != nil {
+		t.Errorf("delete: %v", err)
+	}
+	if n := len(w.upvest.Webhooks()); n != 0 {
+		t.Errorf("%d subscriptions left", n)
+	}
+	// A first attempt's 404 is still an error: nothing was deleted.
+	if err := hooks.Delete(ctx, h.ID); err == nil {
+		t.Error("deleting an unknown subscription succeeded")
 	}
 }
