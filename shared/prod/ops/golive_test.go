@@ -84,6 +84,8 @@ func TestGoLiveOnTheLocalPipeline(t *testing.T) {
 		if last := report.Steps[3].Verdict; !strings.Contains(last, h.ID) || !strings.Contains(last, "verified and recorded") {
 			t.Errorf("delivery verdict %q", last)
 		}
+		// The ledger holds the event before the fake has its answer: wait for it.
+		w.fake.Wait()
 		if d := w.fake.Deliveries(); len(d) != 1 || d[0].Status != http.StatusOK {
 			t.Errorf("deliveries %+v", d)
 		}
