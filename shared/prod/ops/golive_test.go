@@ -130,7 +130,7 @@ func TestGoLiveOnTheLocalPipeline(t *testing.T) {
 			WebhookURL: run.URL, JWKSWhere: trusted,
 			JWKS:   func(context.Context) ([]byte, error) { return os.ReadFile(trusted) },
 			Upvest: w.client, Ledger: ops.ScanLedger(env.DynamoDB, env.LedgerTable),
-			Wait: 10 * time.Second, Poll: 100 * time.Millisecond,
+			Wait: time.Minute, Poll: 100 * time.Millisecond, // found as soon as it is there
 			Now: func() time.Time { return time.Now().Add(time.Minute) },
 		}
 		steps := g.Run(context.Background(), func(s ops.Step) { t.Logf("%s: %v %s", s.Name, s.OK, s.Verdict) })
