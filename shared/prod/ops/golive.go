@@ -275,7 +275,7 @@ func (g *GoLive) delivery(ctx context.Context, hook keysync.Webhook) Step {
 	// By the endpoint's clock (its Date has whole seconds), which writes received_at.
 	since := g.now().Add(g.offset).Add(-2 * time.Second)
 	if err := (keysync.Webhooks{Client: g.Upvest}).Test(ctx, hook.ID); err != nil {
-		s.Verdict, s.Fix = fmt.Sprintf("test delivery not requested: %v", err), "the API client needs the webhooks:admin scope"
+		s.Verdict, s.Fix = fmt.Sprintf("test delivery not requested: %v", err), testRefusalFix(err, hook.ID)
 		return s
 	}
 	wait, poll := g.Wait, g.Poll
@@ -315,6 +315,23 @@ func (g *GoLive) delivery(ctx context.Context, hook keysync.Webhook) Step {
 	s.Fix = "the endpoint refused Upvest's request or it never arrived: signature refused (keys differ or the clock is off: see the ingest logs for 401s), " +
 		"IP allowlist (403s in the logs: IP_ALLOWLIST must hold Upvest's addresses), 5xx (ingest errors and alarms), or Upvest is slow (try -wait 5m)"
 	return s
+}
+
+// testRefusalFix says what to do about a refused test request, by Upvest's answer.
+func testRefusalFix(err error, id string) string {
+	var apiErr *keysync.APIError
+	if !errors.As(err, &apiErr) {
+		return "Upvest did not answer: check UPVEST_API_BASE_URL and the network, then try again"
+	}
+	switch {
+	case apiErr.Status == http.StatusForbidden || strings.Contains(apiErr.Op, "/auth/token"):
+		return "the API client needs the webhooks:admin scope (and its credentials must be right)"
+	case apiErr.Status == http.StatusNotFound:
+		return "subscription " + id + " is gone at Upvest: check with `ops webhooks list`"
+	case apiErr.Status == http.StatusTooManyRequests || apiErr.Status >= 500:
+		return "Upvest is busy or failing: try again in a minute (quote the upvest-request-id to Upvest if it persists)"
+	}
+	return "see Upvest's answer above; quote its upvest-request-id to Upvest's support"
 }
 
 // ScanLedger is a LedgerSearch over the ledger table: a scan of what was

@@ -186,6 +186,18 @@ func TestGoLiveOnTheLocalPipeline(t *testing.T) {
 		}, step: "subscription", verdict: "is disabled", fix: "ops webhooks enable"},
 		{name: "delivery's signature refused", hookKey: other,
 			step: "delivery", verdict: "no verified request", fix: "signature refused"},
+		// The fix follows Upvest's answer: not every refusal is a missing scope.
+		{name: "test delivery refused: rate limited", setup: func(t *testing.T, w *upvestWorld) []string {
+			h := w.create(t, "-local", "-title", "local", "-url", run.URL)
+			w.fake.FailNext("/webhooks/"+h.ID+"/test", 429, 429, 429)
+			return nil
+		}, step: "delivery", verdict: "test delivery not requested", fix: "try again"},
+		{name: "test delivery refused: scope", setup: func(t *testing.T, w *upvestWorld) []string {
+			w.create(t, "-local", "-title", "local", "-url", run.URL)
+			w.fake.GrantScopes("webhooks:read")
+			w.fake.ExpireTokens() // the admin token create got is not used again
+			return nil
+		}, step: "delivery", verdict: "test delivery not requested", fix: "webhooks:admin"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			hookKey := devKey
