@@ -14,6 +14,7 @@ func TestValidateURLTellsNamesFromAddresses(t *testing.T) {
 		"https://cafe.de/webhooks",
 		"https://dead.beef.de/upvest",
 		"https://add.be:8443/webhooks",
+		"https://webhooks.example.com./webhooks", // a fully qualified name
 		"https://abc123.execute-api.eu-central-1.amazonaws.com/webhooks",
 	} {
 		if err := keysync.ValidateURL(u, false); err != nil {

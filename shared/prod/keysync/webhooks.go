@@ -114,7 +114,7 @@ func ValidateURL(s string, allowLoopbackHTTP bool) error {
 		return fmt.Errorf("url %q: Upvest delivers to https:// URLs only", s)
 	}
 	tld := host[strings.LastIndex(host, ".")+1:]
-	if net.ParseIP(host) != nil || !strings.Contains(host, ".") || strings.Trim(tld, "0123456789") == "" {
+	if net.ParseIP(host) != nil || !strings.Contains(host, ".") || tld != "" && strings.Trim(tld, "0123456789") == "" {
 		return fmt.Errorf("url %q: the host must be a DNS name, not an IP address or a bare name", s)
 	}
 	return nil
