@@ -239,6 +239,12 @@ func load(get func(key string) any, keys []string) (Config, error) {
 	c.ThrottleRate = r.integer("throttleRate", 1000, 1, 10000)
 	c.ThrottleBurst = r.integer("throttleBurst", 2000, 1, 5000)
 	c.IngestReservedConcurrency = r.integer("ingestReservedConcurrency", 0, 0, 1000)
+	if c.IngestReservedConcurrency == 1 {
+		// One execution is the limit itself: a retry overlapping a delivery is
+		// throttled (429, the feed held), and IngestConcurrencyNearReserved
+		// would page on every request.
+		r.fail("ingestReservedConcurrency: 1 leaves no room for a retry beside a delivery; use 0 (none) or at least 2")
+	}
 	c.IngestMemoryMB = r.integer("ingestMemoryMB", IngestMemoryMB, minLambdaMemoryMB, maxLambdaMemoryMB)
 	c.MaxReceiveCount = r.integer("maxReceiveCount", schema.DefaultMaxReceiveCount, 1, 1000)
 	c.WorkerBatchSize = r.integer("workerBatchSize", 10, 1, 10000)

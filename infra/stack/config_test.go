@@ -376,6 +376,7 @@ func TestLoadRejects(t *testing.T) {
 		{"fraction", map[string]any{"maxReceiveCount": 2.5}, []string{"maxReceiveCount: want a whole number"}},
 		{"out of range", map[string]any{"workerMaxConcurrency": "1"}, []string{"workerMaxConcurrency: 1 is outside"}},
 		{"negative reserved concurrency", map[string]any{"ingestReservedConcurrency": "-1"}, []string{"ingestReservedConcurrency: -1 is outside"}},
+		{"reserved concurrency of one", map[string]any{"ingestReservedConcurrency": "1"}, []string{"ingestReservedConcurrency: 1 leaves no room"}},
 		{"big batch without window", map[string]any{"workerBatchSize": "50", "workerBatchWindowSeconds": "0"}, []string{"workerBatchSize: 50 needs"}},
 		{"bad bool", map[string]any{"exampleStreamConsumer": "yes please"}, []string{"exampleStreamConsumer"}},
 		{"bad duration", map[string]any{"jwksRefresh": "often"}, []string{"jwksRefresh"}},
