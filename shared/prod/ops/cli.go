@@ -249,12 +249,13 @@ func (c *CLI) inspect(ctx context.Context, args []string) error {
 	if err := checkRecordKey(fs.Arg(0)); err != nil {
 		return err
 	}
+	key := replay.CanonicalID(fs.Arg(0))
 	t, err := c.connect(ctx, *local, config.OpsNeeds{Ledger: true, Domains: events.Domains(), StateTables: true, Queues: true, DLQs: true})
 	if err != nil {
 		return err
 	}
 	in := &Inspector{Ledger: ledger.NewDynamo(t.db, t.res.LedgerTable), DB: t.db, Queues: t.sqs, Resources: t.res, PeekLimit: *limit}
-	rep, err := in.Inspect(ctx, fs.Arg(0))
+	rep, err := in.Inspect(ctx, key)
 	if err != nil {
 		return err
 	}
@@ -305,14 +306,14 @@ func (c *CLI) replay(ctx context.Context, args []string) error {
 		}
 		return c.bulkReplay(ctx, *local, *dryRun, filters)
 	}
-	sel.Keys = fs.Args()
-	if err := sel.Check(); err != nil {
-		return err
-	}
-	for _, key := range sel.Keys {
+	for _, key := range fs.Args() {
 		if err := checkRecordKey(key); err != nil {
 			return err
 		}
+		sel.Keys = append(sel.Keys, replay.CanonicalID(key))
+	}
+	if err := sel.Check(); err != nil {
+		return err
 	}
 	if set := setFlags(fs, "rate", "segments", "checkpoint", "fresh"); len(set) > 0 {
 		return fmt.Errorf("%w: %v: only replay by filter is a long run; -parked, -unrouted and ids take -local, -dry-run and -json", ErrUsage, set)

@@ -82,8 +82,18 @@ func ParseTime(flag, s string) (time.Time, error) {
 	return time.Time{}, fmt.Errorf("%s %q: want RFC 3339 (2024-05-01T10:00:00Z) or a date (2024-05-01)", flag, s)
 }
 
-// ReadIDs reads event ids, one a line; blank lines and lines starting with #
-// are skipped.
+// CanonicalID is an event id as the ledger keys it: ingest records a UUID id
+// in lower case whatever case Upvest sent (events.ParseEvent), so an id an
+// operator copied in capitals names the same record. Other keys are as given.
+func CanonicalID(id string) string {
+	if events.IsUUID(id) {
+		return strings.ToLower(id)
+	}
+	return id
+}
+
+// ReadIDs reads event ids, one a line, each as CanonicalID; blank lines and
+// lines starting with # are skipped.
 func ReadIDs(r io.Reader) (map[string]bool, error) {
 	ids := map[string]bool{}
 	sc := bufio.NewScanner(r)
@@ -92,7 +102,7 @@ func ReadIDs(r io.Reader) (map[string]bool, error) {
 		if line == "" || strings.HasPrefix(line, "#") {
 			continue
 		}
-		ids[line] = true
+		ids[CanonicalID(line)] = true
 	}
 	if err := sc.Err(); err != nil {
 		return nil, fmt.Errorf("read ids: %w", err)
