@@ -44,7 +44,7 @@ type Bulk struct {
 	Limiter    *longrun.Limiter        // one unit per event sent; nil: no limit
 	Checkpoint *longrun.CheckpointFile // nil: not resumable
 	Progress   *longrun.Progress       // nil: silent
-	Total      int64                   // approximate ledger items, for the ETA
+	Total      int64                   // approximate ledger items, for the ETA of a Scan (a run by ids counts its ids)
 	// Source names the ledger read (its table, local or deployed). It is part
 	// of the run's identity, so a checkpoint of a run on another ledger is refused.
 	Source string
@@ -110,7 +110,11 @@ func (b *Bulk) Run(ctx context.Context, f Filter) (BulkSummary, error) {
 	if err != nil {
 		return BulkSummary{}, err
 	}
-	b.Progress.Start(b.Total, int64(cp.Counters[cEvaluated]))
+	total := b.Total
+	if f.IDs != nil {
+		total = int64(len(f.IDs)) // read one by one: the ledger's size says nothing of this run's
+	}
+	b.Progress.Start(total, int64(cp.Counters[cEvaluated]))
 	if f.IDs != nil {
 		err = b.byIDs(ctx, f, cp.Cursors[0], cpf)
 	} else {
