@@ -28,10 +28,14 @@ type RedriveResult struct {
 // again while it runs is left there, so a redrive always ends. max bounds the
 // messages moved (0: no bound).
 func Redrive(ctx context.Context, q QueueAPI, dlqURL, queueURL string, max int) (res RedriveResult, err error) {
-	sent := map[string]bool{} // message ids of what this redrive sent; SQS keeps them into the DLQ
-	var cameBack []types.Message
+	sent := map[string]bool{}              // message ids of what this redrive sent; SQS keeps them into the DLQ
+	cameBack := map[string]types.Message{} // of those, the ones received back from the DLQ, by message id
 	defer func() {
-		if rerr := release(context.WithoutCancel(ctx), q, dlqURL, cameBack); rerr != nil {
+		held := make([]types.Message, 0, len(cameBack))
+		for _, m := range cameBack {
+			held = append(held, m)
+		}
+		if rerr := release(context.WithoutCancel(ctx), q, dlqURL, held); rerr != nil {
 			err = errors.Join(err, rerr)
 		}
 	}()
@@ -52,15 +56,22 @@ func Redrive(ctx context.Context, q QueueAPI, dlqURL, queueURL string, max int) 
 			return res, fmt.Errorf("receive from dead-letter queue %s: %w", dlqURL, err)
 		}
 		var batch []types.Message
+		again := 0 // came back and already held once: their hold ran out, the redrive has gone round
 		for _, m := range out.Messages {
-			if sent[aws.ToString(m.MessageId)] {
-				cameBack = append(cameBack, m)
-				res.CameBack++
+			id := aws.ToString(m.MessageId)
+			if !sent[id] {
+				batch = append(batch, m)
 				continue
 			}
-			batch = append(batch, m)
+			if _, ok := cameBack[id]; ok {
+				again++
+			}
+			cameBack[id] = m // the newest receipt handle is the one that releases it
 		}
-		if len(batch) == 0 {
+		res.CameBack = len(cameBack)
+		// A receive of only messages that came back does not mean the DLQ is
+		// done: those are held now, and the next receive sees the others.
+		if len(batch) == 0 && (len(out.Messages) == 0 || again == len(out.Messages)) {
 			return res, nil
 		}
 		for _, part := range bySize(batch) {

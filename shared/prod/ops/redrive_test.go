@@ -2,7 +2,9 @@ package ops_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -59,5 +61,87 @@ func TestRedriveMovesLargeMessagesInBatchesSQSTakes(t *testing.T) {
 	}
 	if left := awstest.DrainCount(t, env.SQS, dlq); left != 0 {
 		t.Errorf("%d messages left in the DLQ", left)
+	}
+}
+
+// cameBackFirst answers the second receive from the DLQ with only messages
+// the redrive had moved and that failed back into the DLQ (SQS keeps their
+// message ids), as SQS may when many came back: a receive samples the queue.
+type cameBackFirst struct {
+	ops.QueueAPI
+	dlq      string
+	mu       sync.Mutex
+	receives int
+	sent     []string // message ids the redrive's sends got
+}
+
+func (q *cameBackFirst) SendMessageBatch(ctx context.Context, in *sqs.SendMessageBatchInput, opts ...func(*sqs.Options)) (*sqs.SendMessageBatchOutput, error) {
+	out, err := q.QueueAPI.SendMessageBatch(ctx, in, opts...)
+	if err == nil {
+		q.mu.Lock()
+		for _, ok := range out.Successful {
+			q.sent = append(q.sent, aws.ToString(ok.MessageId))
+		}
+		q.mu.Unlock()
+	}
+	return out, err
+}
+
+func (q *cameBackFirst) ReceiveMessage(ctx context.Context, in *sqs.ReceiveMessageInput, opts ...func(*sqs.Options)) (*sqs.ReceiveMessageOutput, error) {
+	q.mu.Lock()
+	if aws.ToString(in.QueueUrl) == q.dlq {
+		q.receives++
+	}
+	if q.receives == 2 && len(q.sent) > 0 && aws.ToString(in.QueueUrl) == q.dlq {
+		out := &sqs.ReceiveMessageOutput{}
+		for _, id := range q.sent {
+			out.Messages = append(out.Messages, sqstypes.Message{MessageId: aws.String(id), ReceiptHandle: aws.String("came-back-" + id), Body: aws.String("x")})
+		}
+		q.mu.Unlock()
+		return out, nil
+	}
+	q.mu.Unlock()
+	return q.QueueAPI.ReceiveMessage(ctx, in, opts...)
+}
+
+func (q *cameBackFirst) ChangeMessageVisibilityBatch(ctx context.Context, in *sqs.ChangeMessageVisibilityBatchInput, opts ...func(*sqs.Options)) (*sqs.ChangeMessageVisibilityBatchOutput, error) {
+	var real []sqstypes.ChangeMessageVisibilityBatchRequestEntry
+	for _, e := range in.Entries {
+		if !strings.HasPrefix(aws.ToString(e.ReceiptHandle), "came-back-") {
+			real = append(real, e)
+		}
+	}
+	if len(real) == 0 {
+		return &sqs.ChangeMessageVisibilityBatchOutput{}, nil
+	}
+	in.Entries = real
+	return q.QueueAPI.ChangeMessageVisibilityBatch(ctx, in, opts...)
+}
+
+// A receive that returns only messages which came back into the DLQ during
+// the redrive does not end it: the dead letters not yet moved are moved too.
+func TestRedriveMovesEveryDeadLetterWhenAReceiveHoldsOnlyOnesThatCameBack(t *testing.T) {
+	t.Parallel()
+	env := awstest.Env(t)
+	ctx := context.Background()
+	dlq, queue := env.DLQURLs[events.Payments], env.QueueURLs[events.Payments]
+	const n = 15
+	for i := range n {
+		_, err := env.SQS.SendMessage(ctx, &sqs.SendMessageInput{
+			QueueUrl: aws.String(dlq), MessageBody: aws.String("body"),
+			MessageAttributes: map[string]sqstypes.MessageAttributeValue{
+				message.AttrEventID: {DataType: aws.String("String"), StringValue: aws.String(fmt.Sprintf("dead-%d", i))},
+			},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	res, err := ops.Redrive(ctx, &cameBackFirst{QueueAPI: env.SQS, dlq: dlq}, dlq, queue, 0)
+	if err != nil || len(res.Moved) != n || res.CameBack != 10 {
+		t.Fatalf("redrive: moved %d %v, came back %d, %v; want all %d moved and the 10 that came back left", len(res.Moved), res.Moved, res.CameBack, err, n)
+	}
+	if left := awstest.DrainCount(t, env.SQS, dlq); left != 0 {
+		t.Errorf("%d dead letters never moved", left)
 	}
 }
