@@ -141,12 +141,18 @@ func (r *Rebuilder) RepairEntities(ctx context.Context, db RowAPI, pks []string)
 			reps = append(reps, *rep)
 			continue
 		}
+		if err := ctx.Err(); err != nil { // stopped (Ctrl-C): the rows not reached are untouched
+			return reps, err
+		}
 		if exists {
 			if err := resetRow(ctx, db, r.Table, row, len(ent.own) > 0); err != nil {
 				return reps, err
 			}
 			rep.Reset = true
 		}
+		// Once reset, the row is re-derived even if the run is stopped now:
+		// a Ctrl-C here would leave it without its position and views.
+		ctx := context.WithoutCancel(ctx)
 		store := state.NewDynamo(db, r.Table)
 		newestFirst := func(a, b found) int { return strings.Compare(b.route.Position, a.route.Position) }
 		slices.SortFunc(ent.own, newestFirst)
