@@ -94,8 +94,19 @@ const (
 type Report struct {
 	Record  ledger.Stored
 	Row     *StateRow // nil: no row (or a request record, which has none)
+	View    *ViewLook // an EXECUTION's entry in its ORDER's view; nil for other events
 	Outcome Outcome
 	Looks   []QueueLook
+}
+
+// ViewLook is the entry an event keeps in its parent's view (an EXECUTION's
+// in its ORDER's executions_view), which its worker writes after its own row.
+type ViewLook struct {
+	Table     string
+	ParentKey string
+	Attribute string
+	EntryID   string
+	Entry     *state.ViewEntry // nil: no entry yet
 }
 
 // RowIsFromThisEvent says whether the state row's last applied event is the inspected one.
@@ -177,6 +188,13 @@ func (in *Inspector) Outcome(ctx context.Context, key string) (Report, error) {
 			return rep, err
 		}
 		view = state.JudgeView(parent, rec.EventID, route)
+		rep.View = &ViewLook{Table: in.Resources.StateTables[rec.Domain], ParentKey: route.Parent.EntityKey,
+			Attribute: route.Parent.Attribute, EntryID: route.Parent.EntryID}
+		if parent != nil {
+			if entry, ok := parent.Views[route.Parent.Attribute][route.Parent.EntryID]; ok {
+				rep.View.Entry = &entry
+			}
+		}
 	}
 	rep.Outcome = derive(rec.Status, state.Done(state.Judge(row, rec.EventID, route), view))
 	return rep, nil
@@ -226,8 +244,11 @@ func (in *Inspector) row(ctx context.Context, d events.Domain, entityKey string)
 func (r Report) Write(w io.Writer) error {
 	rec := r.Record
 	kind := "event"
-	if rec.Kind == ledger.KindRequest {
+	switch rec.Kind {
+	case ledger.KindRequest:
 		kind = "request (an authentic body that was not an Upvest envelope)"
+	case ledger.KindConflict:
+		kind = "conflict (other bytes that arrived under a recorded event id; never applied)"
 	}
 	p := &printer{w: w}
 	p.line("record", rec.EventID)
@@ -262,6 +283,17 @@ func (r Report) Write(w io.Writer) error {
 		p.line("  updated at", row.UpdatedAt)
 		p.line("  last event", last)
 	}
+	if v := r.View; v != nil {
+		entry := "no entry"
+		switch {
+		case v.Entry == nil:
+		case v.Entry.EventID == rec.EventID:
+			entry = "this event"
+		default:
+			entry = "another event: " + v.Entry.EventID + " " + v.Entry.EventType
+		}
+		p.line("order view", fmt.Sprintf("%s pk=%s %s[%s]: %s", v.Table, v.ParentKey, v.Attribute, v.EntryID, entry))
+	}
 	for _, l := range r.Looks {
 		switch {
 		case l.Skipped != "":
@@ -287,6 +319,11 @@ func (r Report) outcome() string {
 		}
 		return "settled (recorded " + string(r.Record.Status) + " by an earlier version)"
 	case OutcomePending:
+		if r.RowIsFromThisEvent() && r.View != nil {
+			// Its worker wrote the row and not yet the view, which it writes second.
+			return "pending (the state row holds this event; its entry in " + r.View.ParentKey + "'s " + r.View.Attribute +
+				" does not yet: look in the queue and the dead-letter queue below)"
+		}
 		return "pending (the state row is older or absent: look in the queue and the dead-letter queue below)"
 	case OutcomeParked:
 		return "parked: " + r.Record.Reason
