@@ -12,6 +12,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	dbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/upvest-webhooks/upvest-webhooks/events"
@@ -200,6 +201,20 @@ func (c *CLI) connect(ctx context.Context, local bool, need config.OpsNeeds) (ta
 	return target{res: res, db: dynamodb.NewFromConfig(cfg), sqs: sqs.NewFromConfig(cfg)}, nil
 }
 
+// mustExist refuses a table that does not exist before a subcommand reads or
+// writes anything, naming the variable that named it: a typo or another
+// stack's output would otherwise end in DynamoDB's "Cannot do operations on
+// a non-existent table", or in a rebuild of nothing that succeeds. Any other
+// answer (an operator without dynamodb:DescribeTable) is left to the run itself.
+func (t target) mustExist(ctx context.Context, variable, table string) error {
+	_, err := t.db.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(table)})
+	var missing *dbtypes.ResourceNotFoundException
+	if errors.As(err, &missing) {
+		return fmt.Errorf("%s=%s: the table does not exist (check the variable against the stack outputs, and the AWS region)", variable, table)
+	}
+	return nil
+}
+
 // flags is a subcommand's flag set. It prints nothing itself: parse returns
 // the errors, and -h prints the subcommand's help.
 func (c *CLI) flags(name string) (*flag.FlagSet, *bool) {
@@ -254,6 +269,9 @@ func (c *CLI) inspect(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	if err := t.mustExist(ctx, schema.EnvLedgerTable, t.res.LedgerTable); err != nil {
+		return err
+	}
 	in := &Inspector{Ledger: ledger.NewDynamo(t.db, t.res.LedgerTable), DB: t.db, Queues: t.sqs, Resources: t.res, PeekLimit: *limit}
 	rep, err := in.Inspect(ctx, key)
 	if err != nil {
@@ -281,6 +299,9 @@ func (c *CLI) parked(ctx context.Context, args []string) error {
 	}
 	t, err := c.connect(ctx, *local, config.OpsNeeds{Ledger: true})
 	if err != nil {
+		return err
+	}
+	if err := t.mustExist(ctx, schema.EnvLedgerTable, t.res.LedgerTable); err != nil {
 		return err
 	}
 	recs, err := Parked(ctx, t.db, t.res.LedgerTable, partitions)
@@ -320,6 +341,9 @@ func (c *CLI) replay(ctx context.Context, args []string) error {
 	}
 	t, err := c.connect(ctx, *local, config.OpsNeeds{Ledger: true, Domains: events.Domains(), Queues: true})
 	if err != nil {
+		return err
+	}
+	if err := t.mustExist(ctx, schema.EnvLedgerTable, t.res.LedgerTable); err != nil {
 		return err
 	}
 	l := ledger.NewDynamo(t.db, t.res.LedgerTable)

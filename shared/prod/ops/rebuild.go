@@ -16,6 +16,7 @@ import (
 	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/longrun"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/rebuild"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/replay"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/schema"
 )
 
 const rebuildUsage = "rebuild [-local] [-into TABLE [-verify]] [-since T] [-until T] [-entity PK]... [-entities-from FILE] [-rate WU/s] [-segments N] [-checkpoint FILE] [-fresh] [-json] DOMAIN"
@@ -78,6 +79,14 @@ func (c *CLI) rebuild(ctx context.Context, args []string) error {
 		return err
 	}
 	live := t.res.StateTables[d]
+	if err := t.mustExist(ctx, schema.EnvLedgerTable, t.res.LedgerTable); err != nil {
+		return err
+	}
+	if *into == "" { // -into is created when missing
+		if err := t.mustExist(ctx, config.StateTableEnv(d), live); err != nil {
+			return err
+		}
+	}
 	l := ledger.NewDynamo(t.db, t.res.LedgerTable)
 	r := &rebuild.Rebuilder{Ledger: l, DB: t.db, Table: live, Domain: d, Segments: rf.segments, Since: window[0], Until: window[1],
 		Source: ledgerSource(*local, t.res.LedgerTable)}
