@@ -33,7 +33,7 @@ const Usage = `usage: go run ./functions/ops <subcommand> [-local] ...
 
   inspect [-local] [-peek N] <event id | request:<sha256>>
         the ledger record, the state row it led to, and whether its message is in its queue or DLQ
-  parked  [-local] [DOMAIN | requests]
+  parked  [-local] [-json] [DOMAIN | requests]
         list parked records (all partitions when none is named)
   replay  [-local] [-dry-run] [-json] (-parked DOMAIN | -parked requests | -unrouted | <id>...)
         send kept-aside records through the pipeline again
@@ -44,7 +44,7 @@ const Usage = `usage: go run ./functions/ops <subcommand> [-local] ...
         recompute a domain's state table from the ledger, in place or into TABLE; resumable
   rebuild [-local] (-entity PK... | -entities-from FILE) [-json] DOMAIN
         repair rows: re-derive each from its events, leaving out far-future ones
-  redrive [-local] [-max N] DOMAIN
+  redrive [-local] [-max N] [-json] DOMAIN
         move the domain's dead-letter messages back to its queue
   keys    fetch | sync
         fetch Upvest's JWKS, or sync it into the SSM parameter
@@ -282,6 +282,7 @@ func (c *CLI) inspect(ctx context.Context, args []string) error {
 
 func (c *CLI) parked(ctx context.Context, args []string) error {
 	fs, local := c.flags("parked")
+	asJSON := fs.Bool("json", false, "print {\"records\": [{\"partition\", \"event_id\", \"received_at\", \"reason\"}]}")
 	if err := c.parse(fs, args); err != nil {
 		return err
 	}
@@ -295,7 +296,7 @@ func (c *CLI) parked(ctx context.Context, args []string) error {
 		}
 		partitions = []string{p}
 	default:
-		return fmt.Errorf("%w: parked [-local] [DOMAIN|requests]", ErrUsage)
+		return fmt.Errorf("%w: parked [-local] [-json] [DOMAIN|requests]", ErrUsage)
 	}
 	t, err := c.connect(ctx, *local, config.OpsNeeds{Ledger: true})
 	if err != nil {
@@ -307,6 +308,11 @@ func (c *CLI) parked(ctx context.Context, args []string) error {
 	recs, err := Parked(ctx, t.db, t.res.LedgerTable, partitions)
 	if err != nil {
 		return err
+	}
+	if *asJSON {
+		return writeJSON(c.Stdout, struct {
+			Records []ParkedRecord `json:"records"`
+		}{append([]ParkedRecord{}, recs...)})
 	}
 	return WriteParked(c.Stdout, recs)
 }
@@ -387,11 +393,12 @@ func setFlags(fs *flag.FlagSet, names ...string) []string {
 func (c *CLI) redrive(ctx context.Context, args []string) error {
 	fs, local := c.flags("redrive")
 	max := fs.Int("max", 0, "move at most this many messages (0: all)")
+	asJSON := fs.Bool("json", false, "print {\"domain\", \"moved\": [event ids], \"came_back\": N}, also when stopped by an error")
 	if err := c.parse(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() != 1 || *max < 0 {
-		return fmt.Errorf("%w: redrive [-local] [-max N] DOMAIN", ErrUsage)
+		return fmt.Errorf("%w: redrive [-local] [-max N] [-json] DOMAIN", ErrUsage)
 	}
 	d, ok := events.ParseDomain(fs.Arg(0))
 	if !ok {
@@ -402,6 +409,17 @@ func (c *CLI) redrive(ctx context.Context, args []string) error {
 		return err
 	}
 	res, err := Redrive(ctx, t.sqs, t.res.DLQURLs[d], t.res.QueueURLs[d], *max)
+	if *asJSON {
+		out := struct {
+			Domain   events.Domain `json:"domain"`
+			Moved    []string      `json:"moved"`
+			CameBack int           `json:"came_back"`
+		}{d, append([]string{}, res.Moved...), res.CameBack}
+		if jerr := writeJSON(c.Stdout, out); jerr != nil {
+			return errors.Join(err, jerr)
+		}
+		return err
+	}
 	for _, id := range res.Moved {
 		fmt.Fprintf(c.Stdout, "moved %s\n", id)
 	}

@@ -22,10 +22,10 @@ type QueryAPI interface {
 
 // ParkedRecord is one line of the parked list.
 type ParkedRecord struct {
-	Partition  string `dynamodbav:"parked"`
-	Key        string `dynamodbav:"event_id"`
-	ReceivedAt string `dynamodbav:"received_at"`
-	Reason     string `dynamodbav:"reason"`
+	Partition  string `dynamodbav:"parked" json:"partition"`
+	Key        string `dynamodbav:"event_id" json:"event_id"`
+	ReceivedAt string `dynamodbav:"received_at" json:"received_at"`
+	Reason     string `dynamodbav:"reason" json:"reason"`
 }
 
 // ParkedPartitions are the parked index's partitions: every domain, and

@@ -1,0 +1,67 @@
+package ops_test
+
+import (
+	"context"
+	"encoding/json"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/upvest-webhooks/upvest-webhooks/events"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/local/localaws/awstest"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/ledger"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/message"
+)
+
+// parked and redrive print -json for scripts, as the other subcommands do;
+// an empty result is an empty list, not null.
+func TestParkedAndRedrivePrintJSON(t *testing.T) {
+	t.Parallel()
+	env := awstest.Env(t)
+	ctx := context.Background()
+	l := ledger.NewDynamo(env.DynamoDB, env.LedgerTable)
+	order, _ := orderEvent(t)
+	claim(t, l, ledger.Record{EventID: order.ID, EventType: order.Type, Domain: events.Orders, Raw: order.Raw, Status: ledger.Parked, Reason: "orders reason"})
+
+	var parked struct {
+		Records []struct {
+			Partition string `json:"partition"`
+			Key       string `json:"event_id"`
+			Reason    string `json:"reason"`
+		} `json:"records"`
+	}
+	out, err := cli(t, env, "parked", "-local", "-json", "orders")
+	if err != nil || json.Unmarshal([]byte(out), &parked) != nil || len(parked.Records) != 1 ||
+		parked.Records[0].Partition != "orders" || parked.Records[0].Key != order.ID || parked.Records[0].Reason != "orders reason" {
+		t.Errorf("parked -json: %v\n%s", err, out)
+	}
+	out, err = cli(t, env, "parked", "-local", "-json", "payments")
+	if err != nil || out != "{\n  \"records\": []\n}\n" {
+		t.Errorf("parked -json of an empty partition: %v\n%q", err, out)
+	}
+
+	dlq := env.DLQURLs[events.Payments]
+	if _, err := env.SQS.SendMessage(ctx, &sqs.SendMessageInput{
+		QueueUrl: aws.String(dlq), MessageBody: aws.String("body"),
+		MessageAttributes: map[string]sqstypes.MessageAttributeValue{
+			message.AttrEventID: {DataType: aws.String("String"), StringValue: aws.String("dead-1")},
+		},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var redriven struct {
+		Domain   string   `json:"domain"`
+		Moved    []string `json:"moved"`
+		CameBack int      `json:"came_back"`
+	}
+	out, err = cli(t, env, "redrive", "-local", "-json", "payments")
+	if err != nil || json.Unmarshal([]byte(out), &redriven) != nil || redriven.Domain != "payments" || len(redriven.Moved) != 1 || redriven.Moved[0] != "dead-1" {
+		t.Errorf("redrive -json: %v\n%s", err, out)
+	}
+	out, err = cli(t, env, "redrive", "-local", "-json", "payments")
+	if err != nil || json.Unmarshal([]byte(out), &redriven) != nil || redriven.Moved == nil || len(redriven.Moved) != 0 {
+		t.Errorf("redrive -json of an empty DLQ: %v\n%s", err, out)
+	}
+}
