@@ -140,6 +140,10 @@ func TestLongRunsRefuseBadCommandLines(t *testing.T) {
 		{"replay", "-segments", "2", "some-id"},
 		{"rebuild", "-entity", "ORDER#x", "-since", "2025-01-01", "orders"},
 		{"rebuild", "-since", "2025-02-01", "-until", "2025-01-01", "orders"},
+		// -verify compares whole tables: a window's rebuild differs from the
+		// live table on every row the window leaves out (exit 3 for nothing).
+		{"rebuild", "-into", "t", "-verify", "-since", "2025-01-01", "orders"},
+		{"rebuild", "-into", "t", "-verify", "-until", "2025-01-01", "orders"},
 	} {
 		if _, err := run(nil, noEnv, args...); !errors.Is(err, ops.ErrUsage) {
 			t.Errorf("%v: %v, want a usage error", args, err)
