@@ -30,6 +30,10 @@ type ScanQuery struct {
 	// ConsistentRead sees every write that completed before the Scan read its
 	// page, at twice the read units.
 	ConsistentRead bool
+	// OrParked, with Statuses, also takes the records listed in the parked
+	// index whatever their status (a replayed record stays listed until its
+	// worker is done with it).
+	OrParked bool
 }
 
 // Cursor is where one Scan segment stands: after the record with that key, or
@@ -155,7 +159,12 @@ func (l *Dynamo) scanInput(q ScanQuery) *dynamodb.ScanInput {
 			values[ph] = str(string(s))
 			in = append(in, ph)
 		}
-		conds = append(conds, "#status IN ("+strings.Join(in, ", ")+")")
+		cond := "#status IN (" + strings.Join(in, ", ") + ")"
+		if q.OrParked {
+			names["#parked"] = schema.LedgerParked
+			cond = "(" + cond + " OR attribute_exists(#parked))"
+		}
+		conds = append(conds, cond)
 	}
 	in := &dynamodb.ScanInput{
 		TableName:                aws.String(l.table),

@@ -51,7 +51,7 @@ type Bulk struct {
 }
 
 // Key is a group of selected records: where it goes, its type, its status
-// (settled statuses count as RECEIVED, see StatusGroup).
+// (settled statuses count as RECEIVED, a replayed record still listed as PARKED: see RecordGroup).
 type Key struct {
 	Domain events.Domain `json:"domain"`
 	Type   string        `json:"type"`
@@ -175,7 +175,7 @@ func (b *Bulk) page(ctx context.Context, f Filter, p ledger.ScanPage, cpf *longr
 			continue
 		}
 		matched++
-		if s.Status == ledger.Parked || (s.Status == ledger.Received && s.Parked != "") {
+		if RecordGroup(s) == ledger.Parked {
 			if !b.Plan {
 				if err := b.Limiter.Wait(ctx, 1); err != nil {
 					return err
@@ -186,7 +186,7 @@ func (b *Bulk) page(ctx context.Context, f Filter, p ledger.ScanPage, cpf *longr
 				return err
 			}
 			if res.Outcome == Requeued || res.Outcome == WouldRequeue {
-				counts[sendKey(Key{res.Domain, s.EventType, StatusGroup(s.Status)})]++
+				counts[sendKey(Key{res.Domain, s.EventType, RecordGroup(s)})]++
 			} else {
 				counts[cNotSent+string(res.Outcome)]++
 			}
@@ -198,7 +198,7 @@ func (b *Bulk) page(ctx context.Context, f Filter, p ledger.ScanPage, cpf *longr
 			continue
 		}
 		msgs = append(msgs, fanout.Message{EventID: s.EventID, EventType: e.Type, Domain: route.Domain, Raw: s.Raw})
-		counts[sendKey(Key{route.Domain, s.EventType, StatusGroup(s.Status)})]++
+		counts[sendKey(Key{route.Domain, s.EventType, RecordGroup(s)})]++
 	}
 	if len(msgs) > 0 && !b.Plan {
 		if err := b.Limiter.Wait(ctx, float64(len(msgs))); err != nil {

@@ -37,6 +37,18 @@ type Filter struct {
 // SKIPPED_STALE, DUPLICATE) were received and are counted as RECEIVED.
 var SelectableStatuses = []ledger.Status{ledger.Received, ledger.Enqueued, ledger.Parked}
 
+// RecordGroup is the selectable status a record counts as: StatusGroup of
+// its status, except that a RECEIVED record still in the parked index (a
+// replay reopened it and its send failed) is PARKED, as `ops parked` lists it
+// and as a replay treats it (reopened and sent again): a -status PARKED run
+// resumed after such a failure must not pass it over.
+func RecordGroup(s ledger.Stored) ledger.Status {
+	if s.Status == ledger.Received && s.Parked != "" {
+		return ledger.Parked
+	}
+	return StatusGroup(s.Status)
+}
+
 // StatusGroup is the selectable status a record's status counts as.
 func StatusGroup(s ledger.Status) ledger.Status {
 	switch s {
@@ -143,8 +155,11 @@ func (f Filter) Query(segments int) ledger.ScanQuery {
 	}
 	for _, s := range f.Statuses {
 		q.Statuses = append(q.Statuses, s)
-		if s == ledger.Received {
+		switch s {
+		case ledger.Received:
 			q.Statuses = append(q.Statuses, ledger.Applied, ledger.SkippedStale, ledger.Duplicate)
+		case ledger.Parked:
+			q.OrParked = true // RECEIVED and still listed: RecordGroup
 		}
 	}
 	return q
@@ -178,7 +193,7 @@ func (f Filter) Match(s ledger.Stored) bool {
 	}) {
 		return false
 	}
-	if len(f.Statuses) > 0 && !slices.Contains(f.Statuses, StatusGroup(s.Status)) {
+	if len(f.Statuses) > 0 && !slices.Contains(f.Statuses, RecordGroup(s)) {
 		return false
 	}
 	return f.matchTime(s)
