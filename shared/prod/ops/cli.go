@@ -31,7 +31,7 @@ import (
 // Usage is the tool's help text.
 const Usage = `usage: go run ./functions/ops <subcommand> [-local] ...
 
-  inspect [-local] [-peek N] <event id | request:<sha256>>
+  inspect [-local] [-peek N] [-json] <event id | request:<sha256>>
         the ledger record, the state row it led to, and whether its message is in its queue or DLQ
   parked  [-local] [-json] [DOMAIN | requests]
         list parked records (all partitions when none is named)
@@ -255,11 +255,12 @@ func isHelp(arg string) bool {
 func (c *CLI) inspect(ctx context.Context, args []string) error {
 	fs, local := c.flags("inspect")
 	limit := fs.Int("peek", DefaultPeekLimit, "look at up to this many messages per queue")
+	asJSON := fs.Bool("json", false, "print the report as JSON (see README, The ops tool)")
 	if err := c.parse(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() != 1 {
-		return fmt.Errorf("%w: inspect [-local] <event id>", ErrUsage)
+		return fmt.Errorf("%w: inspect [-local] [-peek N] [-json] <event id>", ErrUsage)
 	}
 	if err := checkRecordKey(fs.Arg(0)); err != nil {
 		return err
@@ -276,6 +277,9 @@ func (c *CLI) inspect(ctx context.Context, args []string) error {
 	rep, err := in.Inspect(ctx, key)
 	if err != nil {
 		return err
+	}
+	if *asJSON {
+		return writeJSON(c.Stdout, rep.JSON())
 	}
 	return rep.Write(c.Stdout)
 }

@@ -345,3 +345,91 @@ func (p *printer) line(name, value string) {
 	}
 	_, p.err = fmt.Fprintf(p.w, "%-18s %s\n", name+":", value)
 }
+
+// ReportJSON is what `inspect -json` prints: the report's facts by name,
+// without the record's bytes.
+type ReportJSON struct {
+	Record     string          `json:"record"`
+	Kind       string          `json:"kind"` // event, request or conflict
+	Outcome    Outcome         `json:"outcome"`
+	Status     ledger.Status   `json:"status"`
+	Reason     string          `json:"reason,omitempty"`
+	Type       string          `json:"type,omitempty"`
+	Domain     string          `json:"domain,omitempty"`
+	EntityKey  string          `json:"entity_key,omitempty"`
+	Size       int             `json:"size_bytes"`
+	ReceivedAt string          `json:"received_at,omitempty"`
+	UpdatedAt  string          `json:"updated_at,omitempty"`
+	LeaseUntil string          `json:"lease_until,omitempty"`
+	ParkedIn   string          `json:"parked_in,omitempty"`
+	StateRow   *StateRowJSON   `json:"state_row"`  // null: none (or a request)
+	OrderView  *ViewLookJSON   `json:"order_view"` // null: not an EXECUTION
+	Queues     []QueueLookJSON `json:"queues"`
+}
+
+// StateRowJSON is the state row in ReportJSON.
+type StateRowJSON struct {
+	Table     string `json:"table"`
+	PK        string `json:"pk"`
+	Status    string `json:"status,omitempty"`
+	Category  string `json:"category,omitempty"`
+	Version   int64  `json:"version"`
+	UpdatedAt string `json:"updated_at,omitempty"`
+	EventID   string `json:"event_id,omitempty"`
+	EventType string `json:"event_type,omitempty"`
+}
+
+// ViewLookJSON is an EXECUTION's entry in its ORDER's view in ReportJSON.
+type ViewLookJSON struct {
+	Table     string `json:"table"`
+	PK        string `json:"pk"`
+	Attribute string `json:"attribute"`
+	EntryID   string `json:"entry_id"`
+	EventID   string `json:"event_id,omitempty"` // "": no entry yet
+	EventType string `json:"event_type,omitempty"`
+}
+
+// QueueLookJSON is one queue's look in ReportJSON.
+type QueueLookJSON struct {
+	Name         string `json:"name"`
+	URL          string `json:"url,omitempty"`
+	Skipped      string `json:"not_looked_at,omitempty"`
+	Found        bool   `json:"found"`
+	Looked       int    `json:"looked_at"`
+	Visible      int    `json:"visible"`
+	InFlight     int    `json:"in_flight"`
+	ReceiveCount int    `json:"receive_count,omitempty"`
+	SentAt       string `json:"sent_at,omitempty"`
+}
+
+// JSON is the report as `inspect -json` prints it.
+func (r Report) JSON() ReportJSON {
+	rec := r.Record
+	kind := "event"
+	if rec.Kind != ledger.KindEvent {
+		kind = string(rec.Kind)
+	}
+	out := ReportJSON{
+		Record: rec.EventID, Kind: kind, Outcome: r.Outcome, Status: rec.Status, Reason: rec.Reason, Type: rec.EventType,
+		Domain: string(rec.Domain), EntityKey: rec.EntityKey, Size: len(rec.Raw), ReceivedAt: rec.ReceivedAt,
+		UpdatedAt: rec.UpdatedAt, ParkedIn: rec.Parked, Queues: []QueueLookJSON{},
+	}
+	if !rec.LeaseUntil.IsZero() {
+		out.LeaseUntil = rec.LeaseUntil.Format("2006-01-02T15:04:05Z")
+	}
+	if row := r.Row; row != nil {
+		out.StateRow = &StateRowJSON{Table: row.Table, PK: row.Key, Status: row.Status, Category: row.Category,
+			Version: row.Version, UpdatedAt: row.UpdatedAt, EventID: row.EventID, EventType: row.EventType}
+	}
+	if v := r.View; v != nil {
+		out.OrderView = &ViewLookJSON{Table: v.Table, PK: v.ParentKey, Attribute: v.Attribute, EntryID: v.EntryID}
+		if v.Entry != nil {
+			out.OrderView.EventID, out.OrderView.EventType = v.Entry.EventID, v.Entry.EventType
+		}
+	}
+	for _, l := range r.Looks {
+		out.Queues = append(out.Queues, QueueLookJSON{Name: l.Name, URL: l.URL, Skipped: l.Skipped, Found: l.Found, Looked: l.Looked,
+			Visible: l.Visible, InFlight: l.InFlight, ReceiveCount: l.ReceiveCount, SentAt: l.SentAt})
+	}
+	return out
+}

@@ -3,6 +3,7 @@ package ops_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -13,6 +14,7 @@ import (
 	"github.com/upvest-webhooks/upvest-webhooks/shared/local/localaws/awstest"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/ledger"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/message"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/ops"
 )
 
 // parked and redrive print -json for scripts, as the other subcommands do;
@@ -63,5 +65,26 @@ func TestParkedAndRedrivePrintJSON(t *testing.T) {
 	out, err = cli(t, env, "redrive", "-local", "-json", "payments")
 	if err != nil || json.Unmarshal([]byte(out), &redriven) != nil || redriven.Moved == nil || len(redriven.Moved) != 0 {
 		t.Errorf("redrive -json of an empty DLQ: %v\n%s", err, out)
+	}
+}
+
+// inspect -json tells a script the outcome, the row and the queues by name.
+func TestInspectPrintsJSON(t *testing.T) {
+	t.Parallel()
+	env := awstest.Env(t)
+	l := ledger.NewDynamo(env.DynamoDB, env.LedgerTable)
+	e, r := orderEvent(t)
+	claim(t, l, ledger.Record{EventID: e.ID, EventType: e.Type, Domain: r.Domain, EntityKey: r.EntityKey, Raw: e.Raw, Status: ledger.Received})
+	out, err := cli(t, env, "inspect", "-local", "-json", e.ID)
+	var rep ops.ReportJSON
+	if err != nil || json.Unmarshal([]byte(out), &rep) != nil {
+		t.Fatalf("inspect -json: %v\n%s", err, out)
+	}
+	if rep.Record != e.ID || rep.Kind != "event" || rep.Outcome != ops.OutcomePending || rep.Domain != "orders" || rep.EntityKey != r.EntityKey ||
+		rep.StateRow != nil || rep.OrderView != nil || len(rep.Queues) != 2 || rep.Queues[0].Name != "queue" || rep.Queues[0].Skipped != "" {
+		t.Errorf("inspect -json of a pending event:\n%s", out)
+	}
+	if _, err := cli(t, env, "inspect", "-local", "-json", "no-such-event"); !errors.Is(err, ops.ErrUnknownEvent) {
+		t.Errorf("inspect -json of an unknown id: %v", err)
 	}
 }
