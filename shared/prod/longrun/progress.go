@@ -11,14 +11,15 @@ import (
 
 // Progress shows a long run's progress: a bar redrawn in place on a
 // terminal, plain lines at an interval otherwise (logs, CI), both with
-// events/s and an ETA. Work is counted in ledger items read, against the
-// ledger's approximate item count.
+// events/s and an ETA. Work is counted in ledger items read (or Items),
+// against the ledger's approximate item count.
 type Progress struct {
 	W        io.Writer
 	Terminal bool          // redraw one line in place
 	Every    time.Duration // between plain lines; 0: 10 s (terminal: 200 ms)
 	Clock    Clock         // nil: wall clock
 	Label    string
+	Items    string // what is counted; "": "ledger items read"
 
 	mu       sync.Mutex
 	start    time.Time
@@ -114,8 +115,12 @@ func (p *Progress) line(now time.Time) (string, float64) {
 	if p.total > 0 {
 		total = fmt.Sprintf("~%d", p.total)
 	}
-	return fmt.Sprintf("%s: %d/%s ledger items read, %d events, %.0f events/s, ETA %s",
-		p.Label, p.read, total, p.events, evRate, eta), frac
+	items := p.Items
+	if items == "" {
+		items = "ledger items read"
+	}
+	return fmt.Sprintf("%s: %d/%s %s, %d events, %.0f events/s, ETA %s",
+		p.Label, p.read, total, items, p.events, evRate, eta), frac
 }
 
 func (p *Progress) show(now time.Time) {

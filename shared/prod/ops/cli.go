@@ -412,7 +412,9 @@ func (c *CLI) redrive(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	res, err := Redrive(ctx, t.sqs, t.res.DLQURLs[d], t.res.QueueURLs[d], *max)
+	progress := progressTo(c.Stderr, "redrive "+string(d))
+	progress.Items = "dead letters received"
+	res, err := RedriveShowing(ctx, t.sqs, t.res.DLQURLs[d], t.res.QueueURLs[d], *max, progress)
 	if *asJSON {
 		out := struct {
 			Domain   events.Domain `json:"domain"`

@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/fanout"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/longrun"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/message"
 )
 
@@ -28,6 +29,25 @@ type RedriveResult struct {
 // again while it runs is left there, so a redrive always ends. max bounds the
 // messages moved (0: no bound).
 func Redrive(ctx context.Context, q QueueAPI, dlqURL, queueURL string, max int) (res RedriveResult, err error) {
+	return RedriveShowing(ctx, q, dlqURL, queueURL, max, nil)
+}
+
+// RedriveShowing is Redrive with its progress shown on p (nil: silent):
+// dead letters received against the DLQ's approximate count, events moved.
+func RedriveShowing(ctx context.Context, q QueueAPI, dlqURL, queueURL string, max int, p *longrun.Progress) (res RedriveResult, err error) {
+	if p != nil {
+		total := 0
+		if attrs, err := q.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{
+			QueueUrl: aws.String(dlqURL), AttributeNames: []types.QueueAttributeName{types.QueueAttributeNameApproximateNumberOfMessages},
+		}); err == nil {
+			total, _ = strconv.Atoi(attrs.Attributes[string(types.QueueAttributeNameApproximateNumberOfMessages)])
+		}
+		if max > 0 {
+			total = min(total, max)
+		}
+		p.Start(int64(total), 0)
+		defer p.Done()
+	}
 	sent := map[string]bool{}              // message ids of what this redrive sent; SQS keeps them into the DLQ
 	cameBack := map[string]types.Message{} // of those, the ones received back from the DLQ, by message id
 	defer func() {
@@ -77,6 +97,7 @@ func Redrive(ctx context.Context, q QueueAPI, dlqURL, queueURL string, max int) 
 		for _, part := range bySize(batch) {
 			moved, err := move(ctx, q, dlqURL, queueURL, part, sent)
 			res.Moved = append(res.Moved, moved...)
+			p.Add(len(part), len(moved))
 			if err != nil {
 				return res, err // the rest stay in the DLQ and reappear after the hold
 			}

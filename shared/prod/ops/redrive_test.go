@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
@@ -15,6 +16,7 @@ import (
 	"github.com/upvest-webhooks/upvest-webhooks/events"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/local/localaws/awstest"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/fanout"
+	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/longrun"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/message"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/ops"
 )
@@ -143,5 +145,33 @@ func TestRedriveMovesEveryDeadLetterWhenAReceiveHoldsOnlyOnesThatCameBack(t *tes
 	}
 	if left := awstest.DrainCount(t, env.SQS, dlq); left != 0 {
 		t.Errorf("%d dead letters never moved", left)
+	}
+}
+
+// A long redrive shows its progress: dead letters received against the
+// DLQ's count, and the events moved.
+func TestRedriveShowsItsProgress(t *testing.T) {
+	t.Parallel()
+	env := awstest.Env(t)
+	ctx := context.Background()
+	dlq, queue := env.DLQURLs[events.Transfers], env.QueueURLs[events.Transfers]
+	for i := range 3 {
+		_, err := env.SQS.SendMessage(ctx, &sqs.SendMessageInput{
+			QueueUrl: aws.String(dlq), MessageBody: aws.String("body"),
+			MessageAttributes: map[string]sqstypes.MessageAttributeValue{
+				message.AttrEventID: {DataType: aws.String("String"), StringValue: aws.String(fmt.Sprintf("dead-%d", i))},
+			},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	var out strings.Builder
+	p := &longrun.Progress{W: &out, Every: time.Hour, Label: "redrive transfers", Items: "dead letters received"}
+	if res, err := ops.RedriveShowing(ctx, env.SQS, dlq, queue, 0, p); err != nil || len(res.Moved) != 3 {
+		t.Fatalf("redrive: %+v, %v", res, err)
+	}
+	if !strings.HasPrefix(out.String(), "redrive transfers: 3/~3 dead letters received, 3 events, ") || !strings.Contains(out.String(), "ETA 0s") {
+		t.Errorf("progress %q", out.String())
 	}
 }
