@@ -29,8 +29,8 @@ func (c *CLI) rebuild(ctx context.Context, args []string) error {
 	var entities stringList
 	fs.Var(&entities, "entity", "repair this row (its pk; repeatable): re-derive it from its events, leaving out far-future ones, and overwrite it if unchanged since read")
 	entitiesFrom := fs.String("entities-from", "", "repair the rows whose pks are in this file, one a line (- for stdin), with one Scan")
-	since := fs.String("since", "", "only events received from this time, inclusive (RFC 3339 or a date)")
-	until := fs.String("until", "", "only events received before this time (RFC 3339 or a date)")
+	since := fs.String("since", "", "only events received from this time, inclusive (RFC 3339, or a date: midnight UTC)")
+	until := fs.String("until", "", "only events received before this time (RFC 3339, or a date: midnight UTC)")
 	var rf runFlags
 	addRunFlags(fs, &rf, "write units")
 	if err := c.parse(fs, args); err != nil {
