@@ -1,19 +1,13 @@
 package ops_test
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"testing"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/sqs"
-	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
-
 	"github.com/upvest-webhooks/upvest-webhooks/events"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/local/localaws/awstest"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/ledger"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/message"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/ops"
 )
 
@@ -22,7 +16,6 @@ import (
 func TestParkedAndRedrivePrintJSON(t *testing.T) {
 	t.Parallel()
 	env := awstest.Env(t)
-	ctx := context.Background()
 	l := ledger.NewDynamo(env.DynamoDB, env.LedgerTable)
 	order, _ := orderEvent(t)
 	claim(t, l, ledger.Record{EventID: order.ID, EventType: order.Type, Domain: events.Orders, Raw: order.Raw, Status: ledger.Parked, Reason: "orders reason"})
@@ -44,22 +37,14 @@ func TestParkedAndRedrivePrintJSON(t *testing.T) {
 		t.Errorf("parked -json of an empty partition: %v\n%q", err, out)
 	}
 
-	dlq := env.DLQURLs[events.Payments]
-	if _, err := env.SQS.SendMessage(ctx, &sqs.SendMessageInput{
-		QueueUrl: aws.String(dlq), MessageBody: aws.String("body"),
-		MessageAttributes: map[string]sqstypes.MessageAttributeValue{
-			message.AttrEventID: {DataType: aws.String("String"), StringValue: aws.String("dead-1")},
-		},
-	}); err != nil {
-		t.Fatal(err)
-	}
+	deadLetters(t, env, env.DLQURLs[events.Payments], 1)
 	var redriven struct {
 		Domain   string   `json:"domain"`
 		Moved    []string `json:"moved"`
 		CameBack int      `json:"came_back"`
 	}
 	out, err = cli(t, env, "redrive", "-local", "-json", "payments")
-	if err != nil || json.Unmarshal([]byte(out), &redriven) != nil || redriven.Domain != "payments" || len(redriven.Moved) != 1 || redriven.Moved[0] != "dead-1" {
+	if err != nil || json.Unmarshal([]byte(out), &redriven) != nil || redriven.Domain != "payments" || len(redriven.Moved) != 1 || redriven.Moved[0] != "dead-0" {
 		t.Errorf("redrive -json: %v\n%s", err, out)
 	}
 	out, err = cli(t, env, "redrive", "-local", "-json", "payments")

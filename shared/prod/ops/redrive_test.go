@@ -128,17 +128,7 @@ func TestRedriveMovesEveryDeadLetterWhenAReceiveHoldsOnlyOnesThatCameBack(t *tes
 	ctx := context.Background()
 	dlq, queue := env.DLQURLs[events.Payments], env.QueueURLs[events.Payments]
 	const n = 15
-	for i := range n {
-		_, err := env.SQS.SendMessage(ctx, &sqs.SendMessageInput{
-			QueueUrl: aws.String(dlq), MessageBody: aws.String("body"),
-			MessageAttributes: map[string]sqstypes.MessageAttributeValue{
-				message.AttrEventID: {DataType: aws.String("String"), StringValue: aws.String(fmt.Sprintf("dead-%d", i))},
-			},
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
+	deadLetters(t, env, dlq, n)
 	res, err := ops.Redrive(ctx, &cameBackFirst{QueueAPI: env.SQS, dlq: dlq}, dlq, queue, 0)
 	if err != nil || len(res.Moved) != n || res.CameBack != 10 {
 		t.Fatalf("redrive: moved %d %v, came back %d, %v; want all %d moved and the 10 that came back left", len(res.Moved), res.Moved, res.CameBack, err, n)
@@ -155,8 +145,22 @@ func TestRedriveShowsItsProgress(t *testing.T) {
 	env := awstest.Env(t)
 	ctx := context.Background()
 	dlq, queue := env.DLQURLs[events.Transfers], env.QueueURLs[events.Transfers]
-	for i := range 3 {
-		_, err := env.SQS.SendMessage(ctx, &sqs.SendMessageInput{
+	deadLetters(t, env, dlq, 3)
+	var out strings.Builder
+	p := &longrun.Progress{W: &out, Every: time.Hour, Label: "redrive transfers", Items: "dead letters received"}
+	if res, err := ops.RedriveShowing(ctx, env.SQS, dlq, queue, 0, p); err != nil || len(res.Moved) != 3 {
+		t.Fatalf("redrive: %+v, %v", res, err)
+	}
+	if !strings.HasPrefix(out.String(), "redrive transfers: 3/~3 dead letters received, 3 events, ") || !strings.Contains(out.String(), "ETA 0s") {
+		t.Errorf("progress %q", out.String())
+	}
+}
+
+// deadLetters puts n messages, event ids dead-0 to dead-<n-1>, into a DLQ.
+func deadLetters(t *testing.T, env awstest.Environment, dlq string, n int) {
+	t.Helper()
+	for i := range n {
+		_, err := env.SQS.SendMessage(context.Background(), &sqs.SendMessageInput{
 			QueueUrl: aws.String(dlq), MessageBody: aws.String("body"),
 			MessageAttributes: map[string]sqstypes.MessageAttributeValue{
 				message.AttrEventID: {DataType: aws.String("String"), StringValue: aws.String(fmt.Sprintf("dead-%d", i))},
@@ -165,13 +169,5 @@ func TestRedriveShowsItsProgress(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-	}
-	var out strings.Builder
-	p := &longrun.Progress{W: &out, Every: time.Hour, Label: "redrive transfers", Items: "dead letters received"}
-	if res, err := ops.RedriveShowing(ctx, env.SQS, dlq, queue, 0, p); err != nil || len(res.Moved) != 3 {
-		t.Fatalf("redrive: %+v, %v", res, err)
-	}
-	if !strings.HasPrefix(out.String(), "redrive transfers: 3/~3 dead letters received, 3 events, ") || !strings.Contains(out.String(), "ETA 0s") {
-		t.Errorf("progress %q", out.String())
 	}
 }
