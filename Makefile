@@ -69,8 +69,13 @@ test: tools $(EMULATORS)
 
 # functions/local attaches to the servers of `make emulators` when both answer
 # on LOCAL_DYNAMODB_PORT / LOCAL_SQS_PORT, and starts its own otherwise.
+# Built, then exec'd, not `go run`: make passes its SIGTERM (`kill <make's pid>`)
+# on to its child, and the go command dies of it without passing it on, which
+# left the pipeline and both servers running on their ports.
+LOCAL_PIPELINE := .local/bin/local
 run: tools
-	$(GO) run ./functions/local
+	$(GO) build -o $(LOCAL_PIPELINE) ./functions/local
+	exec $(LOCAL_PIPELINE)
 
 # DynamoDB Local and the SQS server, provisioned, until Ctrl-C: `make run` and
 # `make chaos` attach to them. PERSIST=1 keeps DynamoDB's tables in
@@ -87,7 +92,6 @@ CHAOS_EVENTS       ?= 10000
 CHAOS_EVENTS_SHORT ?= 1000
 CHAOS_FLAGS        ?=
 CHAOS_SEED         ?=
-LOCAL_PIPELINE     := .local/bin/local
 chaos: tools
 	$(GO) build -o $(LOCAL_PIPELINE) ./functions/local
 	$(GO) build -o .local/bin/chaos ./functions/chaos

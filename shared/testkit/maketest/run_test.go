@@ -1,0 +1,108 @@
+package maketest
+
+import (
+	"bufio"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/upvest-webhooks/upvest-webhooks/shared/local/localaws/awstest"
+)
+
+// `kill <pid of make run>` (SIGTERM, as a process manager or an IDE stops a
+// task) must stop everything `make run` started: the pipeline, DynamoDB Local
+// and the SQS server, and free their ports, so that the next `make run` starts.
+// Through `go run`, make's SIGTERM killed the go command, which does not pass
+// it on, and left the pipeline and both servers running on their ports.
+func TestMakeRunStopsEverythingWhenMakeIsTerminated(t *testing.T) {
+	awstest.RequireServers(t) // where the servers are configured, `make tools` has installed them
+	ports := freePorts(t, 4)
+	cmd := exec.Command("make", "-s", "-C", repoRoot(t), "run")
+	cmd.Env = append(outsideMake(os.Environ()),
+		"LOCAL_DYNAMODB_PORT="+strconv.Itoa(ports[0]), "LOCAL_SQS_PORT="+strconv.Itoa(ports[1]),
+		"LOCAL_ADDR=127.0.0.1:"+strconv.Itoa(ports[2]), "LOCAL_UPVEST_ADDR=127.0.0.1:"+strconv.Itoa(ports[3]),
+		"LOCAL_DIR="+t.TempDir())
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // as a terminal's job: signals reach only what we send them to
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = cmd.Stdout
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }) // whatever is left of the job, should the test fail
+
+	ready := make(chan struct{})
+	var lines strings.Builder
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			lines.WriteString(sc.Text() + "\n")
+			if strings.Contains(sc.Text(), "State changes appear below") {
+				close(ready)
+				break
+			}
+		}
+		_, _ = io.Copy(io.Discard, out)
+	}()
+	select {
+	case <-ready:
+	case <-time.After(8 * time.Minute): // a build and a JVM's start on a loaded machine
+		t.Fatalf("make run did not get ready; output so far:\n%s", lines.String())
+	}
+
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	select {
+	case <-exited:
+	case <-time.After(time.Minute):
+		t.Fatal("make run did not exit within a minute of SIGTERM")
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for _, p := range ports[:3] {
+		for !portFree(p) {
+			if time.Now().After(deadline) {
+				t.Fatalf("port %d still held 30 s after make run exited on SIGTERM: something it started is still running", p)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+	if err := syscall.Kill(-cmd.Process.Pid, 0); !errors.Is(err, syscall.ESRCH) {
+		t.Errorf("a process of make run's job is still running after it exited (kill -0: %v)", err)
+	}
+}
+
+func portFree(port int) bool {
+	l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
+	if err != nil {
+		return false
+	}
+	l.Close()
+	return true
+}
+
+// freePorts returns n distinct free ports (each listener stays open until all are picked).
+func freePorts(t *testing.T, n int) []int {
+	t.Helper()
+	ports := make([]int, n)
+	for i := range ports {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		ports[i] = l.Addr().(*net.TCPAddr).Port
+	}
+	return ports
+}
