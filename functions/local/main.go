@@ -113,6 +113,9 @@ func run() error {
 	cfg := set.local
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if err := stopWithParent(); err != nil {
+		return err
+	}
 
 	jwksFile := os.Getenv(config.EnvJWKSFile)
 	var fakeUpvest *localrun.FakeUpvest
