@@ -47,6 +47,10 @@ func run() int {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if err := localaws.StopWithParent(); err != nil {
+		fmt.Fprintln(os.Stderr, "emulators:", err)
+		return 1
+	}
 
 	servers, err := localaws.Start(ctx, localaws.Options{
 		DynamoDBPort: *dynamoPort, SQSPort: *sqsPort, LogDir: *logDir, ToolsDir: *toolsDir, DataDir: *dataDir,

@@ -113,7 +113,7 @@ func run() error {
 	cfg := set.local
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := stopWithParent(); err != nil {
+	if err := localaws.StopWithParent(); err != nil {
 		return err
 	}
 
