@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/url"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -128,4 +129,70 @@ func TestDataDirKeepsTablesAcrossRestarts(t *testing.T) {
 	if err != nil || out.Item == nil {
 		t.Fatalf("item after restart: %v %v", out, err)
 	}
+}
+
+// When only one port answers as it should, the error names the port in the
+// way, says what is there, and the settings that choose other ports: a
+// DynamoDB Local of another project on 8000 is common, and "port 4566 does not
+// answer as SQS: connection refused" sent the user looking at the wrong port.
+func TestAttachNamesThePortInTheWayAndTheWayOut(t *testing.T) {
+	dynamo, sqsEndpoint := awstest.RequireServers(t)
+	silent := silentPort(t)
+	ports := freePorts(t, 2)
+	dynamoPort, sqsPort := portOf(t, dynamo), portOf(t, sqsEndpoint)
+	for _, c := range []struct {
+		name       string
+		ports      [2]int
+		want       []string
+		wantAbsent string
+	}{
+		{"DynamoDB up, SQS port free", [2]int{dynamoPort, ports[1]},
+			[]string{"a DynamoDB server answers on port " + strconv.Itoa(dynamoPort), "nothing on the SQS port " + strconv.Itoa(ports[1]), "make emulators", "LOCAL_DYNAMODB_PORT"}, ""},
+		{"SQS up, DynamoDB port free", [2]int{ports[0], sqsPort},
+			[]string{"an SQS server answers on port " + strconv.Itoa(sqsPort), "nothing on the DynamoDB port " + strconv.Itoa(ports[0]), "make emulators", "LOCAL_SQS_PORT"}, ""},
+		{"something else on the SQS port", [2]int{dynamoPort, silent},
+			[]string{"port " + strconv.Itoa(silent) + " is in use by something that does not answer as SQS", "LOCAL_SQS_PORT"}, "LOCAL_DYNAMODB_PORT"},
+		{"something else on the DynamoDB port", [2]int{silent, sqsPort},
+			[]string{"port " + strconv.Itoa(silent) + " is in use by something that does not answer as DynamoDB", "LOCAL_DYNAMODB_PORT"}, "LOCAL_SQS_PORT"},
+	} {
+		_, err := localaws.Attach(context.Background(), c.ports[0], c.ports[1])
+		if err == nil || errors.Is(err, localaws.ErrNotRunning) {
+			t.Errorf("%s: err %v", c.name, err)
+			continue
+		}
+		for _, w := range c.want {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("%s: %q\nwant it to say %q", c.name, err, w)
+			}
+		}
+		if c.wantAbsent != "" && strings.Contains(err.Error(), c.wantAbsent) {
+			t.Errorf("%s: %q names %s, whose port is fine", c.name, err, c.wantAbsent)
+		}
+	}
+}
+
+// silentPort is a port that accepts connections and never answers.
+func silentPort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		var conns []net.Conn
+		defer func() {
+			for _, c := range conns {
+				c.Close()
+			}
+		}()
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			conns = append(conns, c)
+		}
+	}()
+	return l.Addr().(*net.TCPAddr).Port
 }

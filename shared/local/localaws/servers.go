@@ -164,16 +164,35 @@ func Attach(ctx context.Context, dynamoPort, sqsPort int) (*Servers, error) {
 	defer cancel()
 	_, dynamoErr := dynamodb.NewFromConfig(cfg).ListTables(probe, &dynamodb.ListTablesInput{})
 	_, sqsErr := sqs.NewFromConfig(cfg).ListQueues(probe, &sqs.ListQueuesInput{})
+	dynamoFree, sqsFree := portFree(dynamoPort), portFree(sqsPort)
 	switch {
 	case dynamoErr == nil && sqsErr == nil:
 		return s, nil
-	case portFree(dynamoPort) && portFree(sqsPort):
+	case dynamoFree && sqsFree:
 		return nil, ErrNotRunning
-	case dynamoErr != nil:
-		return nil, fmt.Errorf("port %d does not answer as DynamoDB: %w", dynamoPort, dynamoErr)
+	case dynamoErr == nil && sqsFree:
+		return nil, halfSet("a DynamoDB server", dynamoPort, "SQS", sqsPort)
+	case sqsErr == nil && dynamoFree:
+		return nil, halfSet("an SQS server", sqsPort, "DynamoDB", dynamoPort)
+	case dynamoErr != nil && !dynamoFree:
+		return nil, portInTheWay(dynamoPort, "DynamoDB", config.EnvLocalDynamoDBPort, dynamoErr)
 	default:
-		return nil, fmt.Errorf("port %d does not answer as SQS: %w", sqsPort, sqsErr)
+		return nil, portInTheWay(sqsPort, "SQS", config.EnvLocalSQSPort, sqsErr)
 	}
+}
+
+// halfSet is Attach's error when one server answers and the other's port is
+// free: often a server of another project on a default port.
+func halfSet(server string, port int, missing string, missingPort int) error {
+	return fmt.Errorf("%s answers on port %d, but nothing on the %s port %d: only a pair of servers is used as it is "+
+		"(`make emulators` starts one); stop what holds port %d, or choose other ports with %s and %s",
+		server, port, missing, missingPort, port, config.EnvLocalDynamoDBPort, config.EnvLocalSQSPort)
+}
+
+// portInTheWay is Attach's error when something that is not the server holds its port.
+func portInTheWay(port int, server, env string, probeErr error) error {
+	return fmt.Errorf("port %d is in use by something that does not answer as %s; stop it, or choose another port with %s (%w)",
+		port, server, env, probeErr)
 }
 
 // Attached reports whether these servers were found running (Attach) rather
