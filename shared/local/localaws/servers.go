@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"os"
 	"os/exec"
@@ -79,6 +80,9 @@ func Start(ctx context.Context, opts Options) (*Servers, error) {
 	if _, err := os.Stat(fauxqsApp); err != nil {
 		return nil, fmt.Errorf("fauxqs not found at %s (run `make tools`): %w", fauxqsApp, err)
 	}
+	if err := checkNode(ctx, opts.Node); err != nil { // before the JVM's start, which takes a while
+		return nil, err
+	}
 	if err := os.MkdirAll(opts.LogDir, 0o755); err != nil {
 		return nil, fmt.Errorf("create log dir: %w", err)
 	}
@@ -126,7 +130,7 @@ func Start(ctx context.Context, opts Options) (*Servers, error) {
 		return err
 	}); err != nil {
 		s.Stop()
-		return nil, err
+		return nil, javaHint(err)
 	}
 
 	// The fauxqs CLI listens on 0.0.0.0; this launcher uses its exported
@@ -145,6 +149,39 @@ func Start(ctx context.Context, opts Options) (*Servers, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// The runtimes the servers need: DynamoDB Local's classes are built for Java
+// 17 (class file version 61); fauxqs declares Node.js >= 20, which npm ci only
+// warns about.
+const (
+	minJava = 17
+	minNode = 20
+)
+
+// checkNode fails unless node runs and is at least minNode.
+func checkNode(ctx context.Context, node string) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, node, "--version").Output()
+	if err != nil {
+		return fmt.Errorf("the SQS server (fauxqs) needs Node.js %d or newer; %s --version: %w", minNode, node, err)
+	}
+	version := strings.TrimSpace(string(out))
+	major, _, _ := strings.Cut(strings.TrimPrefix(version, "v"), ".")
+	if n, err := strconv.Atoi(major); err != nil || n < minNode {
+		return fmt.Errorf("the SQS server (fauxqs) needs Node.js %d or newer; %s is %q", minNode, node, version)
+	}
+	return nil
+}
+
+// javaHint says which Java DynamoDB Local needs when it failed for want of
+// one: none found, or one too old for its classes.
+func javaHint(err error) error {
+	if errors.Is(err, exec.ErrNotFound) || errors.Is(err, fs.ErrNotExist) || strings.Contains(err.Error(), "UnsupportedClassVersionError") {
+		return fmt.Errorf("DynamoDB Local needs Java %d or newer: %w", minJava, err)
+	}
+	return err
 }
 
 // ErrNotRunning means Attach found neither server on its port.

@@ -133,3 +133,46 @@ func freePorts(t *testing.T, n int) []int {
 	}
 	return ports
 }
+
+// A Java or Node.js too old for the servers, or none at all, is refused with
+// the version the servers need, not with a runtime's stack trace or a bare
+// "executable file not found".
+func TestStartNamesTheRuntimeVersionItNeeds(t *testing.T) {
+	awstest.RequireServers(t) // Start looks for the installed servers first
+	dir := t.TempDir()
+	script := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte("#!/bin/sh\n"+body+"\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	// What Java 11 does with DynamoDB Local's classes (built for Java 17, class file version 61).
+	java11 := script("java11", `echo 'Error: A JNI error has occurred, please check your installation and try again' >&2
+echo 'Exception in thread "main" java.lang.UnsupportedClassVersionError: com/amazonaws/services/dynamodbv2/local/main/ServerRunner has been compiled by a more recent version of the Java Runtime (class file version 61.0), this version of the Java Runtime only recognizes class file versions up to 55.0' >&2
+exit 1`)
+	node18 := script("node18", `[ "$1" = --version ] && { echo v18.19.1; exit 0; }; sleep 600`)
+	for _, c := range []struct {
+		name       string
+		java, node string
+		want       string
+	}{
+		{"no java", filepath.Join(dir, "missing-java"), "", "Java 17 or newer"},
+		{"java 11", java11, "", "Java 17 or newer"},
+		{"no node", "", filepath.Join(dir, "missing-node"), "Node.js 20 or newer"},
+		{"node 18", "", node18, "Node.js 20 or newer"},
+	} {
+		ports := freePorts(t, 2)
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+		s, err := localaws.Start(ctx, localaws.Options{DynamoDBPort: ports[0], SQSPort: ports[1], LogDir: t.TempDir(), Java: c.java, Node: c.node})
+		cancel()
+		if err == nil {
+			s.Stop()
+			t.Errorf("%s: started", c.name)
+			continue
+		}
+		if !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v\nwant it to say %q", c.name, err, c.want)
+		}
+	}
+}
