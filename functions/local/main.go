@@ -105,12 +105,26 @@ func loadSettings(getenv func(string) string) (settings, error) {
 	return settings{local: cfg, visibility: visibility}, nil
 }
 
+// checkListenAddr fails when the endpoint's address is taken, before the
+// servers take their time to start and are stopped again.
+func checkListenAddr(addr string) error {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("%s=%s: %w (another make run?); stop what holds it, or choose another address with %s",
+			config.EnvLocalAddr, addr, err, config.EnvLocalAddr)
+	}
+	return l.Close()
+}
+
 func run() error {
 	set, err := loadSettings(os.Getenv)
 	if err != nil {
 		return err
 	}
 	cfg := set.local
+	if err := checkListenAddr(cfg.Addr); err != nil {
+		return err
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := localaws.StopWithParent(); err != nil {
