@@ -208,6 +208,9 @@ func run() error {
 		Ready: func(url string) {
 			fmt.Printf("\nUpvest webhook endpoint: POST %s\n", url)
 			fmt.Println("Try, in another terminal (signed with the dev key):")
+			if env := cfg.Overrides(); env != "" {
+				fmt.Printf("  export %s   # this run's settings, there too\n", env)
+			}
 			fmt.Println("  go run ./functions/send -generate 3                                 # three ORDER lifecycles")
 			fmt.Println("  go run ./functions/send -fresh-ids events/testdata/upvest/samples   # Upvest's example events")
 			if fakeUpvest != nil {

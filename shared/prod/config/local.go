@@ -63,6 +63,23 @@ func LoadLocal(getenv func(string) string) (Local, error) {
 	return c, r.err("local")
 }
 
+// Overrides are the settings of c that differ from their defaults, as
+// NAME=value words: what another terminal needs as well for send, tail and
+// ops -local to find this run; "" when every one is the default.
+func (c Local) Overrides() string {
+	var words []string
+	add := func(name, value, def string) {
+		if value != def {
+			words = append(words, name+"="+value)
+		}
+	}
+	add(EnvLocalAddr, c.Addr, DefaultLocalAddr)
+	add(EnvLocalDynamoDBPort, strconv.Itoa(c.DynamoDBPort), strconv.Itoa(DefaultLocalDynamoDBPort))
+	add(EnvLocalSQSPort, strconv.Itoa(c.SQSPort), strconv.Itoa(DefaultLocalSQSPort))
+	add(EnvLocalDir, c.Dir, DefaultLocalDir)
+	return strings.Join(words, " ")
+}
+
 // LocalEndpoint is the URL of a local server on port.
 func LocalEndpoint(port int) string { return "http://127.0.0.1:" + strconv.Itoa(port) }
 

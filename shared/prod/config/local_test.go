@@ -32,6 +32,29 @@ func TestLoadLocal(t *testing.T) {
 	}
 }
 
+// The local run's hints name the settings another terminal needs too.
+func TestLocalOverridesNameTheSettingsThatDifferFromTheDefaults(t *testing.T) {
+	env := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+	for _, c := range []struct {
+		env  map[string]string
+		want string
+	}{
+		{nil, ""},
+		{map[string]string{EnvLocalAddr: "127.0.0.1:8080", EnvLocalSQSPort: "4566"}, ""},
+		{map[string]string{EnvLocalAddr: "127.0.0.1:18272"}, "LOCAL_ADDR=127.0.0.1:18272"},
+		{map[string]string{EnvLocalDynamoDBPort: "18271", EnvLocalSQSPort: "14771", EnvLocalDir: "/tmp/x"},
+			"LOCAL_DYNAMODB_PORT=18271 LOCAL_SQS_PORT=14771 LOCAL_DIR=/tmp/x"},
+	} {
+		cfg, err := LoadLocal(env(c.env))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := cfg.Overrides(); got != c.want {
+			t.Errorf("%v: %q, want %q", c.env, got, c.want)
+		}
+	}
+}
+
 func TestLoadLocalRejectsBadPorts(t *testing.T) {
 	for name, vars := range map[string]map[string]string{
 		"not a number":   {EnvLocalDynamoDBPort: "80a0"},
