@@ -21,7 +21,6 @@ import (
 	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/longrun"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/observability"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/replay"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/schema"
 )
 
 // filterFlags are `replay`'s selection by filter.
@@ -127,11 +126,8 @@ func (c *CLI) bulkReplay(ctx context.Context, local, dryRun bool, ff *filterFlag
 		return err
 	}
 	plan := ff.plan || dryRun
-	t, err := c.connect(ctx, local, config.OpsNeeds{Ledger: true, Domains: events.Domains(), Queues: true})
+	t, err := c.connectWithLedger(ctx, local, config.OpsNeeds{Domains: events.Domains(), Queues: true})
 	if err != nil {
-		return err
-	}
-	if err := t.mustExist(ctx, schema.EnvLedgerTable, t.res.LedgerTable); err != nil {
 		return err
 	}
 	l := ledger.NewDynamo(t.db, t.res.LedgerTable)

@@ -201,6 +201,17 @@ func (c *CLI) connect(ctx context.Context, local bool, need config.OpsNeeds) (ta
 	return target{res: res, db: dynamodb.NewFromConfig(cfg), sqs: sqs.NewFromConfig(cfg)}, nil
 }
 
+// connectWithLedger is connect for a subcommand that starts from the ledger:
+// one that does not exist is refused before anything is read or written.
+func (c *CLI) connectWithLedger(ctx context.Context, local bool, need config.OpsNeeds) (target, error) {
+	need.Ledger = true
+	t, err := c.connect(ctx, local, need)
+	if err != nil {
+		return target{}, err
+	}
+	return t, t.mustExist(ctx, schema.EnvLedgerTable, t.res.LedgerTable)
+}
+
 // mustExist refuses a table that does not exist before a subcommand reads or
 // writes anything, naming the variable that named it: a typo or another
 // stack's output would otherwise end in DynamoDB's "Cannot do operations on
@@ -266,11 +277,8 @@ func (c *CLI) inspect(ctx context.Context, args []string) error {
 		return err
 	}
 	key := replay.CanonicalID(fs.Arg(0))
-	t, err := c.connect(ctx, *local, config.OpsNeeds{Ledger: true, Domains: events.Domains(), StateTables: true, Queues: true, DLQs: true})
+	t, err := c.connectWithLedger(ctx, *local, config.OpsNeeds{Domains: events.Domains(), StateTables: true, Queues: true, DLQs: true})
 	if err != nil {
-		return err
-	}
-	if err := t.mustExist(ctx, schema.EnvLedgerTable, t.res.LedgerTable); err != nil {
 		return err
 	}
 	in := &Inspector{Ledger: ledger.NewDynamo(t.db, t.res.LedgerTable), DB: t.db, Queues: t.sqs, Resources: t.res, PeekLimit: *limit}
@@ -302,11 +310,8 @@ func (c *CLI) parked(ctx context.Context, args []string) error {
 	default:
 		return fmt.Errorf("%w: parked [-local] [-json] [DOMAIN|requests]", ErrUsage)
 	}
-	t, err := c.connect(ctx, *local, config.OpsNeeds{Ledger: true})
+	t, err := c.connectWithLedger(ctx, *local, config.OpsNeeds{})
 	if err != nil {
-		return err
-	}
-	if err := t.mustExist(ctx, schema.EnvLedgerTable, t.res.LedgerTable); err != nil {
 		return err
 	}
 	recs, err := Parked(ctx, t.db, t.res.LedgerTable, partitions)
@@ -349,11 +354,8 @@ func (c *CLI) replay(ctx context.Context, args []string) error {
 	if set := setFlags(fs, "rate", "segments", "checkpoint", "fresh"); len(set) > 0 {
 		return fmt.Errorf("%w: %v: only replay by filter is a long run; -parked, -unrouted and ids take -local, -dry-run and -json", ErrUsage, set)
 	}
-	t, err := c.connect(ctx, *local, config.OpsNeeds{Ledger: true, Domains: events.Domains(), Queues: true})
+	t, err := c.connectWithLedger(ctx, *local, config.OpsNeeds{Domains: events.Domains(), Queues: true})
 	if err != nil {
-		return err
-	}
-	if err := t.mustExist(ctx, schema.EnvLedgerTable, t.res.LedgerTable); err != nil {
 		return err
 	}
 	l := ledger.NewDynamo(t.db, t.res.LedgerTable)

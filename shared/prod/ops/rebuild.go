@@ -16,7 +16,6 @@ import (
 	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/longrun"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/rebuild"
 	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/replay"
-	"github.com/upvest-webhooks/upvest-webhooks/shared/prod/schema"
 )
 
 const rebuildUsage = "rebuild [-local] [-into TABLE [-verify]] [-since T] [-until T] [-entity PK]... [-entities-from FILE] [-rate WU/s] [-segments N] [-checkpoint FILE] [-fresh] [-json] DOMAIN"
@@ -79,14 +78,11 @@ func (c *CLI) rebuild(ctx context.Context, args []string) error {
 	if !window[0].IsZero() && !window[1].IsZero() && !window[0].Before(window[1]) {
 		return fmt.Errorf("%w: -since must be before -until", ErrUsage)
 	}
-	t, err := c.connect(ctx, *local, config.OpsNeeds{Ledger: true, Domains: []events.Domain{d}, StateTables: true})
+	t, err := c.connectWithLedger(ctx, *local, config.OpsNeeds{Domains: []events.Domain{d}, StateTables: true})
 	if err != nil {
 		return err
 	}
 	live := t.res.StateTables[d]
-	if err := t.mustExist(ctx, schema.EnvLedgerTable, t.res.LedgerTable); err != nil {
-		return err
-	}
 	if *into == "" { // -into is created when missing
 		if err := t.mustExist(ctx, config.StateTableEnv(d), live); err != nil {
 			return err
